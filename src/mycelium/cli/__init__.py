@@ -1,0 +1,1 @@
+"""The ``mycelium`` command: the daemon and the client subcommands."""

@@ -1,0 +1,1 @@
+"""Transports (one module each), the peer manager and link-local discovery."""

@@ -1,0 +1,51 @@
+"""Outer packet header, data packets and control-packet envelopes (wire.md §4)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .tlv import Tlv, encode_tlv
+
+PROTOCOL_VERSION = 1
+TYPE_DATA = 0
+TYPE_CONTROL = 1
+BABEL_MAGIC = 42
+BABEL_VERSION = 3
+
+OUTER_HEADER_SIZE = 4
+#: Size of the data packet header that follows the outer header.
+DATA_HEADER_SIZE = 36
+BABEL_HEADER_SIZE = 4
+MAX_DATA_BODY = 0xFFFF
+
+DATA_OUTER = bytes((PROTOCOL_VERSION, TYPE_DATA, 0, 0))
+CONTROL_HEADER = bytes((PROTOCOL_VERSION, TYPE_CONTROL, 0, 0))
+_LENGTH_HOP = struct.Struct("!I")
+_BABEL = struct.Struct("!BBH")
+
+
+@dataclass(slots=True)
+class DataPacket:
+    """An encrypted data packet; intermediate nodes only ever read this header."""
+
+    src: bytes
+    dst: bytes
+    hop_limit: int
+    body: bytes
+
+    def encode(self) -> bytes:
+        return encode_data(self.src, self.dst, self.hop_limit, self.body)
+
+
+def encode_data(src: bytes, dst: bytes, hop_limit: int, body: bytes) -> bytes:
+    """A complete data frame: outer header, 36-byte data header, body (≤ 65535 bytes)."""
+    if len(body) > MAX_DATA_BODY:
+        raise ValueError(f"data body of {len(body)} bytes exceeds {MAX_DATA_BODY}")
+    return DATA_OUTER + _LENGTH_HOP.pack((len(body) << 8) | (hop_limit & 0xFF)) + src + dst + body
+
+
+def encode_control(tlv: Tlv) -> bytes:
+    """A complete control frame carrying exactly one TLV, no padding (what Rust can parse)."""
+    encoded = encode_tlv(tlv)
+    return CONTROL_HEADER + _BABEL.pack(BABEL_MAGIC, BABEL_VERSION, len(encoded)) + encoded

@@ -1,0 +1,128 @@
+"""Incremental decoding of a packet stream (TCP, TLS, vsock, the QUIC control stream).
+
+Bytes arrive in arbitrary chunks. Outer-header violations are fatal (``FramingError``), exactly
+where the reference closes the connection. A bad control body is skipped by its declared length
+and counted, so one bad TLV never costs the packets after it.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .errors import FramingError, MalformedPacket
+from .packet import (
+    BABEL_HEADER_SIZE,
+    BABEL_MAGIC,
+    BABEL_VERSION,
+    DATA_HEADER_SIZE,
+    OUTER_HEADER_SIZE,
+    PROTOCOL_VERSION,
+    TYPE_CONTROL,
+    TYPE_DATA,
+    DataPacket,
+)
+from .tlv import Tlv, decode_tlv
+
+Packet = DataPacket | Tlv
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+_NEED_MORE = -1
+
+
+def _check_outer(buf: bytes | bytearray | memoryview, pos: int) -> int:
+    if buf[pos] != PROTOCOL_VERSION:
+        raise FramingError(f"unknown protocol version {buf[pos]}")
+    kind = buf[pos + 1]
+    if kind != TYPE_DATA and kind != TYPE_CONTROL:
+        raise FramingError(f"invalid packet type {kind}")
+    return kind
+
+
+def _decode_control_body(body: bytes) -> Tlv:
+    """The first TLV of a babel body (magic, version and TLV bounds checked)."""
+    if body[0] != BABEL_MAGIC or body[1] != BABEL_VERSION:
+        raise MalformedPacket(f"babel magic/version {body[0]}/{body[1]}")
+    payload = body[BABEL_HEADER_SIZE:]
+    if len(payload) < 2:
+        raise MalformedPacket("control packet without a TLV")
+    tlv_len = payload[1]
+    if 2 + tlv_len > len(payload):
+        raise MalformedPacket("TLV longer than its control packet")
+    return decode_tlv(payload[0], payload[2 : 2 + tlv_len])
+
+
+class StreamDecoder:
+    """Feed bytes, get packets. Memory is bounded by one maximal packet plus one chunk."""
+
+    __slots__ = ("_buf", "dropped", "last_error")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        #: Control packets skipped because their body was malformed.
+        self.dropped = 0
+        #: Why the last one was skipped (a string: holding the exception would pin the buffer).
+        self.last_error = ""
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Packet]:
+        """Packets completed by ``data``; raises ``FramingError`` once the stream is unusable."""
+        buf = self._buf
+        buf += data
+        out: list[Packet] = []
+        pos = 0
+        end = len(buf)
+        try:
+            while end - pos > OUTER_HEADER_SIZE:
+                kind = _check_outer(buf, pos)
+                if kind == TYPE_DATA:
+                    start = pos + OUTER_HEADER_SIZE + DATA_HEADER_SIZE
+                    if start > end:
+                        break
+                    word = _U32.unpack_from(buf, pos + 4)[0]
+                    stop = start + ((word >> 8) & 0xFFFF)
+                    if stop > end:
+                        break
+                    out.append(
+                        DataPacket(
+                            bytes(buf[pos + 8 : pos + 24]),
+                            bytes(buf[pos + 24 : start]),
+                            word & 0xFF,
+                            bytes(buf[start:stop]),
+                        )
+                    )
+                    pos = stop
+                else:
+                    start = pos + OUTER_HEADER_SIZE
+                    if start + BABEL_HEADER_SIZE > end:
+                        break
+                    stop = start + BABEL_HEADER_SIZE + _U16.unpack_from(buf, start + 2)[0]
+                    if stop > end:
+                        break
+                    try:
+                        out.append(_decode_control_body(bytes(buf[start:stop])))
+                    except MalformedPacket as exc:
+                        self.dropped += 1
+                        self.last_error = str(exc)
+                    pos = stop
+        finally:
+            del buf[:pos]
+        return out
+
+    def finish(self) -> None:
+        """At end of stream: a partially received packet is an error, as in the reference."""
+        if self._buf:
+            raise FramingError(f"stream ended inside a packet ({len(self._buf)} bytes pending)")
+
+
+def decode_packet(data: bytes) -> Packet:
+    """Exactly one packet from one datagram (QUIC); trailing bytes are ignored, as Rust does."""
+    decoder = StreamDecoder()
+    packets = decoder.feed(data) if len(data) > OUTER_HEADER_SIZE else []
+    if packets:
+        return packets[0]
+    if decoder.dropped:
+        raise MalformedPacket(decoder.last_error)
+    raise FramingError("datagram does not hold one complete packet")
