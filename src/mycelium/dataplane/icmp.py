@@ -1,0 +1,73 @@
+"""ICMPv6 errors the data plane writes to the TUN or wraps as out-of-band ICMP (wire.md §5.5, 9.3).
+
+Only error messages are built here, never parsed beyond the fixed 40 + 8 byte headers: these
+packets are rare, so clarity beats speed, except for the checksum which uses one big-int reduction.
+"""
+
+from __future__ import annotations
+
+import struct
+
+IPV6_HEADER_SIZE = 40
+ICMP6_HEADER_SIZE = 8
+NEXT_HEADER_ICMPV6 = 58
+#: RFC 8200 minimum MTU: an ICMPv6 error must fit in it (RFC 4443 §2.4 (c)).
+MIN_IPV6_MTU = 1280
+#: Largest quote of an offending packet: 1280 - 40 - 8.
+MAX_QUOTE = MIN_IPV6_MTU - IPV6_HEADER_SIZE - ICMP6_HEADER_SIZE
+
+DEST_UNREACHABLE = 1
+TIME_EXCEEDED = 3
+#: Destination Unreachable codes.
+CODE_NO_ROUTE = 0
+CODE_ADDRESS_UNREACHABLE = 3
+CODE_SOURCE_POLICY = 5
+#: Time Exceeded code.
+CODE_HOP_LIMIT = 0
+
+_IPV6 = struct.Struct("!IHBB16s16s")
+_ZERO4 = bytes(4)
+
+
+def checksum(data: bytes | bytearray) -> int:
+    """Internet checksum (RFC 1071) over ``data``.
+
+    The ones'-complement sum of 16-bit big-endian words equals the whole buffer read as one big
+    integer modulo 0xFFFF (since 2^16 ≡ 1), which CPython computes in C.
+    """
+    if len(data) & 1:
+        data = bytes(data) + b"\x00"
+    value = int.from_bytes(data, "big")
+    total = value % 0xFFFF
+    if total == 0 and value != 0:
+        total = 0xFFFF
+    return ~total & 0xFFFF
+
+
+def icmpv6_packet(
+    src: bytes,
+    dst: bytes,
+    hop_limit: int,
+    icmp_type: int,
+    code: int,
+    body: bytes | bytearray | memoryview,
+    rest: bytes = _ZERO4,
+) -> bytes:
+    """A complete IPv6 + ICMPv6 packet with a correct checksum.
+
+    ``rest`` is the 4 type-specific header bytes (zero for the error types we generate).
+    """
+    body = bytes(body)
+    length = ICMP6_HEADER_SIZE + len(body)
+    pseudo = src + dst + struct.pack("!I3xB", length, NEXT_HEADER_ICMPV6)
+    icmp = bytes((icmp_type, code, 0, 0)) + rest + body
+    csum = checksum(pseudo + icmp)
+    header = _IPV6.pack(0x60000000, length, NEXT_HEADER_ICMPV6, hop_limit & 0xFF, src, dst)
+    return header + icmp[:2] + csum.to_bytes(2, "big") + icmp[4:]
+
+
+def error_reply(
+    src: bytes, dst: bytes, hop_limit: int, icmp_type: int, code: int, offending: bytes
+) -> bytes:
+    """An ICMPv6 error quoting at most ``MAX_QUOTE`` bytes of ``offending`` (total ≤ 1280)."""
+    return icmpv6_packet(src, dst, hop_limit, icmp_type, code, offending[:MAX_QUOTE])

@@ -1,0 +1,417 @@
+"""The sans-I/O data plane: TUN packets in, encrypted frames out, and the reverse.
+
+Follows the reference's ``data.rs`` and ``Router::route_packet`` (wire.md §5, §9.3; routing.md
+§7). Every node that handles a data packet (origin, transit, destination) runs the same hop-limit
+step: below 2 it is answered with an ICMP Time Exceeded, otherwise decremented.
+
+The hot paths (``from_tun`` and ``from_link`` with a known route) raise nothing and log nothing:
+everything unusual is a counted drop. Outputs are drained with the ``take_*`` methods.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from ..crypto import CryptoError, KeyCache
+from ..identity import Identity
+from ..routing.router import Forward, Local, Queue
+from ..subnet import Subnet
+from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
+from . import icmp
+from .counters import Counters
+from .queue import PacketQueue
+
+#: Largest inner packet we put on the wire or accept from the TUN (its MTU, wire.md §4.6).
+MAX_INNER_PACKET = 1400
+#: Hop limit of message and out-of-band ICMP packets we originate.
+DEFAULT_HOP_LIMIT = 64
+#: Encrypted bodies longer than this are not quoted in an out-of-band ICMP (1280 - 48).
+MAX_OOB_QUOTE = icmp.MAX_QUOTE
+#: Accepted size of an out-of-band ICMP payload after its user-data header (64..1296).
+OOB_MIN = icmp.IPV6_HEADER_SIZE + icmp.ICMP6_HEADER_SIZE + 16
+OOB_MAX = icmp.MIN_IPV6_MTU + 16
+
+ROUTE_QUEUE_PER_SUBNET = 10_000
+ROUTE_QUEUE_TOTAL = 1_000_000
+#: Our own safety bound (the reference has none beyond the count): 256 MiB of parked packets.
+ROUTE_QUEUE_BYTES = 256 * 1024 * 1024
+INCOMING_QUEUE_PER_SUBNET = 100
+INCOMING_QUEUE_TOTAL = 10_000
+
+_HDR_L3 = b"\x01\x00\x00\x00"
+_HDR_MESSAGE = b"\x01\x01\x00\x00"
+_HDR_ICMP = b"\x01\x02\x00\x00"
+_USER_VERSION = 1
+_TYPE_L3 = 0
+_TYPE_MESSAGE = 1
+_TYPE_ICMP = 2
+_NONCE = 12
+_NONCE_POOL = _NONCE * 512
+_LEN_HOP = struct.Struct("!I").pack
+_HOP_BYTE = [bytes((i,)) for i in range(256)]
+
+NeighbourId = Hashable
+#: A packet we originate, parked until its route appears: (user header, payload, src, dst, hop).
+_Unsealed = tuple[bytes, bytes, bytes, bytes, int]
+
+
+class DataPlane:
+    """Encrypt, route, forward and deliver data packets for one node."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        router: Any,
+        keys: KeyCache,
+        *,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        route_queue: PacketQueue | None = None,
+        incoming_queue: PacketQueue | None = None,
+    ) -> None:
+        self.identity = identity
+        self.router = router
+        self.keys = keys
+        self.counters = Counters()
+        self._random = random_bytes
+        self._address = identity.address
+        self._prefix = identity.address[:8]
+        #: Our /64 network address: the source of out-of-band ICMP (wire.md §5.5).
+        self._network = identity.address[:8] + bytes(8)
+        self._route_queue = route_queue or PacketQueue(
+            ROUTE_QUEUE_PER_SUBNET, ROUTE_QUEUE_TOTAL, ROUTE_QUEUE_BYTES
+        )
+        self._incoming_queue = incoming_queue or PacketQueue(
+            INCOMING_QUEUE_PER_SUBNET, INCOMING_QUEUE_TOTAL
+        )
+        self._to_tun: list[bytes] = []
+        self._to_links: dict[NeighbourId, list[bytes]] = {}
+        self._messages: list[tuple[bytes, bytes, bytes]] = []
+        self._nonces = b""
+        self._nonce_pos = 0
+
+    # ------------------------------------------------------------------------------------------
+    # outputs
+
+    def take_to_tun(self) -> list[bytes]:
+        out, self._to_tun = self._to_tun, []
+        return out
+
+    def take_to_links(self) -> list[tuple[NeighbourId, bytes]]:
+        if not self._to_links:
+            return []
+        links, self._to_links = self._to_links, {}
+        return [(n, frame) for n, frames in links.items() for frame in frames]
+
+    def take_messages(self) -> list[tuple[bytes, bytes, bytes]]:
+        out, self._messages = self._messages, []
+        return out
+
+    @property
+    def queued(self) -> int:
+        """Packets parked waiting for a route (both directions)."""
+        return len(self._route_queue) + len(self._incoming_queue)
+
+    # ------------------------------------------------------------------------------------------
+    # inputs
+
+    def from_tun(self, packets: list[bytes], now: float) -> None:
+        """IPv6 packets read from the TUN: acceptance checks (wire.md §9.3), then originate."""
+        c = self.counters
+        c.tun_packets += len(packets)
+        prefix = self._prefix
+        for pkt in packets:
+            n = len(pkt)
+            if n < 40:
+                c.tun_too_short += 1
+                continue
+            if pkt[0] & 0xF0 != 0x60:
+                c.tun_not_ipv6 += 1
+                continue
+            if n > MAX_INNER_PACKET:
+                c.tun_too_large += 1
+                continue
+            src = pkt[8:24]
+            dst = pkt[24:40]
+            if dst[:8] == prefix:
+                c.tun_local_unreachable += 1
+                code = icmp.CODE_ADDRESS_UNREACHABLE
+                self._local_error(self._address, src, 64, icmp.DEST_UNREACHABLE, code, pkt)
+                continue
+            if src[0] & 0xFE != 0x04:
+                c.tun_bad_source += 1
+                self._local_error(
+                    self._address, src, 64, icmp.DEST_UNREACHABLE, icmp.CODE_SOURCE_POLICY, pkt
+                )
+                continue
+            self._originate(_HDR_L3, bytes(pkt), src, dst, pkt[7], now)
+
+    def send_message(self, dst: bytes, payload: bytes, now: float) -> None:
+        """Send a message-subsystem payload (type 0x01) from our own address, hop limit 64."""
+        if len(payload) + 4 + 16 + _NONCE > MAX_DATA_BODY:
+            self.counters.message_too_large += 1
+            return
+        self.counters.messages_sent += 1
+        self._originate(_HDR_MESSAGE, payload, self._address, bytes(dst), DEFAULT_HOP_LIMIT, now)
+
+    def from_link(self, packets: list[DataPacket], now: float) -> None:
+        """Data packets received from neighbours: the router step, then deliver or forward."""
+        prefix = self._prefix
+        route = self.router.route
+        links = self._to_links
+        c = self.counters
+        for p in packets:
+            hop = p.hop_limit
+            if hop < 2:
+                c.hop_limit_expired += 1
+                self._oob_icmp(icmp.TIME_EXCEEDED, icmp.CODE_HOP_LIMIT, p, now)
+                continue
+            hop -= 1
+            dst = p.dst
+            if dst[:8] == prefix:
+                self._deliver(p.src, dst, hop, p.body, now)
+                continue
+            decision = route(dst, now, False)
+            if type(decision) is Forward:
+                body = p.body
+                frame = b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | hop), p.src, dst, body))
+                frames = links.get(decision.neighbour)
+                if frames is None:
+                    links[decision.neighbour] = [frame]
+                else:
+                    frames.append(frame)
+                c.forwarded += 1
+            else:
+                self._forward_slow(decision, DataPacket(p.src, dst, hop, p.body), now)
+
+    def route_changes(self, subnets: list[Subnet], now: float) -> None:
+        """Selected routes appeared or were lost: release or drop what waits for them."""
+        for changed in subnets:
+            for subnet in self._incoming_queue.subnets_within(changed):
+                for p in self._incoming_queue.take(subnet):
+                    self._deliver(p.src, p.dst, p.hop_limit, p.body, now)
+            for subnet in self._route_queue.subnets_within(changed):
+                self._release(subnet, now)
+
+    def tick(self, now: float) -> None:
+        """Time out parked packets (15 s, the reference's route query timeout)."""
+        for _, items in self._route_queue.expire(now):
+            self.counters.queue_timeout += len(items)
+            self._drop_parked(items)
+        for _, items in self._incoming_queue.expire(now):
+            self.counters.awaiting_key_dropped += len(items)
+
+    def next_deadline(self) -> float | None:
+        a = self._route_queue.next_deadline()
+        b = self._incoming_queue.next_deadline()
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return min(a, b)
+
+    # ------------------------------------------------------------------------------------------
+    # origin
+
+    def _nonce(self) -> bytes:
+        pos = self._nonce_pos
+        if pos + _NONCE > len(self._nonces):
+            self._nonces = self._random(_NONCE_POOL)
+            pos = 0
+        self._nonce_pos = pos + _NONCE
+        return self._nonces[pos : pos + _NONCE]
+
+    def _originate(
+        self, header: bytes, payload: bytes, src: bytes, dst: bytes, hop: int, now: float
+    ) -> None:
+        """Encrypt and send a packet we originate, or park it until a route is selected."""
+        if hop < 2:
+            # Only L3 packets can get here (messages use 64): answer from their own source.
+            self.counters.tun_hop_limit += 1
+            self._local_error(src, src, hop, icmp.TIME_EXCEEDED, icmp.CODE_HOP_LIMIT, payload)
+            return
+        if dst[:8] == self._prefix:
+            # Only messages get here (the TUN checks refuse our own /64): hand them straight back.
+            if header is _HDR_MESSAGE:
+                self.counters.local_messages += 1
+                self._messages.append((src, dst, payload))
+            return
+        decision = self.router.route(dst, now, True)
+        if type(decision) is Forward:
+            try:
+                key = self.keys.get(decision.public_key)
+            except CryptoError:
+                self.counters.no_route += 1
+                return
+            body = key.seal(header + payload, self._nonce())
+            hop -= 1  # the origin's own router step (wire.md §4.5)
+            frame = b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | hop), src, dst, body))
+            frames = self._to_links.get(decision.neighbour)
+            if frames is None:
+                self._to_links[decision.neighbour] = [frame]
+            else:
+                frames.append(frame)
+            self.counters.sent += 1
+            return
+        if type(decision) is Local:  # the router claims a /64 that is not ours: nothing to do
+            self.counters.no_route += 1
+            return
+        # Queue (route being resolved) or, defensively, NoRoute: park it unencrypted.
+        item: _Unsealed = (header, payload, src, dst, hop)
+        if self._route_queue.add(Subnet.of(dst, 64), item, len(payload), now):
+            self.counters.queued += 1
+        else:
+            self.counters.queue_full += 1
+            self._answer_unsealed(item)
+
+    def _answer_unsealed(self, item: _Unsealed) -> None:
+        """ICMP no route for one of our own L3 packets that could not be sent (from its source)."""
+        header, payload, src, _dst, hop = item
+        if header is _HDR_L3:
+            self._local_error(src, src, hop, icmp.DEST_UNREACHABLE, icmp.CODE_NO_ROUTE, payload)
+
+    def _local_error(
+        self, src: bytes, dst: bytes, hop: int, kind: int, code: int, offending: bytes
+    ) -> None:
+        self.counters.local_icmp += 1
+        self._to_tun.append(icmp.error_reply(src, dst, hop, kind, code, offending))
+
+    # ------------------------------------------------------------------------------------------
+    # queue release
+
+    def _release(self, subnet: Subnet, now: float) -> None:
+        items = self._route_queue.take(subnet)
+        if not items:
+            return
+        first = items[0]
+        dst = first[3] if isinstance(first, tuple) else first.dst
+        decision = self.router.route(dst, now, True)
+        if type(decision) is not Forward and type(decision) is not Local:
+            self.counters.queue_route_lost += len(items)
+            self._drop_parked(items)
+            return
+        self.counters.queue_released += len(items)
+        for item in items:
+            if isinstance(item, tuple):
+                self._originate(*item, now)
+            else:
+                # The reference routes released transit packets through the full router step
+                # again, so they pay a second hop-limit decrement.
+                self.from_link([item], now)
+
+    def _drop_parked(self, items: list[Any]) -> None:
+        for item in items:
+            if isinstance(item, tuple):
+                self._answer_unsealed(item)
+            # transit packets are dropped silently: their payload is not ours to quote
+
+    # ------------------------------------------------------------------------------------------
+    # forwarding
+
+    def _forward_slow(self, decision: object, p: DataPacket, now: float) -> None:
+        """Everything after the router step except a ready route (hop limit already decremented)."""
+        if type(decision) is Local:
+            self._deliver(p.src, p.dst, p.hop_limit, p.body, now)
+            return
+        if type(decision) is Queue:
+            if self._route_queue.add(Subnet.of(p.dst, 64), p, len(p.body), now):
+                self.counters.queued += 1
+                return
+            self.counters.queue_full += 1
+        self.counters.no_route += 1
+        self._oob_icmp(icmp.DEST_UNREACHABLE, icmp.CODE_NO_ROUTE, p, now)
+
+    def _oob_icmp(self, kind: int, code: int, p: DataPacket, now: float) -> None:
+        """Tell the source of a packet we dropped in transit why, encrypted to it (wire.md §5.5)."""
+        src = p.src
+        if src[:8] == self._prefix:
+            # About a packet from our own /64 (e.g. an OOB ICMP of ours): never answer ourselves.
+            self.counters.oob_icmp_dropped += 1
+            return
+        public_key = self.router.public_key_for(src)
+        if public_key is None:
+            self.router.request_route(src, now)
+            self.counters.oob_icmp_dropped += 1
+            return
+        try:
+            key = self.keys.get(public_key)
+        except CryptoError:
+            self.counters.oob_icmp_dropped += 1
+            return
+        orig = p.body if len(p.body) <= MAX_OOB_QUOTE else b""
+        packet = icmp.icmpv6_packet(self._network, src, DEFAULT_HOP_LIMIT, kind, code, orig)
+        body = key.seal(_HDR_ICMP + p.dst + packet, self._nonce())
+        self.counters.oob_icmp_sent += 1
+        self.from_link([DataPacket(self._network, src, DEFAULT_HOP_LIMIT, body)], now)
+
+    # ------------------------------------------------------------------------------------------
+    # local delivery
+
+    def _deliver(self, src: bytes, dst: bytes, hop: int, body: bytes, now: float) -> None:
+        """Decrypt a packet for our /64 with the key of the route covering its *source*."""
+        c = self.counters
+        public_key = self.router.public_key_for(src)
+        if public_key is None:
+            self.router.request_route(src, now)
+            if self._incoming_queue.add(
+                Subnet.of(src, 64), DataPacket(src, dst, hop, body), len(body), now
+            ):
+                c.awaiting_key += 1
+            else:
+                c.awaiting_key_dropped += 1
+            return
+        try:
+            plain = self.keys.get(public_key).open(body)
+        except CryptoError:
+            c.decrypt_failed += 1
+            return
+        if plain[0] != _USER_VERSION:
+            c.bad_payload += 1
+            return
+        kind = plain[1]
+        if kind == _TYPE_L3:
+            if len(plain) < 44:
+                c.bad_payload += 1
+                return
+            view = memoryview(plain)
+            self._to_tun.append(b"".join((view[4:11], _HOP_BYTE[hop], view[12:])))
+            c.delivered += 1
+        elif kind == _TYPE_MESSAGE:
+            c.messages_received += 1
+            self._messages.append((src, dst, plain[4:]))
+        elif kind == _TYPE_ICMP:
+            self._receive_oob_icmp(src, dst, hop, plain)
+        else:
+            c.bad_payload += 1
+
+    def _receive_oob_icmp(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:
+        """Rebuild an out-of-band ICMP as a normal ICMPv6 packet for the TUN (wire.md §5.5)."""
+        c = self.counters
+        p = plain[4:]
+        if not OOB_MIN <= len(p) <= OOB_MAX:
+            c.icmp_malformed += 1
+            return
+        public_key = self.router.public_key_for(p[:16])
+        if public_key is None:
+            c.icmp_no_key += 1
+            return
+        ip = p[16:]
+        payload_len = int.from_bytes(ip[4:6], "big")
+        if ip[0] >> 4 != 6 or 40 + payload_len > len(ip) or payload_len < icmp.ICMP6_HEADER_SIZE:
+            c.icmp_malformed += 1
+            return
+        message = ip[40 : 40 + payload_len]
+        kind, code = message[0], message[1]
+        known_error = (kind == icmp.DEST_UNREACHABLE and code <= 6) or (
+            kind == icmp.TIME_EXCEEDED and code <= 1
+        )
+        rest = bytes(4) if known_error else message[4:8]
+        try:
+            original = self.keys.get(public_key).open(message[8:])
+        except CryptoError:
+            c.icmp_malformed += 1  # always the case when the generator emptied the quote
+            return
+        c.icmp_received += 1
+        self._to_tun.append(icmp.icmpv6_packet(src, dst, hop, kind, code, original[4:], rest))
