@@ -80,12 +80,12 @@ class DataPlane:
         self._prefix = identity.address[:8]
         #: Our /64 network address: the source of out-of-band ICMP (wire.md §5.5).
         self._network = identity.address[:8] + bytes(8)
-        self._route_queue = route_queue or PacketQueue(
-            ROUTE_QUEUE_PER_SUBNET, ROUTE_QUEUE_TOTAL, ROUTE_QUEUE_BYTES
-        )
-        self._incoming_queue = incoming_queue or PacketQueue(
-            INCOMING_QUEUE_PER_SUBNET, INCOMING_QUEUE_TOTAL
-        )
+        if route_queue is None:
+            route_queue = PacketQueue(ROUTE_QUEUE_PER_SUBNET, ROUTE_QUEUE_TOTAL, ROUTE_QUEUE_BYTES)
+        if incoming_queue is None:
+            incoming_queue = PacketQueue(INCOMING_QUEUE_PER_SUBNET, INCOMING_QUEUE_TOTAL)
+        self._route_queue = route_queue
+        self._incoming_queue = incoming_queue
         self._to_tun: list[bytes] = []
         self._to_links: dict[NeighbourId, list[bytes]] = {}
         self._messages: list[tuple[bytes, bytes, bytes]] = []

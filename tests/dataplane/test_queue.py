@@ -1,0 +1,146 @@
+"""Packets waiting for a route: limits, release, loss and the 15 s timeout (wire.md §5.2, §5.4)."""
+
+from __future__ import annotations
+
+from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
+
+from mycelium.crypto import SharedKey, shared_secret
+from mycelium.dataplane import PacketQueue, plane
+from mycelium.subnet import Subnet
+from mycelium.wire.packet import DataPacket
+
+A, B, C = identity("queue a"), identity("queue b"), identity("queue c")
+
+
+def test_reference_limits() -> None:
+    assert plane.ROUTE_QUEUE_PER_SUBNET == 10_000 and plane.ROUTE_QUEUE_TOTAL == 1_000_000
+    assert plane.INCOMING_QUEUE_PER_SUBNET == 100 and plane.INCOMING_QUEUE_TOTAL == 10_000
+    pa, _ = make_plane(A)
+    assert pa._route_queue.timeout == 15.0 and pa._incoming_queue.timeout == 15.0
+
+
+def test_origin_packet_waits_for_route_then_is_sealed_and_sent() -> None:
+    pa, ra = make_plane(A)
+    packets = [ipv6_packet(A.address, B.address, hop=30, payload=bytes([i]) * 10) for i in range(3)]
+    pa.from_tun(packets, now=0.0)
+    assert pa.take_to_links() == [] and pa.take_to_tun() == []
+    assert pa.counters.queued == 3 and ra.requests
+    assert pa.next_deadline() == 15.0
+    ra.add(B, "nb")
+    pa.route_changes([B.subnet], now=2.0)
+    out = pa.take_to_links()
+    assert len(out) == 3
+    key = SharedKey(shared_secret(B.secret, A.public_key))
+    for (n, frame), original in zip(out, packets, strict=True):
+        p = parse_frame(frame)
+        assert n == "nb" and p.hop_limit == 29
+        assert key.open(p.body)[4:] == original
+    assert pa.next_deadline() is None and pa.queued == 0
+
+
+def test_route_change_for_a_covering_prefix_releases_the_64() -> None:
+    pa, ra = make_plane(A)
+    pa.from_tun([ipv6_packet(A.address, B.address)], now=0.0)
+    ra.add(B, "nb")
+    pa.route_changes([Subnet.of(B.address, 48)], now=1.0)
+    assert len(pa.take_to_links()) == 1
+
+
+def test_timeout_answers_no_route_from_the_packets_own_source() -> None:
+    pa, _ = make_plane(A)
+    packet = ipv6_packet(A.address, B.address, hop=30)
+    pa.from_tun([packet], now=100.0)
+    pa.tick(114.9)
+    assert pa.take_to_tun() == []
+    pa.tick(115.0)
+    [reply] = pa.take_to_tun()
+    assert reply[8:24] == A.address and reply[24:40] == A.address and reply[7] == 30
+    assert reply[40:42] == b"\x01\x00" and reply[48:] == packet
+    assert icmpv6_checksum_ok(reply)
+    assert pa.counters.queue_timeout == 1 and pa.next_deadline() is None
+
+
+def test_queued_messages_time_out_silently() -> None:
+    pa, _ = make_plane(A)
+    pa.send_message(B.address, b"m", now=0.0)
+    pa.tick(15.0)
+    assert pa.take_to_tun() == [] and pa.counters.queue_timeout == 1
+
+
+def test_route_lost_drops_queue_with_icmp() -> None:
+    pa, ra = make_plane(A)
+    ra.add(B, "nb", selected=False)
+    packet = ipv6_packet(A.address, B.address)
+    pa.from_tun([packet], now=0.0)
+    assert pa.counters.queued == 1
+    pa.route_changes([B.subnet], now=1.0)  # still nothing selected: the route was lost
+    [reply] = pa.take_to_tun()
+    assert reply[41] == 0 and pa.counters.queue_route_lost == 1
+
+
+def test_per_subnet_overflow_answers_immediately() -> None:
+    queue = PacketQueue(max_per_subnet=3, max_total=100)
+    pa, _ = make_plane(A, route_queue=queue)
+    packets = [ipv6_packet(A.address, B.address, payload=bytes([i]) * 8) for i in range(5)]
+    pa.from_tun(packets, now=0.0)
+    replies = pa.take_to_tun()
+    assert len(replies) == 2 and all(r[40:42] == b"\x01\x00" for r in replies)
+    assert [r[48:] for r in replies] == packets[3:]
+    assert pa.counters.queued == 3 and pa.counters.queue_full == 2
+    # another /64 still has room
+    pa.from_tun([ipv6_packet(A.address, C.address)], now=0.0)
+    assert pa.take_to_tun() == [] and pa.counters.queued == 4
+
+
+def test_total_overflow() -> None:
+    queue = PacketQueue(max_per_subnet=10, max_total=2)
+    pa, _ = make_plane(A, route_queue=queue)
+    pa.from_tun([ipv6_packet(A.address, B.address), ipv6_packet(A.address, C.address)], now=0)
+    pa.from_tun([ipv6_packet(A.address, identity("d").address)], now=0)
+    assert len(pa.take_to_tun()) == 1 and pa.counters.queue_full == 1
+
+
+def test_byte_bound() -> None:
+    queue = PacketQueue(max_per_subnet=100, max_total=100, max_bytes=1000)
+    pa, _ = make_plane(A, route_queue=queue)
+    pa.from_tun([ipv6_packet(A.address, B.address, payload=bytes(400)) for _ in range(3)], now=0)
+    assert pa.counters.queued == 2 and pa.counters.queue_full == 1
+    assert queue.bytes == 880
+
+
+def test_transit_packet_is_queued_then_forwarded_with_a_second_decrement() -> None:
+    pc, rc = make_plane(C)
+    p = DataPacket(A.address, B.address, 10, bytes(64))
+    pc.from_link([p], now=0.0)
+    assert pc.take_to_links() == [] and pc.counters.queued == 1 and B.subnet in rc.requests
+    rc.add(B, "nb")
+    pc.route_changes([B.subnet], now=1.0)
+    [(n, frame)] = pc.take_to_links()
+    out = parse_frame(frame)
+    assert n == "nb" and out.body == p.body
+    assert out.hop_limit == 8  # the reference routes released packets through the step again
+
+
+def test_transit_queue_overflow_sends_oob_and_timeout_is_silent() -> None:
+    queue = PacketQueue(max_per_subnet=1, max_total=10)
+    pc, rc = make_plane(C, route_queue=queue)
+    rc.add(A, "na")
+    pc.from_link([DataPacket(A.address, B.address, 10, bytes(64)) for _ in range(2)], now=0.0)
+    [(n, oob)] = pc.take_to_links()
+    assert n == "na" and oob[24:40] == A.address
+    pc.tick(15.0)
+    assert pc.take_to_tun() == [] and pc.take_to_links() == [] and pc.counters.queue_timeout == 1
+
+
+def test_queue_deadline_is_per_subnet_from_first_packet() -> None:
+    q = PacketQueue(10, 10, timeout=15.0)
+    s1, s2 = Subnet.of(B.address, 64), Subnet.of(C.address, 64)
+    assert q.add(s1, "x", 1, 0.0) and q.add(s1, "y", 1, 10.0) and q.add(s2, "z", 1, 5.0)
+    assert q.next_deadline() == 15.0
+    assert q.expire(14.0) == []
+    assert q.expire(15.0) == [(s1, ["x", "y"])]
+    assert q.next_deadline() == 20.0
+    assert q.take(s2) == ["z"] and q.next_deadline() is None and len(q) == 0 and q.bytes == 0
+    # re-created subnets get a fresh deadline; the stale heap entry is ignored
+    assert q.add(s1, "w", 1, 30.0)
+    assert q.expire(44.0) == [] and q.next_deadline() == 45.0
