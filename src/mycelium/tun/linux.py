@@ -1,0 +1,132 @@
+"""The Linux TUN device: ``/dev/net/tun`` with ``TUNSETIFF`` and a non-blocking fd.
+
+We open it with ``IFF_TUN | IFF_NO_PI`` and *without* ``IFF_VNET_HDR``: the kernel then
+segments GSO super-packets and completes checksums itself, so every read is one ordinary IPv6
+packet of at most the MTU (1400), exactly what may go on the wire (wire.md §9.2). Offloads would
+save syscalls but need segmentation and checksumming in Python, which costs more than it saves.
+
+Closing the fd removes the (non-persistent) device, and with it its address and route.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import struct
+
+from .errors import TunError
+from .netconf import configure
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+IFNAMSIZ = 16
+
+DEFAULT_NAME = "mycelium"
+DEFAULT_MTU = 1400
+#: The overlay prefix length configured on the interface (400::/7).
+OVERLAY_PREFIX_LEN = 7
+
+
+class TunDevice:
+    """An open, configured TUN interface. The runtime watches ``fileno()`` with add_reader."""
+
+    def __init__(self, fd: int, name: str, mtu: int) -> None:
+        self._fd = fd
+        self.name = name
+        self.mtu = mtu
+        self._read_size = max(mtu, 1500) + 64
+        self.read_errors = 0
+        self.write_errors = 0
+
+    @classmethod
+    def open(
+        cls,
+        name: str = DEFAULT_NAME,
+        address: bytes | None = None,
+        *,
+        mtu: int = DEFAULT_MTU,
+        prefix_len: int = OVERLAY_PREFIX_LEN,
+        device: str = "/dev/net/tun",
+    ) -> TunDevice:
+        """Create the interface; with ``address`` also set MTU, ``address/prefix_len`` and up."""
+        encoded = name.encode()
+        if not encoded or len(encoded) >= IFNAMSIZ or b"/" in encoded or b"\0" in encoded:
+            raise TunError(f"invalid interface name {name!r}", hint="use at most 15 characters")
+        try:
+            fd = os.open(device, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise TunError(f"{device} does not exist (no TUN support)") from None
+        except PermissionError:
+            raise TunError(f"no permission to open {device}") from None
+        except OSError as exc:
+            raise TunError(f"cannot open {device}: {exc.strerror}") from None
+        try:
+            ifr = struct.pack("16sH22x", encoded, IFF_TUN | IFF_NO_PI)
+            try:
+                result = fcntl.ioctl(fd, TUNSETIFF, ifr)
+            except OSError as exc:
+                if exc.errno == errno.EPERM:
+                    raise TunError(f"not allowed to create interface {name}") from None
+                if exc.errno == errno.EBUSY:
+                    raise TunError(
+                        f"interface {name} already exists and is in use",
+                        hint="pick another name with --tun-name, or stop the other node",
+                    ) from None
+                raise TunError(f"cannot create interface {name}: {exc.strerror}") from None
+            actual = result[:IFNAMSIZ].rstrip(b"\0").decode()
+            tun = cls(fd, actual, mtu)
+            if address is not None:
+                configure(actual, address, prefix_len, mtu)
+            return tun
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def fileno(self) -> int:
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def read_batch(self, max_packets: int = 64) -> list[bytes]:
+        """Packets available right now (reads until EAGAIN or ``max_packets``)."""
+        packets: list[bytes] = []
+        fd, size, read = self._fd, self._read_size, os.read
+        for _ in range(max_packets):
+            try:
+                packets.append(read(fd, size))
+            except BlockingIOError:
+                break
+            except InterruptedError:
+                continue
+            except OSError:
+                self.read_errors += 1
+                break
+        return packets
+
+    def write_batch(self, packets: list[bytes]) -> int:
+        """Write each packet; returns how many the kernel took (the rest are dropped)."""
+        fd, write = self._fd, os.write
+        written = 0
+        for packet in packets:
+            try:
+                write(fd, packet)
+                written += 1
+            except OSError:  # EAGAIN (queue full), EINVAL (malformed): drop this packet
+                self.write_errors += 1
+        return written
+
+    def close(self) -> None:
+        """Close the fd; the kernel removes the interface, its address and its route."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def __enter__(self) -> TunDevice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
