@@ -40,6 +40,8 @@ ROUTE_QUEUE_TOTAL = 1_000_000
 ROUTE_QUEUE_BYTES = 256 * 1024 * 1024
 INCOMING_QUEUE_PER_SUBNET = 100
 INCOMING_QUEUE_TOTAL = 10_000
+#: Our own safety bound for the incoming queue: bodies can be 64 KiB each (64 MiB in total).
+INCOMING_QUEUE_BYTES = 64 * 1024 * 1024
 
 _HDR_L3 = b"\x01\x00\x00\x00"
 _HDR_MESSAGE = b"\x01\x01\x00\x00"
@@ -83,7 +85,9 @@ class DataPlane:
         if route_queue is None:
             route_queue = PacketQueue(ROUTE_QUEUE_PER_SUBNET, ROUTE_QUEUE_TOTAL, ROUTE_QUEUE_BYTES)
         if incoming_queue is None:
-            incoming_queue = PacketQueue(INCOMING_QUEUE_PER_SUBNET, INCOMING_QUEUE_TOTAL)
+            incoming_queue = PacketQueue(
+                INCOMING_QUEUE_PER_SUBNET, INCOMING_QUEUE_TOTAL, INCOMING_QUEUE_BYTES
+            )
         self._route_queue = route_queue
         self._incoming_queue = incoming_queue
         self._to_tun: list[bytes] = []
