@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.dataplane import PacketQueue, plane
@@ -144,3 +146,45 @@ def test_queue_deadline_is_per_subnet_from_first_packet() -> None:
     # re-created subnets get a fresh deadline; the stale heap entry is ignored
     assert q.add(s1, "w", 1, 30.0)
     assert q.expire(44.0) == [] and q.next_deadline() == 45.0
+
+
+def test_next_deadline_covers_both_queues() -> None:
+    pa, _ = make_plane(A)
+    pa.from_link([DataPacket(B.address, A.address, 10, bytes(64))], now=3.0)  # parked: no key
+    pa.from_tun([ipv6_packet(A.address, C.address)], now=5.0)  # parked: no route
+    assert pa.next_deadline() == 18.0
+    pa.tick(18.0)
+    assert pa.next_deadline() == 20.0
+    pa.tick(20.0)
+    assert pa.next_deadline() is None and pa.queued == 0
+
+
+def test_message_to_our_own_subnet_is_handed_back_locally() -> None:
+    pa, ra = make_plane(A)
+    pa.send_message(A.address, b"loop", now=0.0)
+    assert pa.take_messages() == [(A.address, A.address, b"loop")]
+    assert pa.take_to_links() == [] and ra.route_calls == 0
+
+
+OPS = st.tuples(st.sampled_from(["add", "take", "expire"]), st.integers(0, 3), st.integers(0, 50))
+
+
+@given(st.lists(OPS, max_size=60))
+def test_queue_accounting_invariants(ops: list[tuple[str, int, int]]) -> None:
+    q = PacketQueue(max_per_subnet=4, max_total=9, max_bytes=200, timeout=15.0)
+    subnets = [Subnet(i << 64, 64) for i in range(4)]
+    now = 0.0
+    for op, index, size in ops:
+        now += 1.0
+        if op == "add":
+            q.add(subnets[index], size, size, now)
+        elif op == "take":
+            q.take(subnets[index])
+        else:
+            q.expire(now + size)
+        lists = q._lists
+        assert q.total == sum(len(v) for v in lists.values()) <= 9
+        assert q.bytes == sum(s for v in lists.values() for s, _ in v) <= 200
+        assert all(len(v) <= 4 for v in lists.values())
+        deadline = q.next_deadline()
+        assert deadline == (min(q._deadlines.values()) if lists else None)
