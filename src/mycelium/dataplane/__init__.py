@@ -1,7 +1,14 @@
 """The data plane: TUN packets <-> encrypted data frames, forwarding and local delivery."""
 
 from .counters import Counters
-from .plane import MAX_INNER_PACKET, DataPlane
+from .plane import MAX_INNER_PACKET, DataPlane, RouteLookup
 from .queue import QUERY_TIMEOUT, PacketQueue
 
-__all__ = ["MAX_INNER_PACKET", "QUERY_TIMEOUT", "Counters", "DataPlane", "PacketQueue"]
+__all__ = [
+    "MAX_INNER_PACKET",
+    "QUERY_TIMEOUT",
+    "Counters",
+    "DataPlane",
+    "PacketQueue",
+    "RouteLookup",
+]

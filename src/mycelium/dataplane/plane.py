@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Protocol
 
 from ..crypto import CryptoError, KeyCache
 from ..identity import Identity
-from ..routing.router import Forward, Local, Queue
+from ..routing.router import Decision, Forward, Local, Queue
 from ..subnet import Subnet
 from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
 from . import icmp
@@ -60,13 +60,23 @@ NeighbourId = Hashable
 _Unsealed = tuple[bytes, bytes, bytes, bytes, int]
 
 
+class RouteLookup(Protocol):
+    """The part of ``routing.router.Router`` the data plane uses (tests pass a small fake)."""
+
+    def route(self, dst: bytes, now: float, origin: bool = False) -> Decision: ...
+
+    def public_key_for(self, address: bytes) -> bytes | None: ...
+
+    def request_route(self, address: bytes, now: float) -> None: ...
+
+
 class DataPlane:
     """Encrypt, route, forward and deliver data packets for one node."""
 
     def __init__(
         self,
         identity: Identity,
-        router: Any,
+        router: RouteLookup,
         keys: KeyCache,
         *,
         random_bytes: Callable[[int], bytes] = os.urandom,
