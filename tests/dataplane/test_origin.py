@@ -193,3 +193,14 @@ def test_frames_are_grouped_per_neighbour_in_order() -> None:
     seen = [kb.open(parse_frame(f).body)[-1] for n, f in out if n == "nb"]
     assert seen == [1, 3, 5]
     assert plane.take_to_links() == []
+
+
+def test_buffer_types_other_than_bytes_are_accepted() -> None:
+    a, b = identity("a"), identity("b")
+    plane, router = make_plane(a)
+    router.add(b, "nb")
+    packet = ipv6_packet(a.address, b.address)
+    plane.from_tun([bytearray(packet), memoryview(packet)], now=0.0)
+    frames = plane.take_to_links()
+    key = SharedKey(shared_secret(b.secret, a.public_key))
+    assert [key.open(parse_frame(f).body)[4:] for _, f in frames] == [packet, packet]

@@ -137,6 +137,8 @@ class DataPlane:
         c.tun_packets += len(packets)
         prefix = self._prefix
         for pkt in packets:
+            if type(pkt) is not bytes:
+                pkt = bytes(pkt)  # a bytearray or memoryview from a readinto-style reader
             n = len(pkt)
             if n < 40:
                 c.tun_too_short += 1
@@ -160,7 +162,7 @@ class DataPlane:
                     self._address, src, 64, icmp.DEST_UNREACHABLE, icmp.CODE_SOURCE_POLICY, pkt
                 )
                 continue
-            self._originate(_HDR_L3, bytes(pkt), src, dst, pkt[7], now)
+            self._originate(_HDR_L3, pkt, src, dst, pkt[7], now)
 
     def send_message(self, dst: bytes, payload: bytes, now: float) -> None:
         """Send a message-subsystem payload (type 0x01) from our own address, hop limit 64."""
