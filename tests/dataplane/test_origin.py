@@ -204,3 +204,11 @@ def test_buffer_types_other_than_bytes_are_accepted() -> None:
     frames = plane.take_to_links()
     key = SharedKey(shared_secret(b.secret, a.public_key))
     assert [key.open(parse_frame(f).body)[4:] for _, f in frames] == [packet, packet]
+
+
+def test_message_destination_must_be_an_address() -> None:
+    import pytest
+
+    plane, _ = make_plane(identity("a"))
+    with pytest.raises(ValueError):
+        plane.send_message(b"\x04" * 4, b"x", now=0.0)

@@ -166,6 +166,8 @@ class DataPlane:
 
     def send_message(self, dst: bytes, payload: bytes, now: float) -> None:
         """Send a message-subsystem payload (type 0x01) from our own address, hop limit 64."""
+        if len(dst) != 16:
+            raise ValueError(f"a destination is a 16-byte IPv6 address, got {len(dst)} bytes")
         if len(payload) + 4 + 16 + _NONCE > MAX_DATA_BODY:
             self.counters.message_too_large += 1
             return
