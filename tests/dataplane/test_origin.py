@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
 
 from mycelium.crypto import SharedKey, shared_secret
@@ -207,8 +208,6 @@ def test_buffer_types_other_than_bytes_are_accepted() -> None:
 
 
 def test_message_destination_must_be_an_address() -> None:
-    import pytest
-
     plane, _ = make_plane(identity("a"))
     with pytest.raises(ValueError):
         plane.send_message(b"\x04" * 4, b"x", now=0.0)
