@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .. import __version__
 from ..identity import default_key_path
+from .daemon import node_options, run_daemon
 from .keys import generate_keys_cmd, inspect_cmd
 
 
@@ -20,17 +23,38 @@ from .keys import generate_keys_cmd, inspect_cmd
     default=None,
     help="Path to the private key file; created if it does not exist.",
 )
+@node_options
 @click.pass_context
-def cli(ctx: click.Context, key_file: Path | None) -> None:
-    """Mycelium: an end-to-end encrypted IPv6 overlay network node."""
-    ctx.obj = {"key_file": key_file or default_key_path()}
+def cli(ctx: click.Context, key_file: Path | None, **params: Any) -> None:
+    """Mycelium: an end-to-end encrypted IPv6 overlay network node.
+
+    Without a subcommand, runs the node.
+    """
+    ctx.obj = {"key_file": key_file or default_key_path(), **params}
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        run_daemon(ctx, ctx.obj["key_file"], params)
 
 
 cli.add_command(inspect_cmd)
 cli.add_command(generate_keys_cmd)
 
 
+def expand_peers(args: list[str]) -> list[str]:
+    """Accept the reference's ``--peers A B C`` (clap ``num_args = 1..``) besides the repeated
+    ``--peers A --peers B`` that click understands: endpoints always contain ``://``."""
+    out: list[str] = []
+    in_peers = False
+    for arg in args:
+        if arg == "--peers":
+            in_peers = True
+            continue
+        if in_peers and "://" in arg and not arg.startswith("-"):
+            out += ["--peers", arg]
+            continue
+        in_peers = False
+        out.append(arg)
+    return out
+
+
 def main() -> None:
-    cli()
+    cli(args=expand_peers(sys.argv[1:]), prog_name="mycelium")

@@ -55,6 +55,9 @@ class Link(abc.ABC):
     def send(self, frame: bytes) -> None:
         """Queue one encoded frame (control or data); never blocks."""
 
+    def start(self) -> None:  # noqa: B027 - optional hook, most transports deliver at once
+        """Begin delivering packets; called once the owner has registered the link."""
+
     def send_data(self, frame: bytes) -> None:
         """Queue one encoded data frame; QUIC overrides this to use a DATAGRAM when it fits."""
         self.send(frame)

@@ -1,0 +1,204 @@
+"""The daemon: ``mycelium`` without a subcommand runs a node with the reference's flags."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import ConfigError, load_config
+from ..identity import KeyFileError
+from ..links.endpoint import Endpoint, EndpointError
+
+log = logging.getLogger("mycelium")
+
+DEFAULTS: dict[str, Any] = {
+    "peers": (),
+    "tcp_listen_port": 9651,
+    "disable_quic": False,
+    "quic_listen_port": 9651,
+    "peer_discovery_port": 9650,
+    "disable_peer_discovery": False,
+    "peer_discovery_interfaces": (),
+    "api_addr": "127.0.0.1:8989",
+    "jsonrpc_addr": "127.0.0.1:8990",
+    "no_tun": False,
+    "tun_name": "mycelium",
+    "metrics_api_address": None,
+    "firewall_mark": None,
+    "update_workers": 1,
+    "topic_config": None,
+    "cdn_cache": None,
+    "vsock_listen_port": None,
+    "enable_dns": False,
+}
+
+#: Flags whose feature does not exist yet: accepted (scripts keep working) with a warning.
+UNBUILT = {
+    "topic_config": "--topic-config",
+    "cdn_cache": "--cdn-cache",
+    "vsock_listen_port": "--vsock-listen-port",
+    "enable_dns": "--enable-dns",
+}
+
+NODE_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("-c", "--config-file", type=click.Path(path_type=Path), default=None,
+                 help="Configuration file (TOML)."),
+    click.option("-d", "--debug", is_flag=True, help="Enable debug logging."),
+    click.option("--silent", is_flag=True, help="Disable all logs except error logs."),
+    click.option("--log-format", type=click.Choice(["compact", "logfmt", "plain"]),
+                 default="compact", show_default=True, help="The logging format to use."),
+    click.option("--peers", multiple=True, metavar="ENDPOINT",
+                 help="Peers to connect to (repeatable, e.g. tcp://[2001:db8::1]:9651)."),
+    click.option("-t", "--tcp-listen-port", type=click.IntRange(0, 65535),
+                 default=DEFAULTS["tcp_listen_port"], show_default=True,
+                 help="Port to listen on for tcp connections."),
+    click.option("--disable-quic", is_flag=True,
+                 help="Disable quic protocol for connecting to peers."),
+    click.option("-q", "--quic-listen-port", type=click.IntRange(0, 65535),
+                 default=DEFAULTS["quic_listen_port"], show_default=True,
+                 help="Port to listen on for quic connections."),
+    click.option("--peer-discovery-port", type=click.IntRange(0, 65535),
+                 default=DEFAULTS["peer_discovery_port"], show_default=True,
+                 help="Port to use for link local peer discovery (UDP)."),
+    click.option("--disable-peer-discovery", is_flag=True, help="Disable peer discovery."),
+    click.option("--peer-discovery-interface", "peer_discovery_interfaces", multiple=True,
+                 help="Limit peer discovery to this interface (repeatable)."),
+    click.option("--api-addr", default=DEFAULTS["api_addr"], show_default=True,
+                 help="Address of the HTTP API server."),
+    click.option("--jsonrpc-addr", default=DEFAULTS["jsonrpc_addr"], show_default=True,
+                 help="Address of the JSON-RPC API server."),
+    click.option("--no-tun", is_flag=True, help="Run without creating a TUN interface."),
+    click.option("--tun-name", default=None, help="Name to use for the TUN interface."),
+    click.option("--metrics-api-address", default=None,
+                 help="Address on which to expose prometheus metrics."),
+    click.option("--firewall-mark", type=click.IntRange(0, 0xFFFFFFFF), default=None,
+                 help="The firewall mark to set on the mycelium sockets."),
+    click.option("--update-workers", type=click.IntRange(1, 254), default=1, show_default=True,
+                 help="Amount of worker tasks to handle updates."),
+    click.option("--topic-config", type=click.Path(path_type=Path), default=None,
+                 help="A .toml file with the message topic configuration."),
+    click.option("--cdn-cache", type=click.Path(path_type=Path), default=None,
+                 help="Cache directory for the CDN module."),
+    click.option("--vsock-listen-port", type=click.IntRange(0, 0xFFFFFFFF), default=None,
+                 help="Port to listen on for vsock connections."),
+    click.option("--enable-dns", is_flag=True, help="Enable the dns resolver."),
+]
+
+
+def node_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(NODE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def merge(
+    ctx: click.Context, params: dict[str, Any], file_values: dict[str, Any]
+) -> dict[str, Any]:
+    """Flags given on the command line win over the file, the file over the defaults."""
+    merged: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        source = ctx.get_parameter_source(key) if key in params else None
+        given = source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+        if given and params[key] not in ((), None):
+            merged[key] = params[key]
+        elif isinstance(default, bool) and params.get(key):
+            merged[key] = True
+        elif key in file_values:
+            merged[key] = file_values[key]
+        else:
+            merged[key] = default
+    return merged
+
+
+def setup_logging(debug: bool, silent: bool, log_format: str) -> None:
+    level = logging.ERROR if silent else logging.DEBUG if debug else logging.INFO
+    if log_format == "compact":
+        fmt = "%(asctime)s %(levelname)5s %(name)s: %(message)s"
+    else:
+        fmt = "ts=%(asctime)s level=%(levelname)s target=%(name)s msg=%(message)r"
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+
+
+def run_daemon(ctx: click.Context, key_file: Path, params: dict[str, Any]) -> None:
+    setup_logging(params["debug"], params["silent"], params["log_format"])
+    try:
+        file_values, warnings = load_config(params["config_file"])
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in warnings:
+        log.warning("%s", warning)
+    settings = merge(ctx, params, file_values)
+    try:
+        peers = [Endpoint.parse(p) for p in settings["peers"]]
+    except EndpointError as exc:
+        raise click.ClickException(str(exc)) from None
+    for key, flag in UNBUILT.items():
+        if settings[key] not in (None, False):
+            log.warning("%s is not supported by this node yet; ignored", flag)
+
+    from ..node import NodeConfig
+    from ..tun.errors import TunError
+
+    config = NodeConfig(
+        key_file=key_file,
+        peers=peers,
+        tcp_listen_port=settings["tcp_listen_port"],
+        no_tun=settings["no_tun"],
+        tun_name=settings["tun_name"],
+        firewall_mark=settings["firewall_mark"],
+        disable_peer_discovery=settings["disable_peer_discovery"],
+        peer_discovery_port=settings["peer_discovery_port"],
+        peer_discovery_interfaces=list(settings["peer_discovery_interfaces"]),
+    )
+    try:
+        _install_uvloop()
+        asyncio.run(_serve(config, settings))
+    except (KeyFileError, TunError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def _serve(config: Any, settings: dict[str, Any]) -> None:
+    from ..node import Node
+
+    node = Node(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    servers = await _start_api(node, settings)
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        if servers is not None:
+            await asyncio.wait_for(servers.close(), 1.0)
+        await asyncio.wait_for(node.stop(), 1.5)
+
+
+async def _start_api(node: Any, settings: dict[str, Any]) -> Any:
+    try:
+        from ..api import start_servers
+    except ImportError:
+        return None
+    return await start_servers(
+        node,
+        api_addr=settings["api_addr"],
+        jsonrpc_addr=settings["jsonrpc_addr"],
+        metrics_addr=settings["metrics_api_address"],
+    )

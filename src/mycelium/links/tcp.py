@@ -1,0 +1,189 @@
+"""Plain TCP links (wire.md §6.2): Mycelium framing straight on the stream, TCP_NODELAY on."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+from ..wire.errors import FramingError
+from ..wire.stream import StreamDecoder
+from .base import Link, LinkHandler
+from .endpoint import Endpoint, socket_text
+
+#: Static link cost of TCP (and TLS) over IPv6 and over IPv4 (wire.md §6.7).
+COST_IPV6 = 10
+COST_IPV4 = 15
+_SO_MARK = getattr(socket, "SO_MARK", 36)
+
+
+def is_ipv4_peer(host: str) -> bool:
+    return "." in host  # IPv4 and IPv4-mapped IPv6 (::ffff:a.b.c.d) both carry dots
+
+
+def set_firewall_mark(sock: socket.socket, mark: int | None) -> None:
+    if mark is not None:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, mark)
+
+
+class StreamLink(Link, asyncio.Protocol):
+    """A link over any asyncio byte-stream transport; ``protocol`` names what carries it."""
+
+    protocol = "tcp"
+    _label = "TCP"
+
+    def __init__(self, handler: LinkHandler, *, inbound: bool, firewall_mark: int | None = None):
+        super().__init__()
+        self.handler = handler
+        self.inbound = inbound
+        self._mark = firewall_mark
+        self._decoder = StreamDecoder()
+        self._transport: asyncio.Transport | None = None
+        self._closed = False
+        self._started = False
+        self._pending: list = []
+        self.local_text = ""
+        self.remote_text = ""
+        self.remote_host = ""
+        self.remote_port = 0
+        #: Called with the link once the connection is up (listeners use it to register).
+        self.on_open: Callable[[StreamLink], None] | None = None
+
+    # --- Link -------------------------------------------------------------------------------
+    @property
+    def remote(self) -> str:
+        return f"{self.protocol}://{self.remote_text}"
+
+    @property
+    def connection_id(self) -> str:
+        return f"{self._label} {self.local_text} <-> {self.remote_text}"
+
+    def start(self) -> None:
+        self._started = True
+        if self._pending:
+            pending, self._pending = self._pending, []
+            if self.handler is not None:
+                self.handler.link_packets(self, pending)
+
+    def send(self, frame: bytes) -> None:
+        transport = self._transport
+        if transport is None or self._closed:
+            return
+        self.tx_bytes += len(frame)
+        transport.write(frame)
+
+    def close(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.close()
+
+    # --- asyncio.Protocol --------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_firewall_mark(sock, self._mark)
+        local = transport.get_extra_info("sockname")
+        peer = transport.get_extra_info("peername")
+        self.local_text = socket_text(str(local[0]), int(local[1])) if local else "?"
+        if peer:
+            self.remote_host, self.remote_port = str(peer[0]), int(peer[1])
+            self.remote_text = socket_text(self.remote_host, self.remote_port)
+        self.static_cost = COST_IPV4 if is_ipv4_peer(self.remote_host) else COST_IPV6
+        transport.set_write_buffer_limits(high=4 * 1024 * 1024, low=1024 * 1024)
+        if self.on_open is not None:
+            self.on_open(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.rx_bytes += len(data)
+        try:
+            packets = self._decoder.feed(data)
+        except FramingError as exc:
+            self._fail(f"framing error: {exc}")
+            return
+        if not packets:
+            return
+        if self._started and self.handler is not None:
+            self.handler.link_packets(self, packets)
+        else:
+            self._pending.extend(packets)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._decoder.buffered and exc is None:
+            reason = "connection closed inside a packet"
+        else:
+            reason = f"connection lost: {exc}" if exc else "connection closed"
+        if self.handler is not None:
+            self.handler.link_closed(self, reason)
+
+    def pause_writing(self) -> None:
+        if self.handler is not None:
+            self.handler.link_pause_writing(self)
+
+    def resume_writing(self) -> None:
+        if self.handler is not None:
+            self.handler.link_resume_writing(self)
+
+    def _fail(self, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._transport is not None:
+            self._transport.abort()
+        if self.handler is not None:
+            self.handler.link_closed(self, reason)
+
+
+class TcpLink(StreamLink):
+    protocol = "tcp"
+    _label = "TCP"
+
+
+async def dial(
+    endpoint: Endpoint, handler: LinkHandler, *, firewall_mark: int | None = None, **_: object
+) -> TcpLink:
+    """Connect to ``endpoint``; the link delivers nothing until ``start()``."""
+    loop = asyncio.get_running_loop()
+    host = endpoint.host
+    _transport, link = await loop.create_connection(
+        lambda: TcpLink(handler, inbound=False, firewall_mark=firewall_mark), host, endpoint.port
+    )
+    return link
+
+
+async def listen(
+    host: str,
+    port: int,
+    handler: LinkHandler,
+    on_link: Callable[[Link], None],
+    *,
+    firewall_mark: int | None = None,
+    **_: object,
+) -> asyncio.Server:
+    """Accept TCP links on ``host:port`` (``::`` is dual-stack); ``on_link`` registers each."""
+    loop = asyncio.get_running_loop()
+
+    def factory() -> TcpLink:
+        link = TcpLink(handler, inbound=True, firewall_mark=firewall_mark)
+        link.on_open = on_link
+        return link
+
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        set_firewall_mark(sock, firewall_mark)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return await loop.create_server(factory, sock=sock)

@@ -1,0 +1,255 @@
+"""The runtime: the only layer with sockets, the TUN fd, tasks and clocks.
+
+It feeds bytes and the loop's time into the sans-I/O router and data plane, and flushes what they
+return, batch by batch: no task, await or log line per packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .crypto import KeyCache
+from .dataplane import DataPlane
+from .identity import Identity, RouterId, default_key_path, load_or_create_key_file
+from .links import tcp
+from .links.base import Link
+from .links.endpoint import Endpoint
+from .links.peer_manager import PeerManager
+from .routing import Router
+from .wire.packet import DataPacket, encode_control
+from .wire.stream import Packet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeConfig:
+    key_file: Path = field(default_factory=default_key_path)
+    peers: list[Endpoint] = field(default_factory=list)
+    tcp_listen_port: int = 9651
+    listen_host: str = "::"
+    no_tun: bool = False
+    tun_name: str = "mycelium"
+    firewall_mark: int | None = None
+    disable_peer_discovery: bool = False
+    peer_discovery_port: int = 9650
+    peer_discovery_interfaces: list[str] = field(default_factory=list)
+    #: Supply an identity directly (embedding, tests) instead of reading ``key_file``.
+    identity: Identity | None = None
+
+
+class Node:
+    """A Mycelium node. ``async with Node(config) as node:`` runs it inside any asyncio program."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.identity = config.identity or load_or_create_key_file(config.key_file)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.router_id = RouterId.generate(self.identity.public_key)
+        self.started_at = time.monotonic()
+        now = self._now_boot()
+        self.router = Router(self.router_id, now)
+        self.keys = KeyCache(self.identity.secret)
+        self.dataplane = DataPlane(self.identity, self.router, self.keys)
+        self.links: set[Link] = set()
+        self.peer_manager = PeerManager({"tcp": self._dial_tcp}, self._register)
+        self.tun = None
+        self._listeners: list[asyncio.AbstractServer] = []
+        self._discovery = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        self._message_sink = None
+        self._stopped = asyncio.Event()
+
+    def _now_boot(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> float:
+        return self._loop.time() if self._loop is not None else time.monotonic()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if not self.config.no_tun:
+            from .tun import TunDevice
+
+            self.tun = TunDevice.open(self.config.tun_name, self.identity.address)
+            self._loop.add_reader(self.tun.fileno(), self._tun_readable)
+        self._listeners.append(
+            await tcp.listen(
+                self.config.listen_host,
+                self.config.tcp_listen_port,
+                self,
+                self._accepted,
+                firewall_mark=self.config.firewall_mark,
+            )
+        )
+        for endpoint in self.config.peers:
+            self.peer_manager.add_peer(endpoint)
+        self.peer_manager.start()
+        if not self.config.disable_peer_discovery:
+            from .links.discovery import Discovery
+
+            self._discovery = Discovery(
+                self.router_id,
+                self.config.tcp_listen_port,
+                self.config.peer_discovery_port,
+                self.config.peer_discovery_interfaces,
+                self.peer_manager.add_discovered,
+                firewall_mark=self.config.firewall_mark,
+            )
+            try:
+                await self._discovery.start()
+            except OSError as exc:
+                log.warning("link-local discovery disabled: %s", exc)
+                self._discovery = None
+        self._flush()
+        log.info(
+            "node started: address %s, public key %s",
+            self.identity.address_text,
+            self.identity.public_key.hex(),
+        )
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._discovery is not None:
+            self._discovery.close()
+        for listener in self._listeners:
+            listener.close()
+        await self.peer_manager.stop()
+        for link in list(self.links):
+            link.close()
+        if self.tun is not None and self._loop is not None:
+            self._loop.remove_reader(self.tun.fileno())
+            self.tun.close()
+            self.tun = None
+        self._stopped.set()
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- links ------------------------------------------------------------------------------
+    async def _dial_tcp(self, endpoint: Endpoint) -> Link:
+        return await tcp.dial(endpoint, self, firewall_mark=self.config.firewall_mark)
+
+    def _accepted(self, link: Link) -> None:
+        assert isinstance(link, tcp.StreamLink)
+        endpoint = Endpoint(link.protocol, link.remote_host, link.remote_port)
+        self.peer_manager.inbound(link, endpoint)
+        self._register(link)
+
+    def _register(self, link: Link) -> None:
+        link.handler = self
+        self.links.add(link)
+        self.router.add_neighbour(link, link.static_cost, self.now())
+        link.start()
+        self._flush()
+
+    def link_packets(self, link: Link, packets: list[Packet]) -> None:
+        if link not in self.links:
+            return
+        now = self.now()
+        data: list[DataPacket] = []
+        router = self.router
+        for packet in packets:
+            if type(packet) is DataPacket:
+                data.append(packet)
+            else:
+                router.handle_tlv(link, packet, now)  # type: ignore[arg-type]
+        if data:
+            self.dataplane.from_link(data, now)
+        self._flush()
+
+    def link_closed(self, link: Link, reason: str) -> None:
+        if link not in self.links:
+            return
+        self.links.discard(link)
+        log.info("link %s closed: %s", link.connection_id, reason)
+        self.peer_manager.link_closed(link)
+        self.router.remove_neighbour(link, self.now())
+        self._flush()
+
+    def link_pause_writing(self, link: Link) -> None:
+        if self.tun is not None and self._loop is not None:
+            self._loop.remove_reader(self.tun.fileno())
+
+    def link_resume_writing(self, link: Link) -> None:
+        if self.tun is not None and self._loop is not None:
+            self._loop.add_reader(self.tun.fileno(), self._tun_readable)
+
+    # --- TUN --------------------------------------------------------------------------------
+    def _tun_readable(self) -> None:
+        tun = self.tun
+        if tun is None:
+            return
+        packets = tun.read_batch(64)
+        if packets:
+            self.dataplane.from_tun(packets, self.now())
+            self._flush()
+
+    # --- messages ---------------------------------------------------------------------------
+    def send_message_payload(self, dst: bytes, payload: bytes) -> None:
+        self.dataplane.send_message(dst, payload, self.now())
+        self._flush()
+
+    def set_message_sink(self, sink) -> None:  # type: ignore[no-untyped-def]
+        """``sink(list[(src, dst, payload)])`` receives message-subsystem payloads."""
+        self._message_sink = sink
+
+    # --- the pump ---------------------------------------------------------------------------
+    def _flush(self) -> None:
+        router = self.router
+        dataplane = self.dataplane
+        now = self.now()
+        changes = router.take_route_changes()
+        if changes:
+            dataplane.route_changes(changes, now)
+        for neighbour, tlv in router.take_outgoing():
+            neighbour.send(encode_control(tlv))
+        for neighbour in router.take_dead_neighbours():
+            log.info("neighbour %s declared dead (no IHU)", neighbour.connection_id)
+            neighbour.close()
+        for neighbour, frame in dataplane.take_to_links():
+            neighbour.send_data(frame)
+        to_tun = dataplane.take_to_tun()
+        if to_tun and self.tun is not None:
+            self.tun.write_batch(to_tun)
+        messages = dataplane.take_messages()
+        if messages and self._message_sink is not None:
+            self._message_sink(messages)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self.router.next_deadline()
+        dp_deadline = self.dataplane.next_deadline()
+        if dp_deadline is not None and dp_deadline < deadline:
+            deadline = dp_deadline
+        if deadline >= self._timer_at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        assert self._loop is not None
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        now = self.now()
+        self.router.tick(now)
+        self.dataplane.tick(now)
+        self._flush()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
