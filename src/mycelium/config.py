@@ -69,7 +69,7 @@ def load_config(path: Path | None) -> tuple[dict[str, Any], list[str]]:
             continue
         if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
             raise ConfigError(
-                f"config file {path}: {key} must be a {_type_name(expected)}, "
+                f"config file {path}: {key} must be of type {_type_name(expected)}, "
                 f"got {type(value).__name__}"
             )
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):

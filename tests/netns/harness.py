@@ -1,0 +1,184 @@
+"""Real networks on one machine: network namespaces joined by veth pairs, a real ``mycelium``
+process in each. Everything created is torn down in ``close()``, even after a failure."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mycelium.identity import Identity, save_key_file
+
+MYCELIUM = shutil.which("mycelium") or "mycelium"
+
+
+def run(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class NodeProcess:
+    ns: str
+    identity: Identity
+    key_file: Path
+    log_file: Path
+    args: list[str]
+    proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return self.identity.address_text
+
+    def log(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+
+@dataclass
+class Network:
+    prefix: str
+    workdir: Path
+    namespaces: list[str] = field(default_factory=list)
+    nodes: dict[str, NodeProcess] = field(default_factory=dict)
+    _links: int = 0
+
+    # --- topology ---------------------------------------------------------------------------
+    def ns(self, name: str) -> str:
+        full = f"{self.prefix}{name}"
+        run("ip", "netns", "add", full)
+        self.namespaces.append(full)
+        self.exec(full, "ip", "link", "set", "lo", "up")
+        return full
+
+    def link(self, a: str, b: str, delay_ms: float | None = None) -> tuple[str, str, str, str]:
+        """A veth pair between namespaces a and b with fd00:<n>::1/::2; returns (ifa, ifb,
+        addr_a, addr_b)."""
+        self._links += 1
+        n = self._links
+        ifa, ifb = f"v{n}a", f"v{n}b"
+        tmp_a, tmp_b = f"{self.prefix[:6]}{n}a", f"{self.prefix[:6]}{n}b"
+        run("ip", "link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b)
+        run("ip", "link", "set", tmp_a, "netns", a, "name", ifa)
+        run("ip", "link", "set", tmp_b, "netns", b, "name", ifb)
+        addr_a, addr_b = f"fd00:{n:x}::1", f"fd00:{n:x}::2"
+        for ns, ifname, addr in ((a, ifa, addr_a), (b, ifb, addr_b)):
+            self.exec(ns, "ip", "-6", "addr", "add", f"{addr}/64", "dev", ifname, "nodad")
+            self.exec(ns, "ip", "link", "set", ifname, "up")
+            if delay_ms:
+                self.exec(ns, "tc", "qdisc", "add", "dev", ifname, "root", "netem",
+                          "delay", f"{delay_ms}ms")
+        return ifa, ifb, addr_a, addr_b
+
+    def exec(self, ns: str, *cmd: str, check: bool = True, timeout: float = 30):
+        return run("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
+
+    # --- nodes ------------------------------------------------------------------------------
+    def start_node(
+        self, ns: str, peers: list[str] = (), *extra: str, identity: Identity | None = None
+    ) -> NodeProcess:
+        old = self.nodes.get(ns)
+        identity = identity or (old.identity if old else Identity.generate())
+        key_file = self.workdir / f"{ns}.key"
+        save_key_file(identity, key_file)
+        log_file = self.workdir / f"{ns}.log"
+        args = [MYCELIUM, "-k", str(key_file), "--debug", *extra]
+        if peers:
+            args += ["--peers", *peers]
+        node = NodeProcess(ns, identity, key_file, log_file, args)
+        with open(log_file, "ab") as log:
+            node.proc = subprocess.Popen(
+                ["ip", "netns", "exec", ns, *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        self.nodes[ns] = node
+        return node
+
+    def wait_tun(self, node: NodeProcess, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if node.proc is not None and node.proc.poll() is not None:
+                raise AssertionError(f"node in {node.ns} exited:\n{node.log()}")
+            out = self.exec(node.ns, "ip", "-j", "-6", "addr", "show", "dev", "mycelium",
+                            check=False)
+            if out.returncode == 0 and node.address in out.stdout:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"TUN of {node.ns} not up in {timeout}s:\n{node.log()}")
+
+    def wait_listening(self, node: NodeProcess, port: int = 9651, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if node.proc is not None and node.proc.poll() is not None:
+                raise AssertionError(f"node in {node.ns} exited:\n{node.log()}")
+            out = self.exec(node.ns, "ss", "-Htln", f"sport = :{port}", check=False)
+            if out.stdout.strip():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{node.ns} not listening in {timeout}s:\n{node.log()}")
+
+    def ping(self, ns: str, address: str, count: int = 1, wait: float = 2) -> bool:
+        out = self.exec(ns, "ping", "-6", "-n", "-c", str(count), "-W", str(wait), address,
+                        check=False, timeout=count * wait + 10)
+        return out.returncode == 0
+
+    def wait_ping(self, ns: str, address: str, timeout: float = 30) -> float:
+        """Seconds until the first successful ping; AssertionError after ``timeout``."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.ping(ns, address, wait=1):
+                return time.monotonic() - start
+        logs = "\n".join(f"--- {n.ns}\n{n.log()}" for n in self.nodes.values())
+        raise AssertionError(f"{ns} cannot ping {address} after {timeout}s\n{logs}")
+
+    def kill(self, node: NodeProcess, sig: int = signal.SIGTERM) -> int | None:
+        if node.proc is None:
+            return None
+        if node.proc.poll() is None:
+            node.proc.send_signal(sig)
+            try:
+                node.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                node.proc.kill()
+                node.proc.wait(timeout=5)
+        return node.proc.returncode
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            with contextlib.suppress(Exception):
+                self.kill(node, signal.SIGKILL)
+        for ns in self.namespaces:
+            pids = run("ip", "netns", "pids", ns, check=False).stdout.split()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+            run("ip", "netns", "del", ns, check=False)
+
+
+def overlay_route_table(net: Network, node: NodeProcess) -> list[dict]:
+    """The node's selected routes through its REST API (empty when the API is not there)."""
+    out = net.exec(
+        node.ns, sys.executable, "-c",
+        "import json,urllib.request;print(urllib.request.urlopen("
+        "'http://127.0.0.1:8989/api/v1/admin/routes/selected',timeout=2).read().decode())",
+        check=False,
+    )
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        return []
+
+
+def link_local(ns_addr: str) -> str:
+    return str(ipaddress.IPv6Address(ns_addr))

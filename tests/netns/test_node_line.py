@@ -1,0 +1,102 @@
+"""Real nodes in a line of namespaces: reachability, a bulk TCP transfer, a --no-tun relay."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import sys
+import textwrap
+
+import pytest
+
+from netns.harness import Network, NodeProcess
+
+pytestmark = pytest.mark.netns
+
+
+def build_line(net: Network, count: int, no_tun: set[int] = frozenset()) -> list[NodeProcess]:
+    names = [net.ns(f"n{i}") for i in range(count)]
+    nodes: list[NodeProcess] = []
+    for i, ns in enumerate(names):
+        peers = []
+        if i > 0:
+            _, _, left, _ = net.link(names[i - 1], ns)
+            peers = [f"tcp://[{left}]:9651"]
+        extra = ["--disable-peer-discovery"] + (["--no-tun"] if i in no_tun else [])
+        nodes.append(net.start_node(ns, peers, *extra))
+    for i, node in enumerate(nodes):
+        if i in no_tun:
+            net.wait_listening(node)
+        else:
+            net.wait_tun(node)
+    return nodes
+
+
+def test_line_of_four_every_node_pings_every_other(net: Network) -> None:
+    nodes = build_line(net, 4)
+    net.wait_ping(nodes[0].ns, nodes[3].address, timeout=30)
+    failures = [
+        (a.ns, b.address)
+        for a, b in itertools.permutations(nodes, 2)
+        if not net.ping(a.ns, b.address, count=1, wait=3)
+    ]
+    assert failures == []
+
+
+SERVER = textwrap.dedent(
+    """
+    import hashlib, socket, sys
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::", 5001)); s.listen(1)
+    print("ready", flush=True)
+    c, _ = s.accept(); h = hashlib.sha256(); n = 0
+    while True:
+        b = c.recv(1 << 16)
+        if not b: break
+        h.update(b); n += len(b)
+    print(n, h.hexdigest(), flush=True)
+    """
+)
+
+CLIENT = textwrap.dedent(
+    """
+    import hashlib, os, socket, sys
+    data = os.urandom(int(sys.argv[2]))
+    c = socket.create_connection((sys.argv[1], 5001), timeout=60)
+    c.sendall(data); c.close()
+    print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+    """
+)
+
+
+def test_tcp_transfer_across_three_hops_arrives_intact(net: Network) -> None:
+    nodes = build_line(net, 4)
+    net.wait_ping(nodes[0].ns, nodes[3].address, timeout=30)
+    import subprocess
+
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", nodes[3].ns, sys.executable, "-c", SERVER],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == "ready"
+        size = 20 * 1024 * 1024
+        sent = net.exec(nodes[0].ns, sys.executable, "-c", CLIENT, nodes[3].address, str(size),
+                        timeout=120).stdout.split()
+        received = server.communicate(timeout=60)[0].split()
+    finally:
+        server.kill()
+    assert sent == [str(size), sent[1]]
+    assert received == sent, "bytes or checksum differ after 3 overlay hops"
+    assert len(hashlib.sha256().hexdigest()) == len(sent[1])
+
+
+def test_no_tun_node_in_the_middle_still_forwards(net: Network) -> None:
+    nodes = build_line(net, 3, no_tun={1})
+    net.wait_ping(nodes[0].ns, nodes[2].address, timeout=30)
+    assert net.ping(nodes[2].ns, nodes[0].address, count=2, wait=3)
+    # the relay has no TUN device at all
+    out = net.exec(nodes[1].ns, "ip", "link", "show", "dev", "mycelium", check=False)
+    assert out.returncode != 0
