@@ -1,0 +1,1 @@
+"""The node's remote interfaces: REST, JSON-RPC and Prometheus metrics, all over one facade."""
