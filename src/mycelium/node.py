@@ -78,7 +78,10 @@ class Node:
         if not self.config.no_tun:
             from .tun import TunDevice
 
-            self.tun = TunDevice.open(self.config.tun_name, self.identity.address)
+            # pyroute2 runs its own event loop for netlink: keep it off ours.
+            self.tun = await asyncio.to_thread(
+                TunDevice.open, self.config.tun_name, self.identity.address
+            )
             self._loop.add_reader(self.tun.fileno(), self._tun_readable)
         self._listeners.append(
             await tcp.listen(
@@ -250,6 +253,12 @@ class Node:
         self.router.tick(now)
         self.dataplane.tick(now)
         self._flush()
+
+    @property
+    def tcp_port(self) -> int:
+        """The TCP port actually listened on (differs from the config when that was 0)."""
+        sockets = self._listeners[0].sockets if self._listeners else ()
+        return int(sockets[0].getsockname()[1]) if sockets else self.config.tcp_listen_port
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()

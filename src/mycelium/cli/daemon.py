@@ -48,46 +48,109 @@ UNBUILT = {
 }
 
 NODE_OPTIONS: list[Callable[[Any], Any]] = [
-    click.option("-c", "--config-file", type=click.Path(path_type=Path), default=None,
-                 help="Configuration file (TOML)."),
+    click.option(
+        "-c",
+        "--config-file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Configuration file (TOML).",
+    ),
     click.option("-d", "--debug", is_flag=True, help="Enable debug logging."),
     click.option("--silent", is_flag=True, help="Disable all logs except error logs."),
-    click.option("--log-format", type=click.Choice(["compact", "logfmt", "plain"]),
-                 default="compact", show_default=True, help="The logging format to use."),
-    click.option("--peers", multiple=True, metavar="ENDPOINT",
-                 help="Peers to connect to (repeatable, e.g. tcp://[2001:db8::1]:9651)."),
-    click.option("-t", "--tcp-listen-port", type=click.IntRange(0, 65535),
-                 default=DEFAULTS["tcp_listen_port"], show_default=True,
-                 help="Port to listen on for tcp connections."),
-    click.option("--disable-quic", is_flag=True,
-                 help="Disable quic protocol for connecting to peers."),
-    click.option("-q", "--quic-listen-port", type=click.IntRange(0, 65535),
-                 default=DEFAULTS["quic_listen_port"], show_default=True,
-                 help="Port to listen on for quic connections."),
-    click.option("--peer-discovery-port", type=click.IntRange(0, 65535),
-                 default=DEFAULTS["peer_discovery_port"], show_default=True,
-                 help="Port to use for link local peer discovery (UDP)."),
+    click.option(
+        "--log-format",
+        type=click.Choice(["compact", "logfmt", "plain"]),
+        default="compact",
+        show_default=True,
+        help="The logging format to use.",
+    ),
+    click.option(
+        "--peers",
+        multiple=True,
+        metavar="ENDPOINT",
+        help="Peers to connect to (repeatable, e.g. tcp://[2001:db8::1]:9651).",
+    ),
+    click.option(
+        "-t",
+        "--tcp-listen-port",
+        type=click.IntRange(0, 65535),
+        default=DEFAULTS["tcp_listen_port"],
+        show_default=True,
+        help="Port to listen on for tcp connections.",
+    ),
+    click.option(
+        "--disable-quic", is_flag=True, help="Disable quic protocol for connecting to peers."
+    ),
+    click.option(
+        "-q",
+        "--quic-listen-port",
+        type=click.IntRange(0, 65535),
+        default=DEFAULTS["quic_listen_port"],
+        show_default=True,
+        help="Port to listen on for quic connections.",
+    ),
+    click.option(
+        "--peer-discovery-port",
+        type=click.IntRange(0, 65535),
+        default=DEFAULTS["peer_discovery_port"],
+        show_default=True,
+        help="Port to use for link local peer discovery (UDP).",
+    ),
     click.option("--disable-peer-discovery", is_flag=True, help="Disable peer discovery."),
-    click.option("--peer-discovery-interface", "peer_discovery_interfaces", multiple=True,
-                 help="Limit peer discovery to this interface (repeatable)."),
-    click.option("--api-addr", default=DEFAULTS["api_addr"], show_default=True,
-                 help="Address of the HTTP API server."),
-    click.option("--jsonrpc-addr", default=DEFAULTS["jsonrpc_addr"], show_default=True,
-                 help="Address of the JSON-RPC API server."),
+    click.option(
+        "--peer-discovery-interface",
+        "peer_discovery_interfaces",
+        multiple=True,
+        help="Limit peer discovery to this interface (repeatable).",
+    ),
+    click.option(
+        "--api-addr",
+        default=DEFAULTS["api_addr"],
+        show_default=True,
+        help="Address of the HTTP API server.",
+    ),
+    click.option(
+        "--jsonrpc-addr",
+        default=DEFAULTS["jsonrpc_addr"],
+        show_default=True,
+        help="Address of the JSON-RPC API server.",
+    ),
     click.option("--no-tun", is_flag=True, help="Run without creating a TUN interface."),
     click.option("--tun-name", default=None, help="Name to use for the TUN interface."),
-    click.option("--metrics-api-address", default=None,
-                 help="Address on which to expose prometheus metrics."),
-    click.option("--firewall-mark", type=click.IntRange(0, 0xFFFFFFFF), default=None,
-                 help="The firewall mark to set on the mycelium sockets."),
-    click.option("--update-workers", type=click.IntRange(1, 254), default=1, show_default=True,
-                 help="Amount of worker tasks to handle updates."),
-    click.option("--topic-config", type=click.Path(path_type=Path), default=None,
-                 help="A .toml file with the message topic configuration."),
-    click.option("--cdn-cache", type=click.Path(path_type=Path), default=None,
-                 help="Cache directory for the CDN module."),
-    click.option("--vsock-listen-port", type=click.IntRange(0, 0xFFFFFFFF), default=None,
-                 help="Port to listen on for vsock connections."),
+    click.option(
+        "--metrics-api-address", default=None, help="Address on which to expose prometheus metrics."
+    ),
+    click.option(
+        "--firewall-mark",
+        type=click.IntRange(0, 0xFFFFFFFF),
+        default=None,
+        help="The firewall mark to set on the mycelium sockets.",
+    ),
+    click.option(
+        "--update-workers",
+        type=click.IntRange(1, 254),
+        default=1,
+        show_default=True,
+        help="Amount of worker tasks to handle updates.",
+    ),
+    click.option(
+        "--topic-config",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="A .toml file with the message topic configuration.",
+    ),
+    click.option(
+        "--cdn-cache",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Cache directory for the CDN module.",
+    ),
+    click.option(
+        "--vsock-listen-port",
+        type=click.IntRange(0, 0xFFFFFFFF),
+        default=None,
+        help="Port to listen on for vsock connections.",
+    ),
     click.option("--enable-dns", is_flag=True, help="Enable the dns resolver."),
 ]
 
@@ -158,18 +221,20 @@ def run_daemon(ctx: click.Context, key_file: Path, params: dict[str, Any]) -> No
         peer_discovery_interfaces=list(settings["peer_discovery_interfaces"]),
     )
     try:
-        _install_uvloop()
-        asyncio.run(_serve(config, settings))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(config, settings))
     except (KeyFileError, TunError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _install_uvloop() -> None:
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for our loop only: the global policy stays asyncio's, because pyroute2 builds its
+    own netlink loop from it and uvloop cannot open AF_NETLINK sockets."""
     try:
         import uvloop
     except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        return None
+    return uvloop.new_event_loop
 
 
 async def _serve(config: Any, settings: dict[str, Any]) -> None:

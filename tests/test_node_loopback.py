@@ -1,0 +1,62 @@
+"""Real Node objects in one process over loopback TCP (no TUN): routing and message payloads."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mycelium.identity import Identity
+from mycelium.links.endpoint import Endpoint
+from mycelium.node import Node, NodeConfig
+
+
+def config(peers: list[Endpoint] = ()) -> NodeConfig:  # type: ignore[assignment]
+    return NodeConfig(
+        identity=Identity.generate(),
+        peers=list(peers),
+        tcp_listen_port=0,
+        listen_host="::1",
+        no_tun=True,
+        disable_peer_discovery=True,
+    )
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+def selected_subnets(node: Node) -> set:
+    return {view.subnet for view in node.router.routes() if view.selected}
+
+
+async def test_line_of_three_nodes_learns_all_subnets_and_carries_messages() -> None:
+    async with Node(config()) as a:
+        b_cfg = config([Endpoint("tcp", "::1", a.tcp_port)])
+        async with Node(b_cfg) as b:
+            c_cfg = config([Endpoint("tcp", "::1", b.tcp_port)])
+            async with Node(c_cfg) as c:
+                nodes = (a, b, c)
+                for node in nodes:
+                    others = {n.identity.subnet for n in nodes if n is not node}
+                    await wait_for(lambda node=node, others=others: others
+                                   <= selected_subnets(node))
+                got: list[tuple[bytes, bytes, bytes]] = []
+                c.set_message_sink(got.extend)
+                a.send_message_payload(c.identity.address, b"\x00" * 12 + b"hello over 2 hops")
+                await wait_for(lambda: got)
+                src, dst, payload = got[0]
+                assert (src, dst) == (a.identity.address, c.identity.address)
+                assert payload.endswith(b"hello over 2 hops")
+                peers = a.peer_manager.peers()
+                assert len(peers) == 1 and peers[0].rx_bytes > 0 and peers[0].tx_bytes > 0
+
+
+async def test_link_loss_is_noticed_and_routes_withdrawn() -> None:
+    async with Node(config()) as a:
+        b = Node(config([Endpoint("tcp", "::1", a.tcp_port)]))
+        await b.start()
+        await wait_for(lambda: b.identity.subnet in selected_subnets(a))
+        await b.stop()
+        await wait_for(lambda: b.identity.subnet not in selected_subnets(a))
+        assert not a.links
