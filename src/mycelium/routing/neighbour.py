@@ -30,7 +30,8 @@ class Neighbour:
 
     def on_ihu(self, now: float) -> None:
         """An IHU answers our last Hello: the gap is one RTT sample, in truncated milliseconds."""
-        sample = int((now - self.last_hello_sent) * 1000) & 0xFFFF
+        # Whole microseconds first, so float noise (20.02 - 20.0 = 19.999..) cannot lose a ms.
+        sample = (round((now - self.last_hello_sent) * 1_000_000) // 1000) & 0xFFFF
         self.smoothed = (self.smoothed * 9 + sample) // 10
         self.last_ihu_received = now
 

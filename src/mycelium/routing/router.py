@@ -267,10 +267,13 @@ class Router:
                 if not origin:
                     return _NO_ROUTE
                 subnet64 = Subnet(address & _MASK64, 64)
-                if slot.entries:
-                    first = slot.entries[0]
-                    self._send_seqno_request((first.subnet, first.router_id), None, now)
-                else:
+                first = slot.entries[0] if slot.entries else None
+                # Deviation: when no live neighbour can take the seqno request (its only
+                # advertisers are gone), ask everyone with a route request instead of waiting
+                # for the dead entries to expire.
+                if first is None or not self._send_seqno_request(
+                    (first.subnet, first.router_id), None, now
+                ):
                     self._send_route_request(subnet64, now)
                 return Queue(subnet64)
             if slot > now:  # type: ignore[operator]
@@ -629,7 +632,8 @@ class Router:
         self._send_own_update((n,), now)
 
     # --- seqno requests -----------------------------------------------------------------------
-    def _send_seqno_request(self, source: SourceKey, to: Neighbour | None, now: float) -> None:
+    def _send_seqno_request(self, source: SourceKey, to: Neighbour | None, now: float) -> int:
+        """Returns how many neighbours it was sent to."""
         subnet, router_id = source
         fd = self.sources.get(source, now)
         want = seqno_next(fd[1] if fd is not None else 0)
@@ -652,11 +656,14 @@ class Router:
                 targets = [e.neighbour for e in rl.entries if e.neighbour not in recent]
         asked_us = info.sources if info is not None else ()
         out = self._outgoing
+        sent = 0
         for target in targets:
             if target in asked_us or not target.alive:
                 continue
             out.append((target.id, request))
             cache.record(key, target, None, now)
+            sent += 1
+        return sent
 
     def _on_seqno_request(self, n: Neighbour, r: SeqnoRequest, now: float) -> None:
         key = (r.router_id, r.subnet, r.seqno)

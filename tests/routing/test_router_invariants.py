@@ -1,0 +1,97 @@
+"""Routing invariants under churn: no forwarding loop ever, and recovery once links are back."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from routing_lab import Lab, router_id
+
+from mycelium.routing.router import Router
+
+NAMES = ["a", "b", "c", "d", "e", "f"]
+PAIRS = list(itertools.combinations(NAMES, 2))
+
+topologies = st.sets(st.sampled_from(PAIRS), min_size=5, max_size=10)
+events = st.lists(
+    st.tuples(
+        st.sampled_from(["cut", "link", "restart"]),
+        st.sampled_from(PAIRS),
+        st.floats(0.1, 30.0),
+    ),
+    max_size=8,
+)
+
+
+def assert_loop_free(lab: Lab) -> None:
+    for src, dst in itertools.permutations(lab.routers, 2):
+        lab.path(src, dst)  # raises on a loop
+
+
+def restart(lab: Lab, name: str, generation: int) -> None:
+    """The node comes back with the same key and a fresh router ID (seqno 0 again)."""
+    old = lab.routers[name]
+    neighbours = old.neighbours()
+    for nb in neighbours:
+        lab.routers[nb].remove_neighbour(name, lab.now)
+    index = NAMES.index(name)
+    lab.routers[name] = Router(router_id(index, generation), lab.now)
+    for nb in neighbours:
+        lab.routers[name].add_neighbour(nb, 10, lab.now)
+        lab.routers[nb].add_neighbour(name, 10, lab.now)
+    lab.flush()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(topologies, events)
+def test_churn_never_loops_and_recovers(links: set, script: list) -> None:
+    lab = Lab(NAMES)
+    for i, (a, b) in enumerate(sorted(links)):
+        lab.connect(a, b, latency=0.002 * (i + 1))
+    lab.run(2.0)
+    assert_loop_free(lab)
+    generation = 2
+    for kind, (a, b), dt in script:
+        up = (a, b) in lab.latency
+        if kind == "cut" and up:
+            lab.cut(a, b)
+        elif kind == "link" and not up:
+            lab.connect(a, b, latency=0.005)
+        elif kind == "restart":
+            generation += 1
+            restart(lab, a, generation)
+        end = lab.now + dt
+        while lab.now < end:
+            lab.run(min(end, lab.now + 0.5))
+            assert_loop_free(lab)
+    # Reconnect everything. Routes are learned reactively (no table dump on connect), so every
+    # node asks for every other one, as its data plane would; within a minute all answers arrive.
+    for a, b in sorted(links):
+        if (a, b) not in lab.latency:
+            lab.connect(a, b, latency=0.005)
+    lab.run(lab.now + 2.0)
+    for _ in range(60):
+        for src, dst in itertools.permutations(lab.routers, 2):
+            lab.routers[src].route(_address(lab, dst), lab.now, origin=True)
+        lab.run(lab.now + 1.0)
+        assert_loop_free(lab)
+    for src, dst in itertools.permutations(lab.routers, 2):
+        if _connected(links, src, dst):
+            assert lab.path(src, dst) is not None, (src, dst)
+
+
+def _address(lab: Lab, name: str) -> bytes:
+    return (lab.subnet(name).network | 1).to_bytes(16, "big")
+
+
+def _connected(links: set, src: str, dst: str) -> bool:
+    seen, todo = {src}, [src]
+    while todo:
+        x = todo.pop()
+        for a, b in links:
+            for u, v in ((a, b), (b, a)):
+                if u == x and v not in seen:
+                    seen.add(v)
+                    todo.append(v)
+    return dst in seen
