@@ -110,6 +110,6 @@ class Lab:
             if nxt is None:
                 return None
             if nxt in hops:
-                raise AssertionError(f"forwarding loop {hops + [nxt]}")
+                raise AssertionError(f"forwarding loop {[*hops, nxt]}")
             hops.append(nxt)
         return hops

@@ -6,9 +6,9 @@ import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from routing_lab import Lab, router_id
 
 from mycelium.routing.router import Router
+from routing_lab import Lab, router_id
 
 NAMES = ["a", "b", "c", "d", "e", "f"]
 PAIRS = list(itertools.combinations(NAMES, 2))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from routing_lab import Lab, router_id
-
 from mycelium.routing.router import Forward, Local, NoRoute, Queue, Router
 from mycelium.subnet import Subnet
 from mycelium.wire.tlv import INFINITY, Hello, Ihu, RouteRequest, SeqnoRequest, Update
+from routing_lab import Lab, router_id
 
 
 def lone_router(now: float = 0.0) -> Router:
