@@ -8,7 +8,7 @@ can run thousands of routers on a virtual clock.
 from __future__ import annotations
 
 import heapq
-import itertools
+import math
 import random
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -100,7 +100,7 @@ class RouteView:
     selected: bool
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=4096)
 def _owner_address(router_id: bytes) -> int:
     """The overlay address a router ID's key owns (cached: every flooded Update is checked)."""
     return int.from_bytes(overlay_address(router_id[:32]), "big")
@@ -133,10 +133,15 @@ class Router:
         self._seqno_cache = SeqnoCache()
         self._rr_cache = RouteRequestCache()
         self._last_bump = now
-        # (deadline, tiebreak, subnet, neighbour or None for a queried marker); lazy deletion.
-        self._heap: list[tuple[float, int, Subnet, Neighbour | None]] = []
-        self._heap_limit = 4096
-        self._tiebreak = itertools.count()
+        # Route expiry in a timer wheel of whole seconds (a slot costs one list pointer per entry,
+        # not a heap tuple), queried markers in a heap of (deadline, subnet). Both delete lazily:
+        # a refresh files the entry again and the superseded filing is skipped when its second
+        # comes. Expiry therefore runs up to one second late, invisible next to 1050 s.
+        self._wheel: dict[int, list[RouteEntry]] = {}
+        self._wheel_seconds: list[int] = []
+        self._wheel_items = 0
+        self._wheel_limit = 4096
+        self._markers: list[tuple[float, Subnet]] = []
         self._next_hello = now + HELLO_INTERVAL
         self._next_dead_check = now + DEAD_NEIGHBOUR_CHECK_INTERVAL
         self._next_announce = now + UPDATE_INTERVAL
@@ -201,14 +206,19 @@ class Router:
         if self._next_source_sweep <= now:
             self._next_source_sweep = _advance(self._next_source_sweep, SOURCE_HOLD_DURATION, now)
             self.sources.sweep(now)
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            deadline, _, subnet, neighbour = heapq.heappop(heap)
-            if neighbour is None:
-                if self.table.queried.get(subnet) == deadline:
-                    self.table.unmark_queried(subnet)
-            else:
-                self._entry_expired(subnet, neighbour, now)
+        markers = self._markers
+        while markers and markers[0][0] <= now:
+            deadline, subnet = heapq.heappop(markers)
+            if self.table.queried.get(subnet) == deadline:
+                self.table.unmark_queried(subnet)
+        seconds = self._wheel_seconds
+        while seconds and seconds[0] <= now:
+            second = heapq.heappop(seconds)
+            filed = self._wheel.pop(second)
+            self._wheel_items -= len(filed)
+            for entry in filed:
+                if math.ceil(entry.expires) == second:
+                    self._entry_expired(entry, now)
 
     def next_deadline(self) -> float:
         """The latest ``now`` at which ``tick`` must be called again."""
@@ -219,8 +229,10 @@ class Router:
             self._next_sweep,
             self._next_source_sweep,
         )
-        if self._heap and self._heap[0][0] < deadline:
-            return self._heap[0][0]
+        if self._wheel_seconds and self._wheel_seconds[0] < deadline:
+            deadline = self._wheel_seconds[0]
+        if self._markers and self._markers[0][0] < deadline:
+            deadline = self._markers[0][0]
         return deadline
 
     # --- outputs, drained by the runtime after every call above -------------------------------
@@ -327,24 +339,33 @@ class Router:
         return None if rl is None else rl.selected()
 
     # --- timers -------------------------------------------------------------------------------
-    def _schedule(self, deadline: float, subnet: Subnet, neighbour: Neighbour | None) -> None:
-        heap = self._heap
-        heapq.heappush(heap, (deadline, next(self._tiebreak), subnet, neighbour))
-        if len(heap) > self._heap_limit:
-            self._compact_heap()
+    def _schedule(self, entry: RouteEntry) -> None:
+        second = math.ceil(entry.expires)
+        filed = self._wheel.get(second)
+        if filed is None:
+            self._wheel[second] = [entry]
+            heapq.heappush(self._wheel_seconds, second)
+        else:
+            filed.append(entry)
+        self._wheel_items += 1
+        if self._wheel_items > self._wheel_limit:
+            self._compact_wheel()
 
-    def _compact_heap(self) -> None:
-        """Drop superseded deadlines (every refresh pushes a new one)."""
-        tiebreak = self._tiebreak
-        live: list[tuple[float, int, Subnet, Neighbour | None]] = [
-            (e.expires, next(tiebreak), subnet, e.neighbour)
-            for subnet, rl in self.table.lists.items()
-            for e in rl.entries
-        ]
-        live.extend((d, next(tiebreak), s, None) for s, d in self.table.queried.items())
-        heapq.heapify(live)
-        self._heap = live
-        self._heap_limit = max(4096, 2 * len(live))
+    def _compact_wheel(self) -> None:
+        """Drop superseded filings (every refresh files the entry again)."""
+        wheel: dict[int, list[RouteEntry]] = {}
+        for rl in self.table.lists.values():
+            for e in rl.entries:
+                wheel.setdefault(math.ceil(e.expires), []).append(e)
+        self._wheel = wheel
+        self._wheel_seconds = sorted(wheel)
+        self._wheel_items = live = sum(len(v) for v in wheel.values())
+        self._wheel_limit = max(4096, 2 * live)
+
+    def _mark_queried(self, subnet: Subnet, now: float) -> None:
+        deadline = now + ROUTE_QUERY_TIMEOUT
+        if self.table.mark_queried(subnet, deadline):
+            heapq.heappush(self._markers, (deadline, subnet))
 
     def _send_hellos(self, now: float) -> None:
         out = self._outgoing
@@ -389,7 +410,7 @@ class Router:
                 if not feasible:
                     self._send_seqno_request(key, n, now)
                 return
-            rl = RouteList(router_id.public_key)
+            rl = RouteList(router_id)
         old = rl.selected()
         old_router_id = old.router_id if old is not None else None
         old_metric = old.metric if old is not None else INFINITY
@@ -403,10 +424,11 @@ class Router:
                 return
             e.seqno = u.seqno
             e.metric = metric
-            e.router_id = router_id
+            if e.router_id != router_id:
+                e.router_id = router_id
             if feasible:
                 e.expires = now + hold_time(u.interval_cs, metric)
-                self._schedule(e.expires, subnet, n)
+                self._schedule(e)
             if not feasible:
                 if not e.selected:
                     return
@@ -416,13 +438,20 @@ class Router:
                 if not feasible and old is None:
                     self._send_seqno_request(key, n, now)
                 return
+            # Share one copy of the subnet and of the 40-byte ID among a subnet's entries.
+            if not new_list:
+                subnet = rl.entries[0].subnet
+                for other in rl.entries:
+                    if other.router_id == router_id:
+                        router_id = other.router_id
+                        break
             e = RouteEntry(
                 subnet, router_id, n, metric, u.seqno, now + hold_time(u.interval_cs, metric)
             )
             rl.entries.append(e)
             if new_list:
                 table.add_list(subnet, rl)
-            self._schedule(e.expires, subnet, n)
+            self._schedule(e)
 
         new = self._find_best_route(rl, now)
         if new is not None:
@@ -509,20 +538,19 @@ class Router:
             out.append((n.id, upd))
 
     # --- expiry and dead neighbours -----------------------------------------------------------
-    def _entry_expired(self, subnet: Subnet, neighbour: Neighbour, now: float) -> None:
+    def _entry_expired(self, e: RouteEntry, now: float) -> None:
+        subnet = e.subnet
         rl = self.table.lists.get(subnet)
-        e = rl.entry_for(neighbour) if rl is not None else None
-        if e is None or e.expires > now:
-            return  # superseded deadline
+        if rl is None or rl.entry_for(e.neighbour) is not e:
+            return  # removed meanwhile
         if not e.selected:
-            rl.remove(e)  # type: ignore[union-attr]
-            if not rl.entries:  # type: ignore[union-attr]
+            rl.remove(e)
+            if not rl.entries:
                 self.table.remove_list(subnet)
             return
-        assert rl is not None
         e.metric = INFINITY
         e.expires = now + RETRACTED_ROUTE_HOLD_TIME
-        self._schedule(e.expires, subnet, neighbour)
+        self._schedule(e)
         best = self._find_best_route(rl, now)
         if best is not None:
             rl.select(best)
@@ -545,7 +573,7 @@ class Router:
                 continue
             e.metric = INFINITY
             e.expires = now + RETRACTED_ROUTE_HOLD_TIME
-            self._schedule(e.expires, subnet, n)
+            self._schedule(e)
             self._route_selection(subnet, rl, now)
 
     def _route_selection(self, subnet: Subnet, rl: RouteList, now: float) -> None:
@@ -566,9 +594,7 @@ class Router:
 
     # --- route requests -----------------------------------------------------------------------
     def _send_route_request(self, subnet: Subnet, now: float) -> None:
-        deadline = now + ROUTE_QUERY_TIMEOUT
-        if self.table.mark_queried(subnet, deadline):
-            self._schedule(deadline, subnet, None)
+        self._mark_queried(subnet, now)
         request = RouteRequest(subnet, 0)
         cached = self._rr_cache.get(subnet, now)
         skip = cached.receivers if cached is not None and cached.generation == 0 else ()
@@ -609,9 +635,7 @@ class Router:
         generation = rr.generation + 1
         if generation >= MAX_RR_GENERATION:
             return
-        deadline = now + ROUTE_QUERY_TIMEOUT
-        if table.mark_queried(subnet, deadline):
-            self._schedule(deadline, subnet, None)
+        self._mark_queried(subnet, now)
         cached = self._rr_cache.get(subnet, now)
         skip = cached.receivers if cached is not None and generation >= cached.generation else ()
         request = RouteRequest(subnet, generation)

@@ -20,8 +20,8 @@ class SourceTable:
     __slots__ = ("_fd",)
 
     def __init__(self) -> None:
-        # key -> [metric, seqno, gc deadline]
-        self._fd: dict[SourceKey, list] = {}
+        # key -> (metric, seqno, gc deadline)
+        self._fd: dict[SourceKey, tuple[int, int, float]] = {}
 
     def get(self, key: SourceKey, now: float) -> tuple[int, int] | None:
         """(metric, seqno) of the feasibility distance, or None."""
@@ -51,9 +51,9 @@ class SourceTable:
         if fd is not None and fd[2] <= now:
             fd = None
         if fd is None or seqno_gt(seqno, fd[1]) or (seqno == fd[1] and metric < fd[0]):
-            self._fd[key] = [metric, seqno, now + SOURCE_HOLD_DURATION]
+            self._fd[key] = (metric, seqno, now + SOURCE_HOLD_DURATION)
         elif metric != INFINITY:
-            fd[2] = now + SOURCE_HOLD_DURATION
+            self._fd[key] = (fd[0], fd[1], now + SOURCE_HOLD_DURATION)
 
     def sweep(self, now: float) -> None:
         dead = [k for k, fd in self._fd.items() if fd[2] <= now]

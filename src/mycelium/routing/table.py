@@ -34,6 +34,10 @@ class RouteEntry:
         self.selected = False
         self.expires = expires
 
+    def __lt__(self, other: RouteEntry) -> bool:
+        """Expiry-heap ties need no order between entries."""
+        return False
+
     @property
     def source(self) -> tuple[Subnet, RouterId]:
         return (self.subnet, self.router_id)
@@ -48,14 +52,19 @@ class RouteEntry:
 class RouteList:
     """All entries for one subnet; the selected one, if any, is kept first."""
 
-    __slots__ = ("entries", "forward", "public_key")
+    __slots__ = ("entries", "forward", "key_owner")
 
-    def __init__(self, public_key: bytes) -> None:
+    def __init__(self, key_owner: RouterId) -> None:
         self.entries: list[RouteEntry] = []
-        #: The key of the router ID of the first accepted Update: the subnet's end-to-end key.
-        self.public_key = public_key
+        #: The router ID of the first accepted Update: its key is the subnet's end-to-end key.
+        #: (Kept whole, not sliced: it is the object the entries share, so it costs nothing.)
+        self.key_owner = key_owner
         #: Cached forwarding decision for the selected entry (set by the router).
         self.forward: object | None = None
+
+    @property
+    def public_key(self) -> bytes:
+        return self.key_owner[:32]
 
     def selected(self) -> RouteEntry | None:
         entries = self.entries
