@@ -84,14 +84,20 @@ class Network:
 
     # --- nodes ------------------------------------------------------------------------------
     def start_node(
-        self, ns: str, peers: list[str] = (), *extra: str, identity: Identity | None = None
+        self,
+        ns: str,
+        peers: list[str] = (),
+        *extra: str,
+        identity: Identity | None = None,
+        binary: str = MYCELIUM,
     ) -> NodeProcess:
+        """Start a node (ours, or any binary taking the reference's flags) in ``ns``."""
         old = self.nodes.get(ns)
         identity = identity or (old.identity if old else Identity.generate())
         key_file = self.workdir / f"{ns}.key"
         save_key_file(identity, key_file)
         log_file = self.workdir / f"{ns}.log"
-        args = [MYCELIUM, "-k", str(key_file), "--debug", *extra]
+        args = [binary, "-k", str(key_file), "--debug", *extra]
         if peers:
             args += ["--peers", *peers]
         node = NodeProcess(ns, identity, key_file, log_file, args)

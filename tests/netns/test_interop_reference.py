@@ -1,0 +1,76 @@
+"""Mixed networks with the reference implementation (Rust, v0.7.10) on real namespaces.
+
+Runs only when ``MYCELIUM_REFERENCE_BIN`` names a reference ``mycelium`` binary (built from
+threefoldtech/mycelium's ``myceliumd``); otherwise every test is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from mycelium.identity import node_subnet
+from netns.harness import Network, NodeProcess, overlay_route_table
+
+pytestmark = pytest.mark.netns
+
+REFERENCE = os.environ.get("MYCELIUM_REFERENCE_BIN", "")
+
+
+@pytest.fixture(autouse=True)
+def _reference_binary() -> None:
+    if not (REFERENCE and os.access(REFERENCE, os.X_OK)):
+        pytest.skip(
+            "set MYCELIUM_REFERENCE_BIN to a reference mycelium binary to run interop tests"
+        )
+
+
+def chain(net: Network, kinds: str) -> list[NodeProcess]:
+    """Nodes in a line; ``kinds`` has one letter per node: P (ours) or R (reference)."""
+    names = [net.ns(f"i{i}") for i in range(len(kinds))]
+    nodes = []
+    for i, (ns, kind) in enumerate(zip(names, kinds, strict=True)):
+        peers = []
+        if i > 0:
+            _, _, left, _ = net.link(names[i - 1], ns)
+            peers = [f"tcp://[{left}]:9651"]
+        if kind == "R":
+            nodes.append(
+                net.start_node(
+                    ns, peers, "--disable-peer-discovery", "--disable-quic", binary=REFERENCE
+                )
+            )
+        else:
+            nodes.append(net.start_node(ns, peers, "--disable-peer-discovery"))
+    for node in nodes:
+        net.wait_tun(node)
+    return nodes
+
+
+def test_python_and_reference_neighbours_ping_and_announce_metric_zero(net: Network) -> None:
+    py, rust = chain(net, "PR")
+    net.wait_ping(py.ns, rust.address, timeout=30)
+    net.wait_ping(rust.ns, py.address, timeout=30)
+    subnet = str(node_subnet(py.identity.public_key))
+    routes = {r["subnet"]: r for r in overlay_route_table(net, rust)}
+    assert routes[subnet]["metric"] == 0  # the reference's REST API, on by default
+
+
+def test_reference_nodes_route_through_a_python_node_and_back(net: Network) -> None:
+    r1, py, r2 = chain(net, "RPR")
+    net.wait_ping(r1.ns, r2.address, timeout=40)
+    net.wait_ping(r2.ns, r1.address, timeout=40)
+    net.wait_ping(py.ns, r1.address, timeout=20)
+
+
+def test_python_nodes_route_through_a_reference_node_and_links_stay_up(net: Network) -> None:
+    p1, rust, p2 = chain(net, "PRP")
+    net.wait_ping(p1.ns, p2.address, timeout=40)
+    # Past the 43-53 s dead-neighbour window: Hellos and IHUs keep every link alive both ways.
+    time.sleep(65)
+    assert net.ping(p1.ns, p2.address, count=3, wait=2)
+    assert net.ping(rust.ns, p1.address, count=2, wait=2)
+    for node in (p1, rust, p2):
+        assert node.proc is not None and node.proc.poll() is None, node.log()
