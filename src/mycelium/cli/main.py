@@ -12,6 +12,7 @@ from .. import __version__
 from ..identity import default_key_path
 from .daemon import node_options, run_daemon
 from .keys import generate_keys_cmd, inspect_cmd
+from .sim import sim_command
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +38,7 @@ def cli(ctx: click.Context, key_file: Path | None, **params: Any) -> None:
 
 cli.add_command(inspect_cmd)
 cli.add_command(generate_keys_cmd)
+cli.add_command(sim_command)
 
 
 def expand_peers(args: list[str]) -> list[str]:
