@@ -72,11 +72,23 @@ class Network:
         run("ip", "link", "set", tmp_b, "netns", b, "name", ifb)
         addr_a, addr_b = f"fd00:{n:x}::1", f"fd00:{n:x}::2"
         for ns, ifname, addr in ((a, ifa, addr_a), (b, ifb, addr_b)):
+            # Keep the address across `ip link set down` (tests cut links that way).
+            self.exec(ns, "sysctl", "-qw", f"net.ipv6.conf.{ifname}.keep_addr_on_down=1")
             self.exec(ns, "ip", "-6", "addr", "add", f"{addr}/64", "dev", ifname, "nodad")
             self.exec(ns, "ip", "link", "set", ifname, "up")
             if delay_ms:
-                self.exec(ns, "tc", "qdisc", "add", "dev", ifname, "root", "netem",
-                          "delay", f"{delay_ms}ms")
+                self.exec(
+                    ns,
+                    "tc",
+                    "qdisc",
+                    "add",
+                    "dev",
+                    ifname,
+                    "root",
+                    "netem",
+                    "delay",
+                    f"{delay_ms}ms",
+                )
         return ifa, ifb, addr_a, addr_b
 
     def exec(self, ns: str, *cmd: str, check: bool = True, timeout: float = 30):
@@ -116,8 +128,9 @@ class Network:
         while time.monotonic() < deadline:
             if node.proc is not None and node.proc.poll() is not None:
                 raise AssertionError(f"node in {node.ns} exited:\n{node.log()}")
-            out = self.exec(node.ns, "ip", "-j", "-6", "addr", "show", "dev", "mycelium",
-                            check=False)
+            out = self.exec(
+                node.ns, "ip", "-j", "-6", "addr", "show", "dev", "mycelium", check=False
+            )
             if out.returncode == 0 and node.address in out.stdout:
                 return
             time.sleep(0.2)
@@ -135,8 +148,19 @@ class Network:
         raise AssertionError(f"{node.ns} not listening in {timeout}s:\n{node.log()}")
 
     def ping(self, ns: str, address: str, count: int = 1, wait: float = 2) -> bool:
-        out = self.exec(ns, "ping", "-6", "-n", "-c", str(count), "-W", str(wait), address,
-                        check=False, timeout=count * wait + 10)
+        out = self.exec(
+            ns,
+            "ping",
+            "-6",
+            "-n",
+            "-c",
+            str(count),
+            "-W",
+            str(wait),
+            address,
+            check=False,
+            timeout=count * wait + 10,
+        )
         return out.returncode == 0
 
     def wait_ping(self, ns: str, address: str, timeout: float = 30) -> float:
@@ -175,7 +199,9 @@ class Network:
 def overlay_route_table(net: Network, node: NodeProcess) -> list[dict]:
     """The node's selected routes through its REST API (empty when the API is not there)."""
     out = net.exec(
-        node.ns, sys.executable, "-c",
+        node.ns,
+        sys.executable,
+        "-c",
         "import json,urllib.request;print(urllib.request.urlopen("
         "'http://127.0.0.1:8989/api/v1/admin/routes/selected',timeout=2).read().decode())",
         check=False,
@@ -188,3 +214,79 @@ def overlay_route_table(net: Network, node: NodeProcess) -> list[dict]:
 
 def link_local(ns_addr: str) -> str:
     return str(ipaddress.IPv6Address(ns_addr))
+
+
+def ping_ttl(net: Network, ns: str, address: str, wait: float = 2) -> int | None:
+    """Hop limit of one echo reply (64 - (overlay links + 1) over the overlay), or None."""
+    out = net.exec(
+        ns, "ping", "-6", "-n", "-c", "1", "-W", str(wait), address, check=False, timeout=wait + 10
+    )
+    for word in out.stdout.split():
+        if word.startswith("ttl="):
+            return int(word[4:])
+    return None
+
+
+def wait_until(check, timeout: float, interval: float = 0.5):  # type: ignore[no-untyped-def]
+    """Poll ``check()`` until it returns something truthy; that value, or None after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+_HOPS_RECEIVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+s.bind(("::", int(sys.argv[1])))
+s.settimeout(float(sys.argv[2]))
+print("ready", flush=True)
+try:
+    _, anc, _, _ = s.recvmsg(2048, socket.CMSG_SPACE(4))
+    print(int.from_bytes(anc[0][2], sys.byteorder), flush=True)
+except TimeoutError:
+    print("none", flush=True)
+"""
+
+_HOPS_SENDER = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 64)
+for _ in range(int(float(sys.argv[3]) / 0.2)):
+    s.sendto(b"hop", (sys.argv[1], int(sys.argv[2])))
+    time.sleep(0.2)
+"""
+
+
+def forward_links(net: Network, src: NodeProcess, dst: NodeProcess, wait: float = 3) -> int | None:
+    """Overlay links a packet from ``src`` to ``dst`` crosses (from the hop limit it arrives
+    with: 64 at the origin becomes 64 - (links + 1)), or None if nothing arrived."""
+    port = "45678"
+    receiver = subprocess.Popen(
+        ["ip", "netns", "exec", dst.ns, sys.executable, "-c", _HOPS_RECEIVER, port, str(wait)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stdout is not None
+        receiver.stdout.readline()
+        net.exec(
+            src.ns,
+            sys.executable,
+            "-c",
+            _HOPS_SENDER,
+            dst.address,
+            port,
+            str(wait),
+            check=False,
+            timeout=wait + 10,
+        )
+        line = receiver.stdout.readline().strip()
+    finally:
+        receiver.kill()
+        receiver.wait(timeout=5)
+    return 63 - int(line) if line.isdigit() else None
