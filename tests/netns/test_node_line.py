@@ -77,14 +77,16 @@ def test_tcp_transfer_across_three_hops_arrives_intact(net: Network) -> None:
 
     server = subprocess.Popen(
         ["ip", "netns", "exec", nodes[3].ns, sys.executable, "-c", SERVER],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stdout is not None
         assert server.stdout.readline().strip() == "ready"
         size = 20 * 1024 * 1024
-        sent = net.exec(nodes[0].ns, sys.executable, "-c", CLIENT, nodes[3].address, str(size),
-                        timeout=120).stdout.split()
+        sent = net.exec(
+            nodes[0].ns, sys.executable, "-c", CLIENT, nodes[3].address, str(size), timeout=120
+        ).stdout.split()
         received = server.communicate(timeout=60)[0].split()
     finally:
         server.kill()

@@ -187,6 +187,9 @@ def setup_logging(debug: bool, silent: bool, log_format: str) -> None:
     else:
         fmt = "ts=%(asctime)s level=%(levelname)s target=%(name)s msg=%(message)r"
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+    # --debug is about the node, not the libraries under it (netlink dumps every message).
+    for library in ("pyroute2", "asyncio", "aioquic", "aiohttp"):
+        logging.getLogger(library).setLevel(max(level, logging.WARNING))
 
 
 def run_daemon(ctx: click.Context, key_file: Path, params: dict[str, Any]) -> None:

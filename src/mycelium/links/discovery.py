@@ -37,7 +37,7 @@ def qualifying_interfaces(allowed: list[str]) -> dict[int, str]:
         return found
     for line in lines:
         parts = line.split()
-        if len(parts) < 6 or not parts[0].startswith("fe800000000000000"):
+        if len(parts) < 6 or not parts[0].startswith("fe80000000000000"):
             continue
         index, name = int(parts[1], 16), parts[5]
         if allowed and name not in allowed:

@@ -152,9 +152,28 @@ async def dial(
     """Connect to ``endpoint``; the link delivers nothing until ``start()``."""
     loop = asyncio.get_running_loop()
     host = endpoint.host
-    _transport, link = await loop.create_connection(
-        lambda: TcpLink(handler, inbound=False, firewall_mark=firewall_mark), host, endpoint.port
-    )
+
+    def factory() -> TcpLink:
+        return TcpLink(handler, inbound=False, firewall_mark=firewall_mark)
+
+    if "%" not in host:
+        _transport, link = await loop.create_connection(factory, host, endpoint.port)
+        return link
+    # A scoped link-local address (discovered peers): uvloop loses the scope on the way to
+    # connect(), so connect the socket ourselves (a blocking connect on the local link, in a
+    # thread) with the interface index in the address tuple.
+    address, _, scope = host.partition("%")
+    scope_id = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        set_firewall_mark(sock, firewall_mark)
+        sock.settimeout(10)
+        await asyncio.to_thread(sock.connect, (address, endpoint.port, 0, scope_id))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    _transport, link = await loop.create_connection(factory, sock=sock)
     return link
 
 
