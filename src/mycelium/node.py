@@ -196,7 +196,7 @@ class Node:
         tun = self.tun
         if tun is None:
             return
-        packets = tun.read_batch(64)
+        packets = tun.read_batch(256)
         if packets:
             self.dataplane.from_tun(packets, self.now())
             self._flush()
@@ -223,8 +223,8 @@ class Node:
         for neighbour in router.take_dead_neighbours():
             log.info("neighbour %s declared dead (no IHU)", neighbour.connection_id)
             neighbour.close()
-        for neighbour, frame in dataplane.take_to_links():
-            neighbour.send_data(frame)
+        for neighbour, frames in dataplane.take_link_batches():
+            neighbour.send_data_batch(frames)
         to_tun = dataplane.take_to_tun()
         if to_tun and self.tun is not None:
             self.tun.write_batch(to_tun)

@@ -113,11 +113,15 @@ class DataPlane:
         out, self._to_tun = self._to_tun, []
         return out
 
-    def take_to_links(self) -> list[tuple[NeighbourId, bytes]]:
+    def take_link_batches(self) -> list[tuple[NeighbourId, list[bytes]]]:
+        """Frames to send, grouped per link in order: one write per link per flush."""
         if not self._to_links:
             return []
         links, self._to_links = self._to_links, {}
-        return [(n, frame) for n, frames in links.items() for frame in frames]
+        return list(links.items())
+
+    def take_to_links(self) -> list[tuple[NeighbourId, bytes]]:
+        return [(n, frame) for n, frames in self.take_link_batches() for frame in frames]
 
     def take_messages(self) -> list[tuple[bytes, bytes, bytes]]:
         out, self._messages = self._messages, []

@@ -62,6 +62,11 @@ class Link(abc.ABC):
         """Queue one encoded data frame; QUIC overrides this to use a DATAGRAM when it fits."""
         self.send(frame)
 
+    def send_data_batch(self, frames: list[bytes]) -> None:
+        """Queue several data frames; stream transports override this with one write."""
+        for frame in frames:
+            self.send_data(frame)
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close the connection; ``link_closed`` follows."""

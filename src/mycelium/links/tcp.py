@@ -72,6 +72,13 @@ class StreamLink(Link, asyncio.Protocol):
         self.tx_bytes += len(frame)
         transport.write(frame)
 
+    def send_data_batch(self, frames: list[bytes]) -> None:
+        transport = self._transport
+        if transport is None or self._closed:
+            return
+        self.tx_bytes += sum(map(len, frames))
+        transport.writelines(frames)
+
     def close(self) -> None:
         if self._transport is not None and not self._closed:
             self._transport.close()
