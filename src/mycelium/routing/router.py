@@ -107,12 +107,29 @@ def _owner_address(router_id: bytes) -> int:
 
 
 class RouterCounters:
-    __slots__ = ("requests_ignored", "tlvs_from_unknown_neighbour", "updates_filtered")
+    """What the metrics endpoint reports (names follow the reference's where they map)."""
+
+    __slots__ = (
+        "neighbours_added",
+        "neighbours_died",
+        "neighbours_removed",
+        "requests_ignored",
+        "tlvs_by_type",
+        "tlvs_from_unknown_neighbour",
+        "triggered_updates",
+        "updates_filtered",
+    )
 
     def __init__(self) -> None:
         self.tlvs_from_unknown_neighbour = 0
         self.updates_filtered = 0
         self.requests_ignored = 0
+        self.triggered_updates = 0
+        self.neighbours_added = 0
+        self.neighbours_removed = 0
+        self.neighbours_died = 0
+        #: TLV class name -> received from a live neighbour.
+        self.tlvs_by_type: dict[str, int] = {}
 
 
 class Router:
@@ -157,6 +174,7 @@ class Router:
         if neighbour in self._neighbours:
             return
         n = self._neighbours[neighbour] = Neighbour(neighbour, static_cost, now)
+        self.counters.neighbours_added += 1
         self._send_own_update((n,), now)
         for subnet, deadline in self.table.queried.items():
             if deadline > now:
@@ -166,6 +184,7 @@ class Router:
         """A connection went down (transport error, API removal, or declared dead)."""
         n = self._neighbours.pop(neighbour, None)
         if n is not None:
+            self.counters.neighbours_removed += 1
             self._neighbour_died(n, now)
 
     def handle_tlv(self, neighbour: NeighbourId, tlv: Tlv, now: float) -> None:
@@ -175,6 +194,8 @@ class Router:
             self.counters.tlvs_from_unknown_neighbour += 1
             return
         kind = type(tlv)
+        by_type = self.counters.tlvs_by_type
+        by_type[kind.__name__] = by_type.get(kind.__name__, 0) + 1
         if kind is Update:
             self._on_update(n, tlv, now)  # type: ignore[arg-type]
         elif kind is Hello:
@@ -382,6 +403,7 @@ class Router:
         ]
         for n in dead:
             del self._neighbours[n.id]
+            self.counters.neighbours_died += 1
             self._dead.append(n.id)
             self._neighbour_died(n, now)
 
@@ -472,6 +494,7 @@ class Router:
             if trigger:
                 self._changes[subnet] = None
         if trigger:
+            self.counters.triggered_updates += 1
             self._propagate_selected(subnet, None, now)
         elif interested is not None and interested.sources:
             self._propagate_selected(subnet, interested.sources, now)

@@ -1,0 +1,134 @@
+"""JSON-RPC 2.0 over HTTP POST (the reference's openrpc.json), sharing the REST facade."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from .errors import RpcError
+from .facade import BadRequest, Conflict, NodeApi, NotFound
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+#: Server error codes the reference uses (mycelium-api/src/rpc.rs).
+BAD_IP, NO_PUBKEY = -32007, -32008
+BAD_ENDPOINT_ADD, PEER_EXISTS, PEER_NOT_FOUND, BAD_ENDPOINT_REMOVE = -32009, -32010, -32011, -32012
+
+
+def openrpc_document() -> dict[str, Any]:
+    """The interface contract we implement, served by ``rpc.discover``."""
+    return json.loads(resources.files(__package__).joinpath("openrpc.json").read_text())
+
+
+def _param(params: Any, index: int, name: str) -> Any:
+    """Positional (``[x]``) or named (``{"name": x}``) parameters, as jsonrpsee accepts."""
+    if isinstance(params, list) and len(params) > index:
+        return params[index]
+    if isinstance(params, dict) and name in params:
+        return params[name]
+    raise RpcError(INVALID_PARAMS, f"missing parameter {name!r}")
+
+
+def _string(params: Any, index: int, name: str) -> str:
+    value = _param(params, index, name)
+    if not isinstance(value, str):
+        raise RpcError(INVALID_PARAMS, f"parameter {name!r} must be a string")
+    return value
+
+
+class Dispatcher:
+    def __init__(self, api: NodeApi) -> None:
+        self.api = api
+        self.methods: dict[str, Callable[[Any], Any]] = {
+            "getInfo": lambda p: api.info(),
+            "getPeers": lambda p: api.peers(),
+            "addPeer": self._add_peer,
+            "deletePeer": self._delete_peer,
+            "getSelectedRoutes": lambda p: api.selected_routes(),
+            "getFallbackRoutes": lambda p: api.fallback_routes(),
+            "getQueriedSubnets": lambda p: api.queried_subnets(),
+            "getPublicKeyFromIp": self._pubkey,
+            "getPacketStatistics": lambda p: api.packet_statistics(),
+            "getProxies": lambda p: [],
+            "rpc.discover": lambda p: openrpc_document(),
+        }
+
+    def _add_peer(self, params: Any) -> bool:
+        try:
+            self.api.add_peer(_string(params, 0, "endpoint"))
+        except BadRequest as exc:
+            raise RpcError(BAD_ENDPOINT_ADD, str(exc)) from None
+        except Conflict as exc:
+            raise RpcError(PEER_EXISTS, str(exc)) from None
+        return True
+
+    def _delete_peer(self, params: Any) -> bool:
+        try:
+            self.api.remove_peer(_string(params, 0, "endpoint"))
+        except BadRequest as exc:
+            raise RpcError(BAD_ENDPOINT_REMOVE, str(exc)) from None
+        except NotFound as exc:
+            raise RpcError(PEER_NOT_FOUND, str(exc)) from None
+        return True
+
+    def _pubkey(self, params: Any) -> str:
+        try:
+            return self.api.public_key(_string(params, 0, "mycelium_ip"))
+        except BadRequest as exc:
+            raise RpcError(BAD_IP, str(exc)) from None
+        except NotFound as exc:
+            raise RpcError(NO_PUBKEY, str(exc)) from None
+
+    def call(self, request: Any) -> dict[str, Any] | None:
+        """One request object to one response object (None for a notification)."""
+        if (
+            not isinstance(request, dict)
+            or request.get("jsonrpc") != "2.0"
+            or not isinstance(request.get("method"), str)
+        ):
+            return _error(None, INVALID_REQUEST, "invalid request")
+        ident = request.get("id")
+        method = self.methods.get(request["method"])
+        try:
+            if method is None:
+                raise RpcError(METHOD_NOT_FOUND, f"method {request['method']!r} not found")
+            result = method(request.get("params", []))
+        except RpcError as exc:
+            return None if "id" not in request else _error(ident, exc.code, exc.message, exc.data)
+        if "id" not in request:
+            return None
+        return {"jsonrpc": "2.0", "id": ident, "result": result}
+
+
+def _error(ident: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": ident, "error": error}
+
+
+def build_app(api: NodeApi) -> web.Application:
+    dispatcher = Dispatcher(api)
+
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return web.json_response(_error(None, PARSE_ERROR, "parse error"))
+        if isinstance(body, list):
+            if not body:
+                return web.json_response(_error(None, INVALID_REQUEST, "empty batch"))
+            replies = [r for r in (dispatcher.call(item) for item in body) if r is not None]
+            return web.json_response(replies) if replies else web.Response(status=204)
+        reply = dispatcher.call(body)
+        return web.json_response(reply) if reply is not None else web.Response(status=204)
+
+    app = web.Application()
+    app.add_routes([web.post("/", handle), web.post("/rpc", handle)])
+    return app

@@ -1,0 +1,109 @@
+"""The REST API under ``/api/v1`` (the reference's api.yaml), on aiohttp."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .facade import BadRequest, Conflict, NodeApi, NotFound
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(data: Any) -> web.Response:
+    return web.json_response(data)
+
+
+def _no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Typed refusals become the reference's status codes with a plain-text reason."""
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        return web.Response(status=400, text=str(exc))
+    except Conflict as exc:
+        return web.Response(status=409, text=str(exc))
+    except NotFound as exc:
+        return web.Response(status=404, text=str(exc))
+
+
+def build_app(api: NodeApi) -> web.Application:
+    async def get_info(_: web.Request) -> web.Response:
+        return _json(api.info())
+
+    async def get_peers(_: web.Request) -> web.Response:
+        return _json(api.peers())
+
+    async def add_peer(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            endpoint = body["endpoint"]
+            if not isinstance(endpoint, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            # axum answers an unusable JSON body with 422.
+            return web.Response(status=422, text='expected a JSON body {"endpoint": "..."}')
+        api.add_peer(endpoint)
+        return _no_content()
+
+    async def delete_peer(request: web.Request) -> web.Response:
+        api.remove_peer(request.match_info["endpoint"])
+        return _no_content()
+
+    async def selected(_: web.Request) -> web.Response:
+        return _json(api.selected_routes())
+
+    async def fallback(_: web.Request) -> web.Response:
+        return _json(api.fallback_routes())
+
+    async def queried(_: web.Request) -> web.Response:
+        return _json(api.queried_subnets())
+
+    async def packet_stats(_: web.Request) -> web.Response:
+        return _json(api.packet_statistics())
+
+    async def pubkey(request: web.Request) -> web.Response:
+        try:
+            key = api.public_key(request.match_info["ip"])
+        except NotFound:
+            return web.Response(status=404)
+        except BadRequest as exc:
+            return web.Response(status=400, text=str(exc))
+        return _json({"publicKey": key})
+
+    # This node runs no SOCKS proxy client: nothing is known, connecting finds nothing.
+    async def list_proxies(_: web.Request) -> web.Response:
+        return _json([])
+
+    async def connect_proxy(_: web.Request) -> web.Response:
+        return web.Response(status=404)
+
+    async def no_op(_: web.Request) -> web.Response:
+        return _no_content()
+
+    app = web.Application(middlewares=[_errors])
+    app.add_routes(
+        [
+            web.get("/api/v1/admin", get_info),
+            web.get("/api/v1/admin/peers", get_peers),
+            web.post("/api/v1/admin/peers", add_peer),
+            web.delete("/api/v1/admin/peers/{endpoint:.+}", delete_peer),
+            web.get("/api/v1/admin/routes/selected", selected),
+            web.get("/api/v1/admin/routes/fallback", fallback),
+            web.get("/api/v1/admin/routes/queried", queried),
+            web.get("/api/v1/admin/stats/packets", packet_stats),
+            web.get("/api/v1/admin/proxy", list_proxies),
+            web.post("/api/v1/admin/proxy", connect_proxy),
+            web.delete("/api/v1/admin/proxy", no_op),
+            web.get("/api/v1/admin/proxy/probe", no_op),
+            web.delete("/api/v1/admin/proxy/probe", no_op),
+            web.get("/api/v1/pubkey/{ip}", pubkey),
+        ]
+    )
+    return app

@@ -1,0 +1,77 @@
+"""Starting and stopping the node's HTTP servers (REST and JSON-RPC) on their addresses."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from . import jsonrpc, rest
+from .facade import NodeApi
+
+if TYPE_CHECKING:
+    from ..node import Node
+
+log = logging.getLogger(__name__)
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """``127.0.0.1:8989`` or ``[::1]:8989`` -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"{text!r} is not an address:port")
+    return host.strip("[]"), int(port)
+
+
+class Servers:
+    def __init__(self) -> None:
+        self.runners: list[web.AppRunner] = []
+        self.addresses: dict[str, tuple[str, int]] = {}
+
+    async def serve(self, name: str, app: web.Application, address: str) -> None:
+        """Like the reference, a server that cannot bind is logged and left out, not fatal."""
+        try:
+            host, port = split_address(address)
+        except ValueError as exc:
+            log.error("%s API disabled: %s", name, exc)
+            return
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            log.error("%s API disabled: cannot listen on %s: %s", name, address, exc)
+            await runner.cleanup()
+            return
+        sockets = getattr(site._server, "sockets", None) or ()
+        bound = sockets[0].getsockname() if sockets else (host, port)
+        self.addresses[name] = (str(bound[0]), int(bound[1]))
+        self.runners.append(runner)
+        log.info("%s API listening on %s", name, address)
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+        self.runners.clear()
+
+
+async def start_servers(
+    node: Node,
+    *,
+    api_addr: str | None,
+    jsonrpc_addr: str | None,
+    metrics_addr: str | None = None,
+) -> Servers:
+    api = NodeApi(node)
+    servers = Servers()
+    if api_addr:
+        await servers.serve("REST", rest.build_app(api), api_addr)
+    if jsonrpc_addr:
+        await servers.serve("JSON-RPC", jsonrpc.build_app(api), jsonrpc_addr)
+    if metrics_addr:
+        from . import metrics
+
+        await servers.serve("metrics", metrics.build_app(node), metrics_addr)
+    return servers

@@ -1,0 +1,228 @@
+"""REST, JSON-RPC and metrics of a live in-process node, checked against the reference's own
+OpenAPI and OpenRPC documents (../shared/reference, falling back to the package's copy)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jsonschema
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+import mycelium.api
+from mycelium.api import Servers, start_servers
+from mycelium.api.jsonrpc import openrpc_document
+from mycelium.identity import Identity, node_subnet
+from mycelium.links.endpoint import Endpoint
+from mycelium.node import Node, NodeConfig
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "api.yaml"
+#: An unedited copy of the reference's document ships with the package for machines without it.
+SHIPPED = Path(mycelium.api.__file__).parent / "api.yaml"
+
+
+def openapi() -> dict[str, Any]:
+    return yaml.safe_load((SHARED if SHARED.exists() else SHIPPED).read_text())
+
+
+def check(schema_name: str, value: Any, many: bool = False) -> None:
+    doc = openapi()
+    ref = {"$ref": f"#/components/schemas/{schema_name}"}
+    schema = {"type": "array", "items": ref} if many else ref
+    jsonschema.validate(value, {**schema, "components": doc["components"]})
+
+
+def config(peers: list[Endpoint] = ()) -> NodeConfig:  # type: ignore[assignment]
+    return NodeConfig(
+        identity=Identity.generate(),
+        peers=list(peers),
+        tcp_listen_port=0,
+        listen_host="::1",
+        no_tun=True,
+        disable_peer_discovery=True,
+    )
+
+
+class Pair:
+    a: Node
+    b: Node
+    servers: Servers
+    http: aiohttp.ClientSession
+
+    def url(self, name: str, path: str = "") -> str:
+        host, port = self.servers.addresses[name]
+        return f"http://{host}:{port}{path}"
+
+    async def rest(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        async with self.http.request(method, self.url("REST", "/api/v1" + path), **kw) as r:
+            body = await r.text()
+            ctype = r.headers.get("Content-Type", "")
+            return r.status, json.loads(body) if "json" in ctype else body
+
+    async def rpc(self, method: str, params: Any = None) -> dict[str, Any]:
+        call = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params or []}
+        async with self.http.post(self.url("JSON-RPC", "/rpc"), json=call) as r:
+            return await r.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[Pair]:
+    p = Pair()
+    p.a = Node(config())
+    await p.a.start()
+    p.b = Node(config([Endpoint("tcp", "::1", p.a.tcp_port)]))
+    await p.b.start()
+    p.servers = await start_servers(
+        p.a, api_addr="127.0.0.1:0", jsonrpc_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0"
+    )
+    p.http = aiohttp.ClientSession()
+    b_subnet = node_subnet(p.b.identity.public_key)
+    async with asyncio.timeout(10):
+        while not any(v.subnet == b_subnet and v.selected for v in p.a.router.routes()):
+            await asyncio.sleep(0.02)
+    try:
+        yield p
+    finally:
+        await p.http.close()
+        await p.servers.close()
+        await p.b.stop()
+        await p.a.stop()
+
+
+async def test_admin_info_and_routes(pair: Pair) -> None:
+    status, info = await pair.rest("GET", "/admin")
+    assert status == 200
+    check("Info", info)
+    assert info["nodePubkey"] == pair.a.identity.public_key.hex()
+    assert info["nodeIp"] == pair.a.identity.address_text
+    assert info["nodeSubnet"] == str(node_subnet(pair.a.identity.public_key))
+
+    status, routes = await pair.rest("GET", "/admin/routes/selected")
+    assert status == 200
+    check("Route", routes, many=True)
+    b_subnet = str(node_subnet(pair.b.identity.public_key))
+    (route,) = [r for r in routes if r["subnet"] == b_subnet]
+    assert route["metric"] == 0 and route["nextHop"].startswith("TCP [::1]:")
+    for path in ("/admin/routes/fallback", "/admin/routes/queried"):
+        status, listed = await pair.rest("GET", path)
+        assert status == 200 and isinstance(listed, list)
+    status, stats = await pair.rest("GET", "/admin/stats/packets")
+    assert status == 200
+    check("PacketStatistics", stats)
+
+
+async def test_pubkey_lookup(pair: Pair) -> None:
+    status, body = await pair.rest("GET", f"/pubkey/{pair.b.identity.address_text}")
+    assert status == 200
+    assert body == {"publicKey": pair.b.identity.public_key.hex()}
+    status, _ = await pair.rest("GET", "/pubkey/5ff:1:2:3::1")
+    assert status == 404
+    status, _ = await pair.rest("GET", "/pubkey/not-an-ip")
+    assert status == 400
+
+
+async def test_peers_list_add_remove(pair: Pair) -> None:
+    status, peers = await pair.rest("GET", "/admin/peers")
+    assert status == 200
+    check("PeerStats", peers, many=True)
+    (inbound,) = peers
+    assert inbound["type"] == "inbound" and inbound["connectionState"] == "alive"
+    assert inbound["endpoint"]["proto"] == "tcp"
+    assert inbound["endpoint"]["addr"]["socket"].startswith("[::1]:")
+    assert inbound["rxBytes"] > 0 and inbound["txBytes"] > 0
+
+    new = "tcp://[2001:db8::1]:9651"
+    status, _ = await pair.rest("POST", "/admin/peers", json={"endpoint": new})
+    assert status == 204
+    status, text = await pair.rest("POST", "/admin/peers", json={"endpoint": new})
+    assert status == 409 and "already exists" in text
+    status, text = await pair.rest("POST", "/admin/peers", json={"endpoint": "nonsense"})
+    assert status == 400
+    status, _ = await pair.rest("POST", "/admin/peers", data=b"{not json")
+    assert status == 422
+    status, peers = await pair.rest("GET", "/admin/peers")
+    assert {p["type"] for p in peers} == {"inbound", "static"}
+
+    status, _ = await pair.rest("DELETE", "/admin/peers/tcp:%2F%2F%5B2001:db8::1%5D:9651")
+    assert status == 204
+    status, _ = await pair.rest("DELETE", "/admin/peers/tcp:%2F%2F%5B2001:db8::1%5D:9651")
+    assert status == 404
+    status, _ = await pair.rest("DELETE", "/admin/peers/garbage")
+    assert status == 400
+
+
+async def test_proxy_endpoints_without_a_proxy(pair: Pair) -> None:
+    assert await pair.rest("GET", "/admin/proxy") == (200, [])
+    status, _ = await pair.rest("POST", "/admin/proxy", json={})
+    assert status == 404
+    assert (await pair.rest("DELETE", "/admin/proxy"))[0] == 204
+
+
+def rpc_result_schema(method: str) -> dict[str, Any]:
+    doc = openrpc_document()
+    (spec,) = [m for m in doc["methods"] if m["name"] == method]
+    return {**spec["result"]["schema"], "components": doc.get("components", {})}
+
+
+async def test_jsonrpc_methods_match_the_openrpc_document(pair: Pair) -> None:
+    for method in (
+        "getInfo",
+        "getPeers",
+        "getSelectedRoutes",
+        "getFallbackRoutes",
+        "getQueriedSubnets",
+        "getPacketStatistics",
+    ):
+        reply = await pair.rpc(method)
+        assert "result" in reply, reply
+        jsonschema.validate(reply["result"], rpc_result_schema(method))
+    key = await pair.rpc("getPublicKeyFromIp", [pair.b.identity.address_text])
+    assert key["result"] == pair.b.identity.public_key.hex()
+    assert (await pair.rpc("getPublicKeyFromIp", ["bad"]))["error"]["code"] == -32007
+    assert (await pair.rpc("getPublicKeyFromIp", ["5ff::1"]))["error"]["code"] == -32008
+    assert (await pair.rpc("addPeer", ["tcp://[2001:db8::2]:9651"]))["result"] is True
+    assert (await pair.rpc("addPeer", ["tcp://[2001:db8::2]:9651"]))["error"]["code"] == -32010
+    assert (await pair.rpc("addPeer", ["bogus"]))["error"]["code"] == -32009
+    assert (await pair.rpc("deletePeer", {"endpoint": "tcp://[2001:db8::2]:9651"}))["result"]
+    assert (await pair.rpc("deletePeer", ["tcp://[2001:db8::2]:9651"]))["error"]["code"] == -32011
+    assert (await pair.rpc("noSuchMethod"))["error"]["code"] == -32601
+    discover = await pair.rpc("rpc.discover")
+    assert discover["result"]["openrpc"] == openrpc_document()["openrpc"]
+
+
+async def test_jsonrpc_protocol_errors_and_batches(pair: Pair) -> None:
+    url = pair.url("JSON-RPC", "/")
+    async with pair.http.post(url, data=b"{oops") as r:
+        assert (await r.json())["error"]["code"] == -32700
+    async with pair.http.post(url, json={"id": 1}) as r:
+        assert (await r.json())["error"]["code"] == -32600
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "getInfo"},
+        {"jsonrpc": "2.0", "method": "getPeers"},
+    ]
+    async with pair.http.post(url, json=batch) as r:
+        replies = await r.json()
+    assert [x["id"] for x in replies] == [1]
+
+
+async def test_metrics_scrape_parses(pair: Pair) -> None:
+    async with pair.http.get(pair.url("metrics", "/metrics")) as r:
+        text = await r.text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    tlvs = {
+        s.labels["tlv_type"]: s.value
+        for s in families["mycelium_router_processed_tlvs"].samples
+        if s.name.endswith("_total")
+    }
+    assert tlvs["update"] >= 1
+    known = {
+        s.labels["connection_state"]: s.value
+        for s in families["mycelium_peer_manager_known_peers"].samples
+    }
+    assert known["alive"] == 1
