@@ -3,24 +3,17 @@ OpenAPI and OpenRPC documents (../shared/reference, falling back to the package'
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import jsonschema
-import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import mycelium.api
-from mycelium.api import Servers, start_servers
+from api_pair import Pair
 from mycelium.api.jsonrpc import openrpc_document
-from mycelium.identity import Identity, node_subnet
-from mycelium.links.endpoint import Endpoint
-from mycelium.node import Node, NodeConfig
+from mycelium.identity import node_subnet
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "api.yaml"
 #: An unedited copy of the reference's document ships with the package for machines without it.
@@ -36,63 +29,6 @@ def check(schema_name: str, value: Any, many: bool = False) -> None:
     ref = {"$ref": f"#/components/schemas/{schema_name}"}
     schema = {"type": "array", "items": ref} if many else ref
     jsonschema.validate(value, {**schema, "components": doc["components"]})
-
-
-def config(peers: list[Endpoint] = ()) -> NodeConfig:  # type: ignore[assignment]
-    return NodeConfig(
-        identity=Identity.generate(),
-        peers=list(peers),
-        tcp_listen_port=0,
-        listen_host="::1",
-        no_tun=True,
-        disable_peer_discovery=True,
-    )
-
-
-class Pair:
-    a: Node
-    b: Node
-    servers: Servers
-    http: aiohttp.ClientSession
-
-    def url(self, name: str, path: str = "") -> str:
-        host, port = self.servers.addresses[name]
-        return f"http://{host}:{port}{path}"
-
-    async def rest(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        async with self.http.request(method, self.url("REST", "/api/v1" + path), **kw) as r:
-            body = await r.text()
-            ctype = r.headers.get("Content-Type", "")
-            return r.status, json.loads(body) if "json" in ctype else body
-
-    async def rpc(self, method: str, params: Any = None) -> dict[str, Any]:
-        call = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params or []}
-        async with self.http.post(self.url("JSON-RPC", "/rpc"), json=call) as r:
-            return await r.json()  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def pair() -> AsyncIterator[Pair]:
-    p = Pair()
-    p.a = Node(config())
-    await p.a.start()
-    p.b = Node(config([Endpoint("tcp", "::1", p.a.tcp_port)]))
-    await p.b.start()
-    p.servers = await start_servers(
-        p.a, api_addr="127.0.0.1:0", jsonrpc_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0"
-    )
-    p.http = aiohttp.ClientSession()
-    b_subnet = node_subnet(p.b.identity.public_key)
-    async with asyncio.timeout(10):
-        while not any(v.subnet == b_subnet and v.selected for v in p.a.router.routes()):
-            await asyncio.sleep(0.02)
-    try:
-        yield p
-    finally:
-        await p.http.close()
-        await p.servers.close()
-        await p.b.stop()
-        await p.a.stop()
 
 
 async def test_admin_info_and_routes(pair: Pair) -> None:

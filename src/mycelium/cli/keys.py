@@ -44,9 +44,7 @@ def inspect_cmd(obj: dict, as_json: bool, key: str | None) -> None:
         except KeyFileError as exc:
             raise click.ClickException(str(exc)) from None
         if identity is None:
-            raise click.ClickException(
-                f"no key to inspect provided and no key found at {key_path}"
-            )
+            raise click.ClickException(f"no key to inspect provided and no key found at {key_path}")
         public_key = identity.public_key
     click.echo(format_inspect(public_key, as_json))
 

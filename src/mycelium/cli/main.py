@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from ..identity import default_key_path
+from .client import COMMANDS as CLIENT_COMMANDS
 from .daemon import node_options, run_daemon
 from .keys import generate_keys_cmd, inspect_cmd
 from .sim import sim_command
@@ -39,6 +40,8 @@ def cli(ctx: click.Context, key_file: Path | None, **params: Any) -> None:
 cli.add_command(inspect_cmd)
 cli.add_command(generate_keys_cmd)
 cli.add_command(sim_command)
+for command in CLIENT_COMMANDS:
+    cli.add_command(command)
 
 
 def expand_peers(args: list[str]) -> list[str]:

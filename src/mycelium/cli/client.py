@@ -1,0 +1,195 @@
+"""Client subcommands that talk to a running node's REST API (``--api-addr``)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import click
+
+from .table import format_bytes, format_seconds, render
+
+
+class ApiClient:
+    def __init__(self, address: str) -> None:
+        self.base = f"http://{address}/api/v1"
+        self.address = address
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise click.ClickException(
+                f"cannot reach the node's API at {self.address} ({reason}); is a node running?"
+            ) from None
+
+    def get_json(self, path: str) -> tuple[Any, bytes]:
+        status, body = self.call("GET", path)
+        if status != 200:
+            raise click.ClickException(f"GET {path} failed with HTTP {status}: {body.decode()}")
+        try:
+            return json.loads(body), body
+        except ValueError:
+            raise click.ClickException(f"GET {path}: the node answered with invalid JSON") from None
+
+
+def _client(ctx: click.Context) -> ApiClient:
+    return ApiClient((ctx.find_root().obj or {}).get("api_addr") or "127.0.0.1:8989")
+
+
+json_flag = click.option("--json", "as_json", is_flag=True, help="Print in JSON format.")
+
+
+@click.group("peers")
+def peers_group() -> None:
+    """Actions related to peers (list, remove, add)."""
+
+
+@peers_group.command("list")
+@json_flag
+@click.pass_context
+def peers_list(ctx: click.Context, as_json: bool) -> None:
+    """List the connected peers."""
+    peers, _ = _client(ctx).get_json("/admin/peers")
+    if as_json:
+        click.echo(json.dumps(peers, indent=2))
+        return
+    rows: list[list[object]] = [
+        [
+            "Protocol",
+            "Socket",
+            "Type",
+            "Connection",
+            "Rx total",
+            "Tx total",
+            "Discovered",
+            "Last connection",
+        ]
+    ]
+    for p in peers:
+        addr = p["endpoint"]["addr"]
+        socket_text = addr.get("socket") or "{cid}:{port}".format(**addr.get("vsock", {}))
+        last = p.get("lastConnected")
+        rows.append(
+            [
+                p["endpoint"]["proto"],
+                socket_text,
+                p["type"],
+                p["connectionState"],
+                format_bytes(p["rxBytes"]),
+                format_bytes(p["txBytes"]),
+                format_seconds(p["discovered"]),
+                "Never connected" if last is None else format_seconds(last),
+            ]
+        )
+    click.echo(render(rows))
+
+
+def _each_peer(ctx: click.Context, peers: tuple[str, ...], method: str) -> None:
+    client = _client(ctx)
+    for peer in peers:
+        if method == "POST":
+            status, body = client.call("POST", "/admin/peers", {"endpoint": peer})
+        else:
+            status, body = client.call("DELETE", "/admin/peers/" + urllib.parse.quote(peer, ""))
+        if status != 204:
+            raise click.ClickException(f"{peer}: HTTP {status}: {body.decode(errors='replace')}")
+
+
+@peers_group.command("add")
+@click.argument("peers", nargs=-1, required=True)
+@click.pass_context
+def peers_add(ctx: click.Context, peers: tuple[str, ...]) -> None:
+    """Add peer(s)."""
+    _each_peer(ctx, peers, "POST")
+
+
+@peers_group.command("remove")
+@click.argument("peers", nargs=-1, required=True)
+@click.pass_context
+def peers_remove(ctx: click.Context, peers: tuple[str, ...]) -> None:
+    """Remove peer(s)."""
+    _each_peer(ctx, peers, "DELETE")
+
+
+@click.group("routes")
+def routes_group() -> None:
+    """Actions related to routes (selected, fallback, queried)."""
+
+
+def _routes(ctx: click.Context, path: str, as_json: bool) -> None:
+    routes, raw = _client(ctx).get_json(path)
+    if as_json:
+        click.echo(raw.decode())
+        return
+    rows: list[list[object]] = [["Subnet", "Next Hop", "Metric", "Seq No"]]
+    rows += [[r["subnet"], r["nextHop"], r["metric"], r["seqno"]] for r in routes]
+    click.echo(render(rows))
+
+
+@routes_group.command("selected")
+@json_flag
+@click.pass_context
+def routes_selected(ctx: click.Context, as_json: bool) -> None:
+    """Print all selected routes."""
+    _routes(ctx, "/admin/routes/selected", as_json)
+
+
+@routes_group.command("fallback")
+@json_flag
+@click.pass_context
+def routes_fallback(ctx: click.Context, as_json: bool) -> None:
+    """Print all fallback routes."""
+    _routes(ctx, "/admin/routes/fallback", as_json)
+
+
+@routes_group.command("queried")
+@json_flag
+@click.pass_context
+def routes_queried(ctx: click.Context, as_json: bool) -> None:
+    """Print the currently queried subnets."""
+    queries, raw = _client(ctx).get_json("/admin/routes/queried")
+    if as_json:
+        click.echo(raw.decode())
+        return
+    rows: list[list[object]] = [["Subnet", "Query expiration"]]
+    rows += [[q["subnet"], q["expiration"]] for q in queries]
+    click.echo(render(rows))
+
+
+@click.group("stats")
+def stats_group() -> None:
+    """Actions related to packet statistics."""
+
+
+@stats_group.command("packets")
+@json_flag
+@click.pass_context
+def stats_packets(ctx: click.Context, as_json: bool) -> None:
+    """Print packet statistics by source and destination IP."""
+    stats, raw = _client(ctx).get_json("/admin/stats/packets")
+    if as_json:
+        click.echo(raw.decode())
+        return
+    for title, key, column in (
+        ("Statistics by Source IP:", "bySource", "Source IP"),
+        ("\nStatistics by Destination IP:", "byDestination", "Destination IP"),
+    ):
+        click.echo(title)
+        rows: list[list[object]] = [[column, "Packets", "Bytes"]]
+        rows += [[e["ip"], e["packetCount"], e["byteCount"]] for e in stats[key]]
+        click.echo(render(rows))
+
+
+COMMANDS = [peers_group, routes_group, stats_group]

@@ -1,0 +1,71 @@
+"""The client subcommands against a live node's REST API, in text and JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from click.testing import CliRunner, Result
+
+from api_pair import Pair
+from mycelium.cli.main import cli
+from mycelium.cli.table import format_bytes, format_seconds, render
+from mycelium.identity import node_subnet
+
+
+async def run(p: Pair, *args: str) -> Result:
+    host, port = p.servers.addresses["REST"]
+    return await asyncio.to_thread(CliRunner().invoke, cli, ["--api-addr", f"{host}:{port}", *args])
+
+
+async def test_peers_commands(pair: Pair) -> None:
+    text = await run(pair, "peers", "list")
+    assert text.exit_code == 0, text.output
+    lines = text.output.splitlines()
+    assert lines[1].split("|")[1].strip() == "Protocol"
+    assert "inbound" in text.output and "alive" in text.output
+    as_json = await run(pair, "peers", "list", "--json")
+    assert json.loads(as_json.output)[0]["type"] == "inbound"
+
+    added = await run(pair, "peers", "add", "tcp://[2001:db8::7]:9651", "tcp://10.0.0.1:9651")
+    assert added.exit_code == 0, added.output
+    assert len(pair.a.peer_manager.peers()) == 3
+    again = await run(pair, "peers", "add", "tcp://10.0.0.1:9651")
+    assert again.exit_code != 0 and "409" in again.output
+    removed = await run(pair, "peers", "remove", "tcp://[2001:db8::7]:9651")
+    assert removed.exit_code == 0, removed.output
+    assert len(pair.a.peer_manager.peers()) == 2
+    missing = await run(pair, "peers", "remove", "tcp://[2001:db8::7]:9651")
+    assert missing.exit_code != 0 and "404" in missing.output
+
+
+async def test_routes_and_stats_commands(pair: Pair) -> None:
+    subnet = str(node_subnet(pair.b.identity.public_key))
+    text = await run(pair, "routes", "selected")
+    assert text.exit_code == 0 and subnet in text.output
+    assert "Next Hop" in text.output
+    routes = json.loads((await run(pair, "routes", "selected", "--json")).output)
+    assert [r["metric"] for r in routes if r["subnet"] == subnet] == [0]
+    for sub in ("fallback", "queried"):
+        result = await run(pair, "routes", sub, "--json")
+        assert result.exit_code == 0 and isinstance(json.loads(result.output), list)
+        assert (await run(pair, "routes", sub)).exit_code == 0
+    stats = await run(pair, "stats", "packets")
+    assert stats.exit_code == 0 and "Statistics by Source IP:" in stats.output
+
+
+def test_no_node_running_is_a_one_line_error() -> None:
+    result = CliRunner().invoke(cli, ["--api-addr", "127.0.0.1:1", "peers", "list"])
+    assert result.exit_code == 1
+    assert "is a node running?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_table_and_units() -> None:
+    assert render([["a", "bb"], ["ccc", "d"]]) == (
+        "+-----+----+\n| a   | bb |\n+-----+----+\n| ccc | d  |\n+-----+----+"
+    )
+    assert format_bytes(512) == "512.00 B"
+    assert format_bytes(1536) == "1.50 KiB"
+    assert format_seconds(59) == "59s"
+    assert format_seconds(3725) == "1h 2m 5s"
