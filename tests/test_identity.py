@@ -1,0 +1,128 @@
+"""Identity: key files, public key, overlay address and /64 (wire.md §1, §2, checklist 1-5)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mycelium.identity import (
+    Identity,
+    KeyFileError,
+    RouterId,
+    load_key_file,
+    load_or_create_key_file,
+    node_subnet,
+    overlay_address,
+    parse_public_key,
+    save_key_file,
+)
+from mycelium.subnet import GLOBAL_SUBNET, Subnet
+
+VECTORS = [
+    (
+        "a47c1d6f2a15b2c670d3a88fbe0aeb301ced12f7bcb4c8e3aa877b20f8559c02",
+        "548:c783:d7ce:74a3:9ba1:a0cb:ae21:338d",
+        "548:c783:d7ce:74a3::/64",
+    ),
+    (
+        "955bf6bea5e1150fd8e270c12e5b2fc08f08f7c5f3799d10550096cc137d671b",
+        "514:74ce:dd13:296f:ada7:4d2e:9335:acac",
+        "514:74ce:dd13:296f::/64",
+    ),
+    (
+        "abd16194646defe7ad2318a0f0a69eb2e3fe939c3b0b51cf0bb88bb8028ecd1d",
+        "597:d890:a254:dd45:2bc6:9a47:40d5:ed83",
+        "597:d890:a254:dd45::/64",
+    ),
+]
+
+
+@pytest.mark.parametrize(("public", "address", "subnet"), VECTORS)
+def test_blake3_address_vectors(public: str, address: str, subnet: str) -> None:
+    import ipaddress
+
+    key = bytes.fromhex(public)
+    assert str(ipaddress.IPv6Address(overlay_address(key))) == address
+    assert str(node_subnet(key)) == subnet
+
+
+def test_key_pair_vectors() -> None:
+    a = Identity.from_secret(hashlib.sha256(b"mycelium wire spec node A").digest())
+    b = Identity.from_secret(hashlib.sha256(b"mycelium wire spec node B").digest())
+    assert a.secret.hex().startswith("8c34d013")
+    assert a.public_key.hex() == "ec9a8062589c14676c80b9f820673b0dc123f9f96fb11d07ac7d6b8a6c6a1011"
+    assert a.address_text == "496:b18:c3a9:20a7:5ffc:f64f:14cc:2d"
+    assert b.public_key.hex() == "ca4cd909e0e350ed3efee9560e5f733704f968544a9bcac43785d92ccc9df756"
+    assert b.address_text == "514:d8f2:e497:c1d2:e3c9:9e40:94d5:d9f0"
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_address_rule(public: bytes) -> None:
+    import blake3
+
+    digest = blake3.blake3(public).digest(16)
+    address = overlay_address(public)
+    assert address[0] == (0x05 if bin(digest[0]).count("1") % 2 else 0x04)
+    assert address[1:] == digest[1:]
+    assert GLOBAL_SUBNET.contains(address)
+    assert node_subnet(public) == Subnet.of(address, 64)
+
+
+def test_router_id_layout_and_text() -> None:
+    public = bytes(range(32))
+    rid = RouterId.generate(public, bytes.fromhex("0a0b0c0d0e0f"))
+    assert len(rid) == 40 and rid[32:34] == b"\x00\x00" and rid.public_key == public
+    assert rid.zone == 0
+    assert public.hex() in rid.text()
+    fresh = {RouterId.generate(public) for _ in range(20)}
+    assert len(fresh) == 20  # a new random suffix at every start
+    with pytest.raises(ValueError):
+        RouterId.generate(public, b"short")
+
+
+def test_key_file_created_with_0600_and_parents(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "priv_key.bin"
+    created = load_or_create_key_file(path)
+    assert path.read_bytes() == created.secret and len(created.secret) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = load_or_create_key_file(path)
+    assert again.public_key == created.public_key
+
+
+def test_key_file_round_trip(tmp_path: Path) -> None:
+    identity = Identity.generate()
+    path = tmp_path / "k.bin"
+    save_key_file(identity, path)
+    loaded = load_key_file(path)
+    assert loaded is not None and loaded.public_key == identity.public_key
+    assert load_key_file(tmp_path / "missing.bin") is None
+
+
+def test_bad_key_files_give_clear_errors(tmp_path: Path) -> None:
+    short = tmp_path / "short.bin"
+    short.write_bytes(b"\x01" * 31)
+    with pytest.raises(KeyFileError, match="31"):
+        load_key_file(short)
+    directory = tmp_path / "dir.bin"
+    directory.mkdir()
+    with pytest.raises(KeyFileError):
+        load_or_create_key_file(directory)
+    if os.geteuid() != 0:  # root reads anything
+        unreadable = tmp_path / "unreadable.bin"
+        unreadable.write_bytes(b"\x01" * 32)
+        unreadable.chmod(0)
+        with pytest.raises(KeyFileError):
+            load_key_file(unreadable)
+
+
+def test_parse_public_key() -> None:
+    assert parse_public_key(VECTORS[0][0]) == bytes.fromhex(VECTORS[0][0])
+    for bad in ("zz", "00" * 31, "00" * 33):
+        with pytest.raises(ValueError):
+            parse_public_key(bad)
