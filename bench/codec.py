@@ -1,0 +1,88 @@
+"""Codec throughput: frames per second to encode and to decode (through the stream decoder) for
+1400-byte data packets and for /64 Update TLVs. Median of several runs.
+
+    python bench/codec.py [--runs 5] [--frames 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mycelium.identity import RouterId
+from mycelium.subnet import Subnet
+from mycelium.wire.packet import encode_control, encode_data
+from mycelium.wire.stream import StreamDecoder
+from mycelium.wire.tlv import Update
+
+
+def rate(work: Callable[[], int], runs: int) -> tuple[float, list[float]]:
+    results = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        count = work()
+        results.append(count / (time.perf_counter() - start))
+    return statistics.median(results), results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/codec.json"))
+    args = parser.parse_args()
+    n = args.frames
+
+    src, dst = os.urandom(16), os.urandom(16)
+    body = os.urandom(1400 + 28)  # a 1400-byte packet, sealed
+    data_frame = encode_data(src, dst, 64, body)
+    data_stream = data_frame * n
+    rid = RouterId(os.urandom(40))
+    update = Update(Subnet.parse("548:c783:d7ce:74a3::/64"), 7, 1010, rid)
+    update_frame = encode_control(update)
+    update_stream = update_frame * n
+
+    def encode_data_frames() -> int:
+        for _ in range(n):
+            encode_data(src, dst, 64, body)
+        return n
+
+    def decode_stream(stream: bytes, chunk: int) -> Callable[[], int]:
+        def run() -> int:
+            decoder = StreamDecoder()
+            got = 0
+            for i in range(0, len(stream), chunk):
+                got += len(decoder.feed(stream[i : i + chunk]))
+            assert got == n
+            return got
+
+        return run
+
+    def encode_updates() -> int:
+        for _ in range(n):
+            encode_control(update)
+        return n
+
+    figures = {}
+    for name, work in (
+        ("data_1400_encode", encode_data_frames),
+        ("data_1400_decode_64KiB_reads", decode_stream(data_stream, 65536)),
+        ("update_encode", encode_updates),
+        ("update_decode_64KiB_reads", decode_stream(update_stream, 65536)),
+    ):
+        median, runs = rate(work, args.runs)
+        figures[name] = {"frames_per_s_median": round(median), "runs": [round(r) for r in runs]}
+        print(f"{name:32} {median:>12,.0f} frames/s")
+    mbit = figures["data_1400_decode_64KiB_reads"]["frames_per_s_median"] * len(data_frame) * 8
+    print(f"data decode as bandwidth: {mbit / 1e9:.2f} Gbit/s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
