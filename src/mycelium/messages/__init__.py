@@ -1,0 +1,6 @@
+"""The message bus: reliable, topic-based messages between nodes (messages.md)."""
+
+from .engine import MessageEngine, ReceivedMessage, State
+from .topics import TopicConfig
+
+__all__ = ["MessageEngine", "ReceivedMessage", "State", "TopicConfig"]

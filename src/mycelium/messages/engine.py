@@ -1,0 +1,465 @@
+"""The message engine (messages.md), sans-I/O: reliable, chunked, acknowledged messages.
+
+Inputs: ``push`` / ``pop`` calls, message packets from the data plane, ``tick``; all take ``now``.
+Outputs, drained by the runtime: packets to send (``take_outgoing``), replies for waiting senders
+(``take_replies``) and messages to forward to a topic's Unix socket (``take_forwards``).
+
+Sender (as the reference): INIT, repeated every 100 ms until acknowledged; then every chunk at
+once, each repeated every 100 ms until acknowledged; then DONE every 100 ms until acknowledged.
+After 5 minutes an unfinished message is aborted (ABORTED sent), after 10 minutes forgotten.
+Receiver: INIT opens a pending message (topic ACL first), CHUNKs fill it, DONE completes it when
+every chunk is there and the BLAKE3 checksum matches. Popping a message sends READ.
+
+Deviations, all defensive: declared lengths, pending messages, stored chunk bytes and the inbox
+are bounded (the reference allocates whatever an INIT announces); a duplicate INIT does not reset
+a message whose chunks are arriving; pending messages are dropped after 10 minutes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import blake3
+
+from ..wire import message as wire
+from ..wire.errors import MalformedPacket
+from .topics import TopicConfig
+
+SEND_WINDOW = 300.0
+RETRANSMISSION_DELAY = 0.1
+REPLY_SUBSCRIBER_CLEAR_DELAY = 60.0
+CHUNK_SIZE = 1300
+MINIMUM_CHUNK_SIZE = 250
+
+MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+MAX_PENDING_MESSAGES = 1024
+MAX_PENDING_BYTES = 256 * 1024 * 1024
+MAX_INBOX_MESSAGES = 10_000
+MAX_INBOX_BYTES = 512 * 1024 * 1024
+
+
+class State(Enum):
+    INIT = "pending"
+    IN_PROGRESS = "sending"
+    RECEIVED = "received"
+    READ = "read"
+    ABORTED = "aborted"
+
+
+@dataclass(slots=True)
+class ReceivedMessage:
+    id: bytes
+    is_reply: bool
+    src_ip: bytes
+    src_pk: bytes
+    dst_ip: bytes
+    dst_pk: bytes
+    topic: bytes
+    data: bytes
+
+
+class _ChunkState:
+    __slots__ = ("acked", "offset", "sent_at", "size")
+
+    def __init__(self, offset: int, size: int) -> None:
+        self.offset = offset
+        self.size = size
+        self.sent_at: float | None = None
+        self.acked = False
+
+
+@dataclass(slots=True)
+class _Outbound:
+    id: bytes
+    dst: bytes
+    data: bytes
+    topic: bytes
+    is_reply: bool
+    created: float
+    deadline: float
+    state: State = State.INIT
+    chunks: list[_ChunkState] = field(default_factory=list)
+    next_wake: float = 0.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    id: bytes
+    is_reply: bool
+    src: bytes
+    dst: bytes
+    length: int
+    topic: bytes
+    created: float
+    chunks: dict[int, bytes] = field(default_factory=dict)
+    stored: int = 0
+
+
+def chunk_layout(size: int) -> list[tuple[int, int]]:
+    """(offset, size) of each chunk: 1300 bytes each, as many as the reference expects, except
+    that a short last chunk borrows from the one before so it is at least 250 bytes: a reference
+    receiver drops smaller chunks that are not at the index it reserves for a short one."""
+    sizes = [CHUNK_SIZE] * (size // CHUNK_SIZE)
+    rest = size - CHUNK_SIZE * len(sizes)
+    if rest:
+        if sizes and rest < MINIMUM_CHUNK_SIZE:
+            sizes[-1] -= MINIMUM_CHUNK_SIZE - rest
+            rest = MINIMUM_CHUNK_SIZE
+        sizes.append(rest)
+    layout, offset = [], 0
+    for n in sizes:
+        layout.append((offset, n))
+        offset += n
+    return layout
+
+
+class MessageCounters:
+    __slots__ = (
+        "bad_checksums",
+        "bad_packets",
+        "inbox_dropped",
+        "received",
+        "rejected_by_topic",
+        "rejected_too_large",
+        "sent",
+    )
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+
+class MessageEngine:
+    def __init__(
+        self,
+        address: bytes,
+        public_key: bytes,
+        lookup_key: Callable[[bytes], bytes | None],
+        *,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        topics: TopicConfig | None = None,
+    ) -> None:
+        self.address = address
+        self.public_key = public_key
+        self.topics = topics or TopicConfig()
+        self.counters = MessageCounters()
+        self._lookup_key = lookup_key
+        self._random = random_bytes
+        self._outbox: dict[bytes, _Outbound] = {}
+        self._pending: dict[bytes, _Pending] = {}
+        self._pending_bytes = 0
+        self._inbox: deque[ReceivedMessage] = deque()
+        self._inbox_bytes = 0
+        self._subscribers: dict[bytes, float] = {}
+        self._outgoing: list[tuple[bytes, bytes]] = []
+        self._replies: list[ReceivedMessage] = []
+        self._forwards: list[tuple[ReceivedMessage, str]] = []
+
+    # --- sending ----------------------------------------------------------------------------
+    def push(
+        self,
+        dst: bytes,
+        data: bytes,
+        now: float,
+        topic: bytes = b"",
+        try_duration: float = SEND_WINDOW,
+        reply_to: bytes | None = None,
+        subscribe: bool = False,
+    ) -> bytes:
+        """Queue a message (or, with ``reply_to``, a reply); returns its 8-byte id."""
+        if len(topic) > wire.MAX_TOPIC:
+            raise ValueError("topic too large, topic is limited to 255 bytes")
+        message_id = reply_to if reply_to is not None else self._random(wire.ID_SIZE)
+        out = _Outbound(message_id, dst, data, topic, reply_to is not None, now, now + try_duration)
+        self._outbox[message_id] = out
+        if subscribe:
+            self._subscribers[message_id] = math.inf
+        self._send_pass(out, now)
+        self.counters.sent += 1
+        return message_id
+
+    def reply(self, reply_to: bytes, dst: bytes, data: bytes, now: float) -> bytes:
+        return self.push(dst, data, now, reply_to=reply_to)
+
+    def unsubscribe(self, message_id: bytes, now: float) -> None:
+        """The waiting sender gave up: replies arriving in the next minute still go to it, later
+        ones to the inbox (the reference keeps the subscriber for 60 s)."""
+        if message_id in self._subscribers:
+            self._subscribers[message_id] = now + REPLY_SUBSCRIBER_CLEAR_DELAY
+
+    def _emit(self, dst: bytes, packet: wire.MessagePacket) -> None:
+        self._outgoing.append((dst, packet.encode()))
+
+    def _send_pass(self, out: _Outbound, now: float) -> None:
+        """One wake of the reference's per-message send loop."""
+        out.next_wake = now + RETRANSMISSION_DELAY
+        if out.state is State.INIT:
+            flags = wire.FLAG_INIT | (wire.FLAG_REPLY if out.is_reply else 0)
+            self._emit(
+                out.dst, wire.MessagePacket(out.id, flags, wire.init_body(len(out.data), out.topic))
+            )
+        elif out.state is State.IN_PROGRESS:
+            all_acked = True
+            for index, chunk in enumerate(out.chunks):
+                if chunk.acked:
+                    continue
+                all_acked = False
+                if chunk.sent_at is None or now - chunk.sent_at >= RETRANSMISSION_DELAY:
+                    body = wire.chunk_body(
+                        index, chunk.offset, out.data[chunk.offset : chunk.offset + chunk.size]
+                    )
+                    self._emit(out.dst, wire.MessagePacket(out.id, wire.FLAG_CHUNK, body))
+                    chunk.sent_at = now
+            if all_acked:
+                body = wire.done_body(len(out.chunks), blake3.blake3(out.data).digest())
+                self._emit(out.dst, wire.MessagePacket(out.id, wire.FLAG_DONE, body))
+
+    # --- receiving ----------------------------------------------------------------------------
+    def handle(self, src: bytes, dst: bytes, payload: bytes, now: float) -> None:
+        """One message packet from the data plane (decrypted, addressed to us)."""
+        try:
+            packet = wire.decode(payload)
+            if packet.has(wire.FLAG_ACK):
+                self._handle_ack(packet, now)
+            else:
+                self._handle_message(packet, src, dst, now)
+        except MalformedPacket:
+            self.counters.bad_packets += 1
+
+    def _handle_ack(self, packet: wire.MessagePacket, now: float) -> None:
+        out = self._outbox.get(packet.id)
+        if out is None:
+            return
+        if packet.has(wire.FLAG_INIT):
+            if out.state is not State.INIT:
+                return
+            out.state = State.IN_PROGRESS
+            out.chunks = [_ChunkState(o, n) for o, n in chunk_layout(len(out.data))]
+            self._send_pass(out, now)
+        elif packet.has(wire.FLAG_CHUNK):
+            if out.state is not State.IN_PROGRESS:
+                return
+            index = packet.chunk().index
+            if index < len(out.chunks):
+                out.chunks[index].acked = True
+                self._send_pass(out, now)
+        elif packet.has(wire.FLAG_DONE) and out.state is State.IN_PROGRESS:
+            out.state = State.RECEIVED
+
+    def _handle_message(
+        self, packet: wire.MessagePacket, src: bytes, dst: bytes, now: float
+    ) -> None:
+        if packet.has(wire.FLAG_INIT):
+            self._on_init(packet, src, dst, now)
+        elif packet.has(wire.FLAG_CHUNK):
+            self._on_chunk(packet, src)
+        elif packet.has(wire.FLAG_DONE):
+            self._on_done(packet, src)
+        elif packet.has(wire.FLAG_READ):
+            out = self._outbox.get(packet.id)
+            if out is not None and out.state is State.RECEIVED:
+                out.state = State.READ
+        elif packet.has(wire.FLAG_ABORTED):
+            self._drop_pending(packet.id)
+
+    def _on_init(self, packet: wire.MessagePacket, src: bytes, dst: bytes, now: float) -> None:
+        init = packet.init()
+        is_reply = packet.has(wire.FLAG_REPLY)
+        if not is_reply and not self.topics.allowed(init.topic, src):
+            self.counters.rejected_by_topic += 1
+            return
+        if any(m.id == packet.id for m in self._inbox):
+            return
+        if packet.id not in self._pending:
+            if (
+                init.length > MAX_MESSAGE_SIZE
+                or len(self._pending) >= MAX_PENDING_MESSAGES
+                or self._pending_bytes + init.length > MAX_PENDING_BYTES
+            ):
+                self.counters.rejected_too_large += 1
+                return
+            self._pending[packet.id] = _Pending(
+                packet.id, is_reply, src, dst, init.length, init.topic, now
+            )
+            self._pending_bytes += init.length
+        flags = wire.FLAG_INIT | wire.FLAG_ACK | (packet.flags & wire.FLAG_REPLY)
+        self._emit(src, wire.MessagePacket(packet.id, flags, packet.body))
+
+    def _on_chunk(self, packet: wire.MessagePacket, src: bytes) -> None:
+        pending = self._pending.get(packet.id)
+        if pending is None:
+            return
+        chunk = packet.chunk()
+        length = pending.length
+        if length < chunk.offset + chunk.size:
+            return
+        max_index = 0 if length == 0 else -(-length // MINIMUM_CHUNK_SIZE) - 1
+        if chunk.index > max_index:
+            return
+        # The reference only lets the chunk at index ceil(length / 250) - 1 be small, which no
+        # sender's last chunk ever has when there are several: its own messages whose last
+        # 1300-byte chunk is short never complete. We also accept a small chunk that ends the
+        # message.
+        if (
+            chunk.size < MINIMUM_CHUNK_SIZE
+            and chunk.index != max_index
+            and chunk.offset + chunk.size != length
+        ):
+            return
+        previous = pending.chunks.get(chunk.index)
+        stored = pending.stored - (len(previous) if previous is not None else 0) + chunk.size
+        if stored > 2 * length + CHUNK_SIZE:
+            return  # overlapping garbage from a hostile sender
+        pending.chunks[chunk.index] = chunk.data
+        pending.stored = stored
+        body = wire.chunk_ack_body(chunk)
+        self._emit(src, wire.MessagePacket(packet.id, wire.FLAG_CHUNK | wire.FLAG_ACK, body))
+
+    def _on_done(self, packet: wire.MessagePacket, src: bytes) -> None:
+        pending = self._pending.get(packet.id)
+        if pending is None:
+            return
+        done = packet.done()
+        expected = -(-pending.length // CHUNK_SIZE)
+        count = max(expected, max(pending.chunks, default=-1) + 1)
+        if done.chunk_count != count:
+            return
+        parts = [pending.chunks.get(i) for i in range(count)]
+        if any(p is None for p in parts):
+            return
+        data = b"".join(parts)  # type: ignore[arg-type]
+        if len(data) != pending.length:
+            return
+        if blake3.blake3(data).digest() != done.checksum:
+            self.counters.bad_checksums += 1
+            return
+        src_pk = self._lookup_key(pending.src)
+        if src_pk is None:
+            return
+        message = ReceivedMessage(
+            pending.id,
+            pending.is_reply,
+            pending.src,
+            src_pk,
+            pending.dst,
+            self.public_key,
+            pending.topic,
+            data,
+        )
+        self._drop_pending(packet.id)
+        self.counters.received += 1
+        if self._subscribers.pop(message.id, None) is not None:
+            self._replies.append(message)
+        else:
+            socket_path = self.topics.forward_socket(message.topic)
+            if socket_path is not None and not message.is_reply:
+                self._forwards.append((message, socket_path))
+            else:
+                self.deliver(message)
+        self._emit(src, wire.MessagePacket(packet.id, wire.FLAG_DONE | wire.FLAG_ACK, packet.body))
+
+    def _drop_pending(self, message_id: bytes) -> None:
+        pending = self._pending.pop(message_id, None)
+        if pending is not None:
+            self._pending_bytes -= pending.length
+
+    def deliver(self, message: ReceivedMessage) -> None:
+        """Into the inbox (oldest dropped, and counted, when it is full)."""
+        self._inbox.append(message)
+        self._inbox_bytes += len(message.data)
+        while len(self._inbox) > MAX_INBOX_MESSAGES or self._inbox_bytes > MAX_INBOX_BYTES:
+            dropped = self._inbox.popleft()
+            self._inbox_bytes -= len(dropped.data)
+            self.counters.inbox_dropped += 1
+
+    # --- the inbox ----------------------------------------------------------------------------
+    def pop(self, topic: bytes | None = None, peek: bool = False) -> ReceivedMessage | None:
+        """The oldest message (with ``topic``, if given); READ goes back to its sender."""
+        for i, message in enumerate(self._inbox):
+            if topic is None or message.topic == topic:
+                if not peek:
+                    del self._inbox[i]
+                    self._inbox_bytes -= len(message.data)
+                self._emit(message.src_ip, wire.MessagePacket(message.id, wire.FLAG_READ))
+                return message
+        return None
+
+    @property
+    def inbox_size(self) -> int:
+        return len(self._inbox)
+
+    # --- timers -------------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        for out in list(self._outbox.values()):
+            if now - out.created >= 2 * SEND_WINDOW:
+                del self._outbox[out.id]
+                continue
+            if now - out.created >= SEND_WINDOW:
+                if out.state in (State.INIT, State.IN_PROGRESS):
+                    out.state = State.ABORTED
+                    self._emit(out.dst, wire.MessagePacket(out.id, wire.FLAG_ABORTED))
+                continue
+            if out.state in (State.INIT, State.IN_PROGRESS) and out.next_wake <= now:
+                self._send_pass(out, now)
+        for message_id in [
+            k for k, p in self._pending.items() if now - p.created >= 2 * SEND_WINDOW
+        ]:
+            self._drop_pending(message_id)
+        for message_id in [k for k, t in self._subscribers.items() if t <= now]:
+            del self._subscribers[message_id]
+
+    def next_deadline(self) -> float:
+        deadline = math.inf
+        for out in self._outbox.values():
+            if out.state in (State.INIT, State.IN_PROGRESS):
+                deadline = min(deadline, out.next_wake, out.created + SEND_WINDOW)
+            else:
+                deadline = min(deadline, out.created + 2 * SEND_WINDOW)
+        if self._pending:
+            deadline = min(
+                deadline, min(p.created for p in self._pending.values()) + 2 * SEND_WINDOW
+            )
+        if self._subscribers:
+            deadline = min(deadline, min(self._subscribers.values()))
+        return deadline
+
+    # --- outputs ------------------------------------------------------------------------------
+    def take_outgoing(self) -> list[tuple[bytes, bytes]]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def take_replies(self) -> list[ReceivedMessage]:
+        out, self._replies = self._replies, []
+        return out
+
+    def take_forwards(self) -> list[tuple[ReceivedMessage, str]]:
+        out, self._forwards = self._forwards, []
+        return out
+
+    # --- status -------------------------------------------------------------------------------
+    def status(self, message_id: bytes, clock_offset: float = 0.0) -> dict[str, Any] | None:
+        """The reference's MessageInfo JSON; ``clock_offset`` turns ``now`` into Unix time."""
+        out = self._outbox.get(message_id)
+        if out is None:
+            return None
+        state: Any = out.state.value
+        if out.state is State.IN_PROGRESS:
+            acked = sum(1 for c in out.chunks if c.acked)
+            sent = sum(1 for c in out.chunks if not c.acked and c.sent_at is not None)
+            state = {
+                "sending": {"pending": len(out.chunks) - acked - sent, "sent": sent, "acked": acked}
+            }
+        return {
+            "dst": str(ipaddress.IPv6Address(out.dst)),
+            "state": state,
+            "created": int(out.created + clock_offset),
+            "deadline": int(out.deadline + clock_offset),
+            "msgLen": len(out.data),
+        }

@@ -1,0 +1,323 @@
+"""The message engine on a virtual clock, between two engines joined by a hostile channel."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import random
+
+import blake3
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mycelium.messages import MessageEngine, State, TopicConfig
+from mycelium.messages import engine as eng
+from mycelium.subnet import Subnet
+from mycelium.wire import message as wire
+
+A_IP = bytes.fromhex("04960b18c3a920a75ffcf64f14cc002d")
+B_IP = bytes.fromhex("0514d8f2e497c1d2e3c99e4094d5d9f0")
+A_PK, B_PK = b"A" * 32, b"B" * 32
+
+
+class Channel:
+    """Delivers with loss, duplication, reordering (random delay) in both directions."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        loss: float = 0.0,
+        dup: float = 0.0,
+        delay: tuple[float, float] = (0.005, 0.005),
+    ) -> None:
+        self.rng = random.Random(seed)
+        keys = {A_IP: A_PK, B_IP: B_PK}
+        rand = random.Random(seed + 1)
+        self.a = MessageEngine(A_IP, A_PK, keys.get, random_bytes=rand.randbytes)
+        self.b = MessageEngine(B_IP, B_PK, keys.get, random_bytes=rand.randbytes)
+        self.loss, self.dup, self.delay = loss, dup, delay
+        self.now = 0.0
+        self.events: list[tuple[float, int, bytes, bytes, bytes]] = []
+        self.seq = itertools.count()
+        self.sent: list[bytes] = []
+
+    def engines(self) -> dict[bytes, MessageEngine]:
+        return {A_IP: self.a, B_IP: self.b}
+
+    def flush(self) -> None:
+        for src, engine in self.engines().items():
+            for dst, payload in engine.take_outgoing():
+                self.sent.append(payload)
+                copies = 2 if self.rng.random() < self.dup else 1
+                for _ in range(copies):
+                    if self.rng.random() < self.loss:
+                        continue
+                    at = self.now + self.rng.uniform(*self.delay)
+                    heapq.heappush(self.events, (at, next(self.seq), src, dst, payload))
+
+    def run(self, until: float) -> None:
+        while True:
+            self.flush()
+            next_event = self.events[0][0] if self.events else float("inf")
+            next_timer = min(self.a.next_deadline(), self.b.next_deadline())
+            t = min(next_event, next_timer)
+            if t > until:
+                break
+            self.now = t
+            if next_event <= next_timer:
+                _, _, src, dst, payload = heapq.heappop(self.events)
+                self.engines()[dst].handle(src, dst, payload, t)
+            else:
+                for e in (self.a, self.b):
+                    if e.next_deadline() <= t:
+                        e.tick(t)
+        self.now = until
+
+
+def test_packet_layouts() -> None:
+    mid = bytes.fromhex("0123456789abcdef")
+    init = wire.MessagePacket(mid, wire.FLAG_INIT, wire.init_body(3_432_634_632, b"chat"))
+    assert (
+        init.encode().hex()
+        == "0123456789abcdef80000000" + "00000000cc99d908" + "04" + b"chat".hex()
+    )
+    assert wire.decode(init.encode()).init() == wire.Init(3_432_634_632, b"chat")
+    chunk = wire.MessagePacket(mid, wire.FLAG_CHUNK, wire.chunk_body(2, 2600, b"xyz"))
+    assert chunk.encode()[8:12] == b"\x10\x00\x00\x00"
+    assert wire.decode(chunk.encode()).chunk() == wire.Chunk(2, 2600, 3, b"xyz")
+    ack = wire.chunk_ack_body(wire.decode(chunk.encode()).chunk())
+    assert len(ack) == 24
+    done = wire.MessagePacket(mid, wire.FLAG_DONE | wire.FLAG_ACK, wire.done_body(3, bytes(32)))
+    assert done.encode()[8:10] == b"\x41\x00" and len(done.encode()) == 12 + 40
+    assert wire.MessagePacket(mid, wire.FLAG_READ).encode() == mid + b"\x08\x00\x00\x00"
+    for bad in (b"", b"\x00" * 11):
+        with pytest.raises(wire.MalformedPacket):
+            wire.decode(bad)
+    with pytest.raises(wire.MalformedPacket):
+        wire.MessagePacket(mid, wire.FLAG_INIT, b"\x00" * 8).init()
+
+
+@given(st.binary(max_size=200))
+def test_decoding_any_bytes_never_raises_untyped(blob: bytes) -> None:
+    engine = MessageEngine(B_IP, B_PK, lambda ip: A_PK)
+    engine.handle(A_IP, B_IP, blob, 0.0)
+    engine.tick(1.0)
+
+
+def test_small_message_is_delivered_once_and_read() -> None:
+    ch = Channel()
+    mid = ch.a.push(B_IP, b"hello", ch.now, topic=b"greet")
+    ch.run(1.0)
+    assert ch.a.status(mid)["state"] == "received"  # type: ignore[index]
+    got = ch.b.pop()
+    assert got is not None and got.data == b"hello" and got.topic == b"greet"
+    assert got.src_ip == A_IP and got.src_pk == A_PK and got.dst_pk == B_PK
+    assert ch.b.pop() is None
+    ch.run(2.0)
+    assert ch.a.status(mid)["state"] == "read"  # type: ignore[index]
+
+
+def test_empty_message() -> None:
+    ch = Channel()
+    ch.a.push(B_IP, b"", ch.now)
+    ch.run(1.0)
+    got = ch.b.pop()
+    assert got is not None and got.data == b""
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 6000), st.floats(0, 0.3), st.floats(0, 0.3))
+def test_loss_duplication_reordering_deliver_exactly_once(
+    seed: int, size: int, loss: float, dup: float
+) -> None:
+    ch = Channel(seed, loss=loss, dup=dup, delay=(0.001, 0.2))
+    data = random.Random(seed).randbytes(size)
+    mid = ch.a.push(B_IP, data, ch.now)
+    ch.run(120.0)
+    got = ch.b.pop()
+    assert got is not None and got.id == mid and got.data == data
+    assert ch.b.pop() is None
+    assert ch.a.status(mid)["state"] in ("received", "read")  # type: ignore[index]
+
+
+def test_one_megabyte_with_heavy_loss() -> None:
+    ch = Channel(7, loss=0.2, dup=0.05, delay=(0.001, 0.05))
+    data = os.urandom(1 << 20)
+    ch.a.push(B_IP, data, ch.now)
+    ch.run(60.0)
+    got = ch.b.pop()
+    assert got is not None and blake3.blake3(got.data).digest() == blake3.blake3(data).digest()
+
+
+def test_unreachable_destination_is_aborted_at_the_deadline() -> None:
+    ch = Channel(loss=1.0)
+    mid = ch.a.push(B_IP, b"x" * 5000, ch.now)
+    ch.run(299.0)
+    assert ch.a.status(mid)["state"] == "pending"  # type: ignore[index]
+    ch.run(301.0)
+    assert ch.a.status(mid)["state"] == "aborted"  # type: ignore[index]
+    assert wire.decode(ch.sent[-1]).has(wire.FLAG_ABORTED)
+    ch.run(601.0)
+    assert ch.a.status(mid) is None
+
+
+def test_replies_go_to_the_waiting_sender() -> None:
+    ch = Channel()
+    mid = ch.a.push(B_IP, b"question", ch.now, subscribe=True)
+    ch.run(1.0)
+    question = ch.b.pop()
+    assert question is not None
+    ch.b.reply(question.id, question.src_ip, b"answer", ch.now)
+    ch.run(2.0)
+    (reply,) = ch.a.take_replies()
+    assert reply.id == mid and reply.is_reply and reply.data == b"answer"
+    assert ch.a.pop() is None
+    # Without a waiting sender a reply lands in the inbox.
+    mid2 = ch.a.push(B_IP, b"q2", ch.now)
+    ch.run(3.0)
+    ch.b.reply(mid2, A_IP, b"a2", ch.now)
+    ch.run(4.0)
+    assert ch.a.take_replies() == []
+    got = ch.a.pop()
+    assert got is not None and got.data == b"a2" and got.is_reply
+
+
+def test_topic_filters_peek_and_acl() -> None:
+    ch = Channel()
+    ch.a.push(B_IP, b"one", ch.now, topic=b"t1")
+    ch.a.push(B_IP, b"two", ch.now, topic=b"t2")
+    ch.run(1.0)
+    peeked = ch.b.pop(topic=b"t2", peek=True)
+    assert peeked is not None and peeked.data == b"two"
+    assert ch.b.pop(topic=b"t2").data == b"two"  # type: ignore[union-attr]
+    assert ch.b.pop(topic=b"t2") is None
+    assert ch.b.pop().data == b"one"  # type: ignore[union-attr]
+
+    ch.b.topics.add_topic(b"secret")  # configured with no allowed sources
+    mid = ch.a.push(B_IP, b"denied", ch.now, topic=b"secret")
+    ch.run(5.0)
+    assert ch.b.pop() is None and ch.b.counters.rejected_by_topic > 0
+    assert ch.a.status(mid)["state"] == "pending"  # type: ignore[index]
+    ch.b.topics.add_source(b"secret", Subnet.of(A_IP, 64))
+    ch.run(6.0)  # the INIT is retransmitted and now accepted
+    assert ch.b.pop(topic=b"secret").data == b"denied"  # type: ignore[union-attr]
+    ch.b.topics.accept_by_default = False
+    ch.a.push(B_IP, b"nope", ch.now, topic=b"other")
+    ch.run(8.0)
+    assert ch.b.pop() is None
+
+
+def test_forward_socket_topics_are_handed_to_the_runtime() -> None:
+    ch = Channel()
+    ch.b.topics.set_forward_socket(b"rpc", "/run/x.sock")  # unknown topic: ignored
+    assert ch.b.topics.forward_socket(b"rpc") is None
+    ch.b.topics.add_source(b"rpc", Subnet.parse("400::/7"))
+    ch.b.topics.set_forward_socket(b"rpc", "/run/x.sock")
+    ch.a.push(B_IP, b"call", ch.now, topic=b"rpc")
+    ch.run(1.0)
+    ((message, path),) = ch.b.take_forwards()
+    assert path == "/run/x.sock" and message.data == b"call"
+    assert ch.b.pop() is None
+
+
+def test_memory_bounds_against_a_flood() -> None:
+    engine = MessageEngine(B_IP, B_PK, lambda ip: A_PK)
+    huge = wire.MessagePacket(b"\x01" * 8, wire.FLAG_INIT, wire.init_body(1 << 62, b""))
+    engine.handle(A_IP, B_IP, huge.encode(), 0.0)
+    assert engine.counters.rejected_too_large == 1 and engine.take_outgoing() == []
+    for i in range(eng.MAX_PENDING_MESSAGES + 50):
+        packet = wire.MessagePacket(i.to_bytes(8, "big"), wire.FLAG_INIT, wire.init_body(10, b""))
+        engine.handle(A_IP, B_IP, packet.encode(), 0.0)
+    assert len(engine._pending) == eng.MAX_PENDING_MESSAGES
+    assert engine.counters.rejected_too_large == 51
+    engine.tick(2 * eng.SEND_WINDOW + 1)
+    assert not engine._pending  # forgotten after 10 minutes
+    # Overlapping chunks cannot store more than about twice the declared length.
+    engine.handle(
+        A_IP,
+        B_IP,
+        wire.MessagePacket(b"z" * 8, wire.FLAG_INIT, wire.init_body(1000, b"")).encode(),
+        700.0,
+    )
+    for index in range(4):
+        chunk = wire.MessagePacket(
+            b"z" * 8, wire.FLAG_CHUNK, wire.chunk_body(index, 0, b"q" * 1000)
+        )
+        engine.handle(A_IP, B_IP, chunk.encode(), 700.0)
+    assert engine._pending[b"z" * 8].stored <= 2 * 1000 + eng.CHUNK_SIZE
+
+
+def test_bad_checksum_is_not_delivered() -> None:
+    ch = Channel()
+    mid = ch.a.push(B_IP, b"payload", ch.now)
+    ch.flush()
+    # Let INIT and CHUNK through, then forge a DONE with a wrong checksum.
+    ch.run(0.5)
+    ch.b._pending[mid] = ch.b._pending.get(mid) or eng._Pending(mid, False, A_IP, B_IP, 7, b"", 0)
+    assert ch.b.pop() is not None  # the honest DONE already completed it
+    forged = wire.MessagePacket(b"f" * 8, wire.FLAG_INIT, wire.init_body(3, b"")).encode()
+    ch.b.handle(A_IP, B_IP, forged, 1.0)
+    ch.b.handle(
+        A_IP,
+        B_IP,
+        wire.MessagePacket(b"f" * 8, wire.FLAG_CHUNK, wire.chunk_body(0, 0, b"abc")).encode(),
+        1.0,
+    )
+    ch.b.handle(
+        A_IP,
+        B_IP,
+        wire.MessagePacket(b"f" * 8, wire.FLAG_DONE, wire.done_body(1, bytes(32))).encode(),
+        1.0,
+    )
+    assert ch.b.counters.bad_checksums == 1 and ch.b.pop() is None
+
+
+def test_status_shape_while_sending() -> None:
+    ch = Channel(delay=(0.5, 0.5))
+    mid = ch.a.push(B_IP, os.urandom(5000), ch.now)
+    ch.run(1.2)  # INIT acked at 1.0, chunks in flight
+    status = ch.a.status(mid, clock_offset=1_700_000_000)
+    assert status is not None and status["msgLen"] == 5000
+    assert set(status["state"]["sending"]) == {"pending", "sent", "acked"}
+    assert status["deadline"] - status["created"] == 300
+    assert status["dst"] == "514:d8f2:e497:c1d2:e3c9:9e40:94d5:d9f0"
+    assert State.IN_PROGRESS.value == "sending"
+
+
+def test_topics_config() -> None:
+    config = TopicConfig()
+    config.add_source(b"t", Subnet.parse("400::/7"))
+    assert config.topics() == [b"t"] and config.allowed(b"t", A_IP)
+    config.remove_source(b"t", Subnet.parse("400::/7"))
+    assert not config.allowed(b"t", A_IP)
+    config.remove_topic(b"t")
+    assert config.allowed(b"t", A_IP) and config.sources(b"t") is None
+
+
+@pytest.mark.parametrize("size", [0, 1, 249, 250, 1300, 1301, 1549, 1550, 2600, 2700, 10_000])
+def test_chunk_layout_suits_a_reference_receiver(size: int) -> None:
+    layout = eng.chunk_layout(size)
+    assert sum(n for _, n in layout) == size
+    assert len(layout) == -(-size // eng.CHUNK_SIZE)  # the count a reference receiver expects
+    assert all(o == sum(n for _, n in layout[:i]) for i, (o, _) in enumerate(layout))
+    max_index = 0 if size == 0 else -(-size // eng.MINIMUM_CHUNK_SIZE) - 1
+    for index, (_, n) in enumerate(layout):
+        assert n >= eng.MINIMUM_CHUNK_SIZE or index == max_index or len(layout) == 1
+
+
+def test_receiver_accepts_a_short_final_chunk_as_a_reference_sender_cuts_it() -> None:
+    engine = MessageEngine(B_IP, B_PK, lambda ip: A_PK)
+    data = os.urandom(1400)
+    mid = b"r" * 8
+    engine.handle(
+        A_IP, B_IP, wire.MessagePacket(mid, wire.FLAG_INIT, wire.init_body(1400, b"")).encode(), 0.0
+    )
+    for index, offset in ((0, 0), (1, 1300)):
+        body = wire.chunk_body(index, offset, data[offset : offset + 1300])
+        engine.handle(A_IP, B_IP, wire.MessagePacket(mid, wire.FLAG_CHUNK, body).encode(), 0.0)
+    done = wire.done_body(2, blake3.blake3(data).digest())
+    engine.handle(A_IP, B_IP, wire.MessagePacket(mid, wire.FLAG_DONE, done).encode(), 0.0)
+    got = engine.pop()
+    assert got is not None and got.data == data
