@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .crypto import KeyCache
 from .dataplane import DataPlane
@@ -23,6 +24,9 @@ from .links.peer_manager import PeerManager
 from .routing import Router
 from .wire.packet import DataPacket, encode_control
 from .wire.stream import Packet
+
+if TYPE_CHECKING:
+    from .messages.service import MessageService
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,8 @@ class Node:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._message_sink = None
+        #: The message bus, once the node runs (``start()``).
+        self.messages: MessageService | None = None
         self._stopped = asyncio.Event()
 
     def _now_boot(self) -> float:
@@ -111,6 +117,9 @@ class Node:
             except OSError as exc:
                 log.warning("link-local discovery disabled: %s", exc)
                 self._discovery = None
+        from .messages.service import MessageService
+
+        self.messages = MessageService(self)
         self._flush()
         log.info(
             "node started: address %s, public key %s",
@@ -119,6 +128,8 @@ class Node:
         )
 
     async def stop(self) -> None:
+        if self.messages is not None:
+            self.messages.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -203,7 +214,12 @@ class Node:
 
     # --- messages ---------------------------------------------------------------------------
     def send_message_payload(self, dst: bytes, payload: bytes) -> None:
-        self.dataplane.send_message(dst, payload, self.now())
+        self.send_message_payloads([(dst, payload)])
+
+    def send_message_payloads(self, items: list[tuple[bytes, bytes]]) -> None:
+        now = self.now()
+        for dst, payload in items:
+            self.dataplane.send_message(dst, payload, now)
         self._flush()
 
     def set_message_sink(self, sink) -> None:  # type: ignore[no-untyped-def]

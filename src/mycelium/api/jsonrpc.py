@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from importlib import resources
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from .errors import RpcError
 from .facade import BadRequest, Conflict, NodeApi, NotFound
+from .messages import message_rpc_methods
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -57,6 +59,7 @@ class Dispatcher:
             "getPacketStatistics": lambda p: api.packet_statistics(),
             "getProxies": lambda p: [],
             "rpc.discover": lambda p: openrpc_document(),
+            **message_rpc_methods(api.node, _param),
         }
 
     def _add_peer(self, params: Any) -> bool:
@@ -85,7 +88,7 @@ class Dispatcher:
         except NotFound as exc:
             raise RpcError(NO_PUBKEY, str(exc)) from None
 
-    def call(self, request: Any) -> dict[str, Any] | None:
+    async def call(self, request: Any) -> dict[str, Any] | None:
         """One request object to one response object (None for a notification)."""
         if (
             not isinstance(request, dict)
@@ -99,6 +102,8 @@ class Dispatcher:
             if method is None:
                 raise RpcError(METHOD_NOT_FOUND, f"method {request['method']!r} not found")
             result = method(request.get("params", []))
+            if inspect.isawaitable(result):
+                result = await result
         except RpcError as exc:
             return None if "id" not in request else _error(ident, exc.code, exc.message, exc.data)
         if "id" not in request:
@@ -124,9 +129,9 @@ def build_app(api: NodeApi) -> web.Application:
         if isinstance(body, list):
             if not body:
                 return web.json_response(_error(None, INVALID_REQUEST, "empty batch"))
-            replies = [r for r in (dispatcher.call(item) for item in body) if r is not None]
+            replies = [r for r in [await dispatcher.call(item) for item in body] if r is not None]
             return web.json_response(replies) if replies else web.Response(status=204)
-        reply = dispatcher.call(body)
+        reply = await dispatcher.call(body)
         return web.json_response(reply) if reply is not None else web.Response(status=204)
 
     app = web.Application()

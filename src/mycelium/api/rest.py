@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .facade import BadRequest, Conflict, NodeApi, NotFound
+from .messages import add_message_routes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -106,4 +107,5 @@ def build_app(api: NodeApi) -> web.Application:
             web.get("/api/v1/pubkey/{ip}", pubkey),
         ]
     )
+    add_message_routes(app, api.node)
     return app
