@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+from click.testing import CliRunner, Result
 
 from mycelium.api import Servers, start_servers
+from mycelium.cli.main import cli
 from mycelium.identity import Identity, node_subnet
 from mycelium.links.endpoint import Endpoint
 from mycelium.node import Node, NodeConfig
@@ -70,3 +72,8 @@ async def running_pair() -> AsyncIterator[Pair]:
         await p.servers.close()
         await p.b.stop()
         await p.a.stop()
+
+
+async def run_cli(p: Pair, *args: str) -> Result:
+    host, port = p.servers.addresses["REST"]
+    return await asyncio.to_thread(CliRunner().invoke, cli, ["--api-addr", f"{host}:{port}", *args])

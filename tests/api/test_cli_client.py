@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from api_pair import Pair
+from api_pair import run_cli as run
 from mycelium.cli.main import cli
 from mycelium.cli.table import format_bytes, format_seconds, render
 from mycelium.identity import node_subnet
-
-
-async def run(p: Pair, *args: str) -> Result:
-    host, port = p.servers.addresses["REST"]
-    return await asyncio.to_thread(CliRunner().invoke, cli, ["--api-addr", f"{host}:{port}", *args])
 
 
 async def test_peers_commands(pair: Pair) -> None:

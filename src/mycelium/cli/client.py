@@ -18,13 +18,15 @@ class ApiClient:
         self.base = f"http://{address}/api/v1"
         self.address = address
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+    def call(
+        self, method: str, path: str, body: Any = None, timeout: float | None = 10
+    ) -> tuple[int, bytes]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -44,7 +46,7 @@ class ApiClient:
             raise click.ClickException(f"GET {path}: the node answered with invalid JSON") from None
 
 
-def _client(ctx: click.Context) -> ApiClient:
+def client_for(ctx: click.Context) -> ApiClient:
     return ApiClient((ctx.find_root().obj or {}).get("api_addr") or "127.0.0.1:8989")
 
 
@@ -61,7 +63,7 @@ def peers_group() -> None:
 @click.pass_context
 def peers_list(ctx: click.Context, as_json: bool) -> None:
     """List the connected peers."""
-    peers, _ = _client(ctx).get_json("/admin/peers")
+    peers, _ = client_for(ctx).get_json("/admin/peers")
     if as_json:
         click.echo(json.dumps(peers, indent=2))
         return
@@ -97,7 +99,7 @@ def peers_list(ctx: click.Context, as_json: bool) -> None:
 
 
 def _each_peer(ctx: click.Context, peers: tuple[str, ...], method: str) -> None:
-    client = _client(ctx)
+    client = client_for(ctx)
     for peer in peers:
         if method == "POST":
             status, body = client.call("POST", "/admin/peers", {"endpoint": peer})
@@ -129,7 +131,7 @@ def routes_group() -> None:
 
 
 def _routes(ctx: click.Context, path: str, as_json: bool) -> None:
-    routes, raw = _client(ctx).get_json(path)
+    routes, raw = client_for(ctx).get_json(path)
     if as_json:
         click.echo(raw.decode())
         return
@@ -159,7 +161,7 @@ def routes_fallback(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def routes_queried(ctx: click.Context, as_json: bool) -> None:
     """Print the currently queried subnets."""
-    queries, raw = _client(ctx).get_json("/admin/routes/queried")
+    queries, raw = client_for(ctx).get_json("/admin/routes/queried")
     if as_json:
         click.echo(raw.decode())
         return
@@ -178,7 +180,7 @@ def stats_group() -> None:
 @click.pass_context
 def stats_packets(ctx: click.Context, as_json: bool) -> None:
     """Print packet statistics by source and destination IP."""
-    stats, raw = _client(ctx).get_json("/admin/stats/packets")
+    stats, raw = client_for(ctx).get_json("/admin/stats/packets")
     if as_json:
         click.echo(raw.decode())
         return

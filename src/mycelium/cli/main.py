@@ -13,6 +13,7 @@ from ..identity import default_key_path
 from .client import COMMANDS as CLIENT_COMMANDS
 from .daemon import node_options, run_daemon
 from .keys import generate_keys_cmd, inspect_cmd
+from .message import message_group
 from .sim import sim_command
 
 
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, key_file: Path | None, **params: Any) -> None:
 cli.add_command(inspect_cmd)
 cli.add_command(generate_keys_cmd)
 cli.add_command(sim_command)
+cli.add_command(message_group)
 for command in CLIENT_COMMANDS:
     cli.add_command(command)
 
