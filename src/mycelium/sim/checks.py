@@ -10,9 +10,11 @@ import heapq
 import itertools
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from ..routing.constants import SIGNIFICANT_METRIC_IMPROVEMENT
 from ..wire.tlv import INFINITY
-from .network import Simulation
+from .network import LINK_STATIC_COST, Simulation
 
 
 def next_hop(sim: Simulation, at: int, dst: int) -> int | None:
@@ -119,3 +121,108 @@ def stretch(sim: Simulation, dsts: Iterable[int]) -> float:
             chosen = sum(sim.links[(a, b)].latency for a, b in itertools.pairwise(hops))
             worst = max(worst, chosen / best[src])
     return worst
+
+
+def settled_link_cost(latency: float) -> int:
+    """The cost a link of this one-way latency settles at: the smoothed RTT in whole ms (the
+    integer smoothing converges to the sample exactly) plus the static cost (routing.md §3.3)."""
+    return round(latency * 2_000_000) // 1000 + LINK_STATIC_COST
+
+
+def _cost(sim: Simulation, a: int, b: int) -> int:
+    return settled_link_cost(sim.links[(a, b)].latency)
+
+
+def shortest_costs(sim: Simulation, dst: int, direct_wins: bool = False) -> list[float]:
+    """Dijkstra from ``dst`` over links that are up, weighted by settled link cost.
+
+    ``direct_wins``: the reference's optimum. A neighbour of ``dst`` keeps the direct link
+    whatever it costs: the owner's metric-0 announcement always wins selection and is refreshed
+    every 300 s, so that node never queries for better paths (routing.md §4.6).
+    """
+    dist = [math.inf] * len(sim.routers)
+    dist[dst] = 0
+    fixed: set[int] = set()
+    if direct_wins:
+        for y in sim.neighbours[dst]:
+            if sim.links[(dst, y)].up:
+                dist[y] = _cost(sim, dst, y)
+                fixed.add(y)
+    heap: list[tuple[float, int]] = [(0, dst)] if not fixed else [(dist[y], y) for y in fixed]
+    heapq.heapify(heap)
+    while heap:
+        d, x = heapq.heappop(heap)
+        if d > dist[x]:
+            continue
+        for y in sim.neighbours[x]:
+            if y != dst and y not in fixed and sim.links[(x, y)].up:
+                nd = d + _cost(sim, x, y)
+                if nd < dist[y]:
+                    dist[y] = nd
+                    heapq.heappush(heap, (nd, y))
+    return dist
+
+
+def hop_counts(sim: Simulation, dst: int) -> list[float]:
+    """Breadth-first hop distance from ``dst`` over links that are up."""
+    dist = [math.inf] * len(sim.routers)
+    dist[dst] = 0
+    frontier = [dst]
+    while frontier:
+        nxt = []
+        for x in frontier:
+            for y in sim.neighbours[x]:
+                if math.isinf(dist[y]) and sim.links[(x, y)].up:
+                    dist[y] = dist[x] + 1
+                    nxt.append(y)
+        frontier = nxt
+    return dist
+
+
+@dataclass(frozen=True, slots=True)
+class PathQuality:
+    """How selected paths compare with the best ones under the router's own metric.
+
+    The optimum is the reference's (``shortest_costs(direct_wins=True)``). The reference
+    switches routes only for an improvement of more than ``SIGNIFICANT_METRIC_IMPROVEMENT`` (10),
+    so each hop may keep a path up to 10 worse than the best it knows: ``gap_max_per_hop`` <= 10
+    is "shortest within the hysteresis".
+    """
+
+    pairs: int
+    optimal: int  # pairs on a path of exactly the minimum cost
+    gap_max: int  # worst (chosen path cost - minimum cost)
+    gap_max_per_hop: float  # worst gap divided by the chosen path's hop count
+    wrong_belief: int  # pairs whose selected metric differs from the path's settled cost
+    extra_hops_max: int  # worst (chosen hops - minimum hops)
+
+    @property
+    def within_hysteresis(self) -> bool:
+        return self.gap_max_per_hop <= SIGNIFICANT_METRIC_IMPROVEMENT
+
+
+def path_quality(sim: Simulation, dsts: Iterable[int]) -> PathQuality:
+    """Compare every routed (src, dst) path with the cheapest and the shortest one."""
+    pairs = optimal = gap_max = wrong = extra_max = 0
+    per_hop = 0.0
+    for dst in dsts:
+        best = shortest_costs(sim, dst, direct_wins=True)
+        hops_best = hop_counts(sim, dst)
+        subnet = sim.routers[dst].subnet
+        for src in range(len(sim.routers)):
+            if src == dst or math.isinf(best[src]):
+                continue
+            hops, looped = path(sim, src, dst)
+            if hops is None or looped:
+                continue
+            pairs += 1
+            cost = sum(_cost(sim, a, b) for a, b in itertools.pairwise(hops))
+            gap = int(cost - best[src])
+            optimal += gap == 0
+            gap_max = max(gap_max, gap)
+            per_hop = max(per_hop, gap / (len(hops) - 1))
+            extra_max = max(extra_max, len(hops) - 1 - int(hops_best[src]))
+            entry = sim.routers[src].selected_entry(subnet)
+            if entry is not None and entry.metric + entry.neighbour.link_cost != cost:
+                wrong += 1
+    return PathQuality(pairs, optimal, gap_max, per_hop, wrong, extra_max)
