@@ -32,6 +32,7 @@ class LinkState:
     jitter: float
     loss: float
     up: bool = False
+    silent: bool = False  # up at both ends but carrying nothing (a dead path, no close seen)
     generation: int = 0
     last_arrival: float = 0.0  # per direction would be stricter; one clock keeps both in order
 
@@ -89,11 +90,17 @@ class Simulation:
         if not state.up:
             return
         state.up = False
+        state.silent = False
         state.generation += 1
         self.routers[a].remove_neighbour(b, self.now)
         self.routers[b].remove_neighbour(a, self.now)
         self._flush(a)
         self._flush(b)
+
+    def silence(self, a: int, b: int) -> None:
+        """The link stops carrying packets but neither end is told: only the routers' dead
+        neighbour check (no IHU for 43 s) notices, as with a cable pulled somewhere between."""
+        self.links[(a, b)].silent = True
 
     def restart(self, i: int) -> None:
         """The node's process restarts: same key, fresh router ID, seqno 0, links reconnect."""
@@ -168,7 +175,7 @@ class Simulation:
                     frame = encoded[id(tlv)] = encode_control(tlv)
                 self.bytes_sent += len(frame)
                 self.packets_sent += 1
-                if state.loss and rng.random() < state.loss:
+                if state.silent or (state.loss and rng.random() < state.loss):
                     continue
                 arrival = self.now + state.latency
                 if state.jitter:
