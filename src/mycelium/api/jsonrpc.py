@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .errors import RpcError
 from .facade import BadRequest, Conflict, NodeApi, NotFound
-from .messages import message_rpc_methods
+from .messages import MAX_BODY, message_rpc_methods
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -134,6 +134,6 @@ def build_app(api: NodeApi) -> web.Application:
         reply = await dispatcher.call(body)
         return web.json_response(reply) if reply is not None else web.Response(status=204)
 
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY)
     app.add_routes([web.post("/", handle), web.post("/rpc", handle)])
     return app

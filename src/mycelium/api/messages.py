@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 #: How long the reference keeps trying to deliver a message pushed through the API.
 DEFAULT_TRY_DURATION = 300.0
+#: Request bodies carry base64 payloads of messages up to the engine's 64 MiB limit.
+MAX_BODY = 96 * 1024 * 1024
 #: A client cannot make the server hold a request open for longer than this.
 MAX_WAIT = 3600.0
 

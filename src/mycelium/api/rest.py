@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .facade import BadRequest, Conflict, NodeApi, NotFound
-from .messages import add_message_routes
+from .messages import MAX_BODY, add_message_routes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -88,7 +88,7 @@ def build_app(api: NodeApi) -> web.Application:
     async def no_op(_: web.Request) -> web.Response:
         return _no_content()
 
-    app = web.Application(middlewares=[_errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
     app.add_routes(
         [
             web.get("/api/v1/admin", get_info),

@@ -1,0 +1,114 @@
+"""The message bus between real --no-tun nodes three hops apart, driven by the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from netns.harness import MYCELIUM, Network, NodeProcess
+
+pytestmark = pytest.mark.netns
+
+
+def line_without_tun(net: Network, count: int) -> list[NodeProcess]:
+    names = [net.ns(f"m{i}") for i in range(count)]
+    nodes = []
+    for i, ns in enumerate(names):
+        peers = []
+        if i:
+            _, _, left, _ = net.link(names[i - 1], ns)
+            peers = [f"tcp://[{left}]:9651"]
+        nodes.append(net.start_node(ns, peers, "--no-tun", "--disable-peer-discovery"))
+    for node in nodes:
+        net.wait_listening(node)
+        net.wait_listening(node, port=8989)
+    return nodes
+
+
+def cli(net: Network, node: NodeProcess, *args: str, timeout: float = 60):
+    return net.exec(node.ns, MYCELIUM, *args, timeout=timeout, check=False)
+
+
+def test_one_megabyte_over_three_hops_and_a_reply(net: Network) -> None:
+    first, *_, last = line_without_tun(net, 4)
+    blob = os.urandom(1 << 20)
+    src = net.workdir / "blob.bin"
+    src.write_bytes(blob)
+    dst = net.workdir / "received.bin"
+    receiver = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            last.ns,
+            MYCELIUM,
+            "message",
+            "receive",
+            "--timeout",
+            "90",
+            "--msg-path",
+            str(dst),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    sent = None
+    while time.monotonic() < deadline:
+        sent = cli(net, first, "message", "send", last.address, "--msg-path", str(src))
+        if sent.returncode == 0:
+            break
+        time.sleep(1)
+    assert sent is not None and sent.returncode == 0, sent.stderr
+    out, _ = receiver.communicate(timeout=120)
+    assert receiver.returncode == 0
+    assert hashlib.sha256(dst.read_bytes()).hexdigest() == hashlib.sha256(blob).hexdigest()
+    assert json.loads(out)["srcIp"] == first.address
+
+    message_id = json.loads(sent.stdout)["id"]
+    status = net.exec(
+        first.ns,
+        "curl",
+        "-s",
+        f"http://127.0.0.1:8989/api/v1/messages/status/{message_id}",
+        check=False,
+    )
+    assert json.loads(status.stdout)["state"] in ("received", "read")
+
+    # Request and reply across the same three hops, both ends through the CLI.
+    asker = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            first.ns,
+            MYCELIUM,
+            "message",
+            "send",
+            last.address,
+            "question",
+            "-t",
+            "ask",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    question = json.loads(
+        cli(net, last, "message", "receive", "--timeout", "60", "-t", "ask").stdout
+    )
+    assert question["payload"] == "question" and question["topic"] == "ask"
+    replied = cli(
+        net, last, "message", "send", first.address, "answer", "--reply-to", question["id"]
+    )
+    assert replied.returncode == 0, replied.stderr
+    out, _ = asker.communicate(timeout=90)
+    assert json.loads(out)["payload"] == "answer"
