@@ -90,18 +90,20 @@ def test_restored_link_returns_traffic_to_the_short_way() -> None:
 PAIRS = list(itertools.combinations(range(6), 2))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sets(st.sampled_from(PAIRS), min_size=5, max_size=12),
     st.lists(
         st.tuples(
-            st.sampled_from(["flap", "restart"]), st.sampled_from(PAIRS), st.floats(0.05, 20.0)
+            st.sampled_from(["flap", "restart", "silence"]),
+            st.sampled_from(PAIRS),
+            st.floats(0.05, 20.0),
         ),
         max_size=10,
     ),
     st.integers(0, 1000),
 )
-def test_churn_never_loops(pairs: set, script: list, seed: int) -> None:
+def test_churn_never_loops_and_recovers(pairs: set, script: list, seed: int) -> None:
     nodes = [str(i) for i in range(6)]
     rng = random.Random(seed)
     links = [
@@ -112,20 +114,35 @@ def test_churn_never_loops(pairs: set, script: list, seed: int) -> None:
     sim.start()
     all_pairs = list(itertools.permutations(range(6), 2))
     sim.run_until(1.0)
-    for kind, (a, b), dt in script:
-        if kind == "restart":
-            sim.restart(a)
-        elif (a, b) in sim.links:
-            if sim.links[(a, b)].up:
-                sim.link_down(a, b)
-            else:
-                sim.link_up(a, b)
-        end = sim.now + dt
+
+    def run_for(seconds: float) -> None:
+        end = sim.now + seconds
         while sim.now < end:
             for src, dst in all_pairs[:: 1 + seed % 5]:
                 sim.probe(src, dst)
             sim.run_until(min(end, sim.now + 0.5))
             assert count_loops(sim, all_pairs) == 0
+
+    for kind, (a, b), dt in script:
+        if kind == "restart":  # same key, new router ID, seqno 0
+            sim.restart(a)
+        elif (a, b) in sim.links:
+            if kind == "silence":
+                sim.silence(a, b)
+            elif sim.links[(a, b)].up:
+                sim.link_down(a, b)
+            else:
+                sim.link_up(a, b)
+        run_for(dt)
+    # Churn over: every link reconnects; traffic finds every destination again.
+    for a, b in sim.link_pairs():
+        sim.link_down(a, b)
+        sim.link_up(a, b)
+    for _ in range(60):
+        run_for(0.5)
+        for src, dst in all_pairs:
+            sim.probe(src, dst)
+    assert unrouted_pairs(sim, all_pairs) == 0
 
 
 def test_cli_json_report(tmp_path: Path) -> None:

@@ -68,10 +68,11 @@ class Simulation:
     # --- topology changes -------------------------------------------------------------------
     def start(self) -> None:
         """Bring every link up at the current time."""
-        for a, b in self._pairs():
+        for a, b in self.link_pairs():
             self.link_up(a, b)
 
-    def _pairs(self) -> list[tuple[int, int]]:
+    def link_pairs(self) -> list[tuple[int, int]]:
+        """Every link once, as (lower index, higher index)."""
         return [(a, b) for (a, b) in self.links if a < b]
 
     def link_up(self, a: int, b: int) -> None:
@@ -79,6 +80,7 @@ class Simulation:
         if state.up:
             return
         state.up = True
+        state.silent = False
         state.generation += 1
         self.routers[a].add_neighbour(b, LINK_STATIC_COST, self.now)
         self.routers[b].add_neighbour(a, LINK_STATIC_COST, self.now)
@@ -100,7 +102,9 @@ class Simulation:
     def silence(self, a: int, b: int) -> None:
         """The link stops carrying packets but neither end is told: only the routers' dead
         neighbour check (no IHU for 43 s) notices, as with a cable pulled somewhere between."""
-        self.links[(a, b)].silent = True
+        state = self.links[(a, b)]
+        if state.up:
+            state.silent = True
 
     def restart(self, i: int) -> None:
         """The node's process restarts: same key, fresh router ID, seqno 0, links reconnect."""
