@@ -127,7 +127,7 @@ def test_empty_message() -> None:
     assert got is not None and got.data == b""
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 6000), st.floats(0, 0.3), st.floats(0, 0.3))
 def test_loss_duplication_reordering_deliver_exactly_once(
     seed: int, size: int, loss: float, dup: float

@@ -17,10 +17,12 @@ a message whose chunks are arriving; pending messages are dropped after 10 minut
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import itertools
 import math
 import os
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -161,6 +163,12 @@ class MessageEngine:
         self._outgoing: list[tuple[bytes, bytes]] = []
         self._replies: list[ReceivedMessage] = []
         self._forwards: list[tuple[ReceivedMessage, str]] = []
+        # (due, tiebreak, message id): lazily deleted, an entry is live while it equals _due().
+        self._wakes: list[tuple[float, int, bytes]] = []
+        self._tiebreak = itertools.count()
+        self._next_sweep = 0.0
+        #: Ids of recently completed inbound messages, to acknowledge repeated DONEs.
+        self._completed: OrderedDict[bytes, None] = OrderedDict()
 
     # --- sending ----------------------------------------------------------------------------
     def push(
@@ -200,6 +208,7 @@ class MessageEngine:
     def _send_pass(self, out: _Outbound, now: float) -> None:
         """One wake of the reference's per-message send loop."""
         out.next_wake = now + RETRANSMISSION_DELAY
+        self._schedule(out)
         if out.state is State.INIT:
             flags = wire.FLAG_INIT | (wire.FLAG_REPLY if out.is_reply else 0)
             self._emit(
@@ -325,6 +334,12 @@ class MessageEngine:
     def _on_done(self, packet: wire.MessagePacket, src: bytes) -> None:
         pending = self._pending.get(packet.id)
         if pending is None:
+            # Deviation: the reference never acknowledges a DONE it already completed, so a lost
+            # DONE ACK leaves its sender retrying until the deadline; we acknowledge it again.
+            if packet.id in self._completed:
+                self._emit(
+                    src, wire.MessagePacket(packet.id, wire.FLAG_DONE | wire.FLAG_ACK, packet.body)
+                )
             return
         done = packet.done()
         expected = -(-pending.length // CHUNK_SIZE)
@@ -354,6 +369,9 @@ class MessageEngine:
             data,
         )
         self._drop_pending(packet.id)
+        self._completed[packet.id] = None
+        if len(self._completed) > MAX_INBOX_MESSAGES:
+            self._completed.popitem(last=False)
         self.counters.received += 1
         if self._subscribers.pop(message.id, None) is not None:
             self._replies.append(message)
@@ -396,38 +414,53 @@ class MessageEngine:
         return len(self._inbox)
 
     # --- timers -------------------------------------------------------------------------------
+    def _due(self, out: _Outbound) -> float:
+        """When the message next needs attention: a resend, its abort, or forgetting it."""
+        if out.state in (State.INIT, State.IN_PROGRESS):
+            return min(out.next_wake, out.created + SEND_WINDOW)
+        return out.created + 2 * SEND_WINDOW
+
+    def _schedule(self, out: _Outbound) -> None:
+        due = self._due(out)
+        heapq.heappush(self._wakes, (due, next(self._tiebreak), out.id))
+
     def tick(self, now: float) -> None:
-        for out in list(self._outbox.values()):
+        wakes = self._wakes
+        while wakes and wakes[0][0] <= now:
+            due, _, message_id = heapq.heappop(wakes)
+            out = self._outbox.get(message_id)
+            if out is None or self._due(out) != due:
+                continue  # superseded
             if now - out.created >= 2 * SEND_WINDOW:
-                del self._outbox[out.id]
+                del self._outbox[message_id]
                 continue
-            if now - out.created >= SEND_WINDOW:
-                if out.state in (State.INIT, State.IN_PROGRESS):
-                    out.state = State.ABORTED
-                    self._emit(out.dst, wire.MessagePacket(out.id, wire.FLAG_ABORTED))
-                continue
-            if out.state in (State.INIT, State.IN_PROGRESS) and out.next_wake <= now:
+            if now - out.created >= SEND_WINDOW and out.state in (State.INIT, State.IN_PROGRESS):
+                out.state = State.ABORTED
+                self._emit(out.dst, wire.MessagePacket(out.id, wire.FLAG_ABORTED))
+            elif out.state in (State.INIT, State.IN_PROGRESS):
                 self._send_pass(out, now)
-        for message_id in [
-            k for k, p in self._pending.items() if now - p.created >= 2 * SEND_WINDOW
-        ]:
-            self._drop_pending(message_id)
-        for message_id in [k for k, t in self._subscribers.items() if t <= now]:
-            del self._subscribers[message_id]
+                continue  # the pass scheduled it
+            self._schedule(out)
+        if now >= self._next_sweep:
+            self._next_sweep = now + REPLY_SUBSCRIBER_CLEAR_DELAY
+            for message_id in [
+                k for k, p in self._pending.items() if now - p.created >= 2 * SEND_WINDOW
+            ]:
+                self._drop_pending(message_id)
+            for message_id in [k for k, t in self._subscribers.items() if t <= now]:
+                del self._subscribers[message_id]
 
     def next_deadline(self) -> float:
-        deadline = math.inf
-        for out in self._outbox.values():
-            if out.state in (State.INIT, State.IN_PROGRESS):
-                deadline = min(deadline, out.next_wake, out.created + SEND_WINDOW)
-            else:
-                deadline = min(deadline, out.created + 2 * SEND_WINDOW)
-        if self._pending:
-            deadline = min(
-                deadline, min(p.created for p in self._pending.values()) + 2 * SEND_WINDOW
-            )
-        if self._subscribers:
-            deadline = min(deadline, min(self._subscribers.values()))
+        wakes = self._wakes
+        while wakes:
+            due, _, message_id = wakes[0]
+            out = self._outbox.get(message_id)
+            if out is not None and self._due(out) == due:
+                break
+            heapq.heappop(wakes)
+        deadline = wakes[0][0] if wakes else math.inf
+        if self._pending or self._subscribers:
+            deadline = min(deadline, self._next_sweep)
         return deadline
 
     # --- outputs ------------------------------------------------------------------------------
