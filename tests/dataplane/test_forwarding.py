@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
-
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.dataplane import DataPlane
 from mycelium.wire.packet import DataPacket

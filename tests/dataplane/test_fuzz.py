@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dp_fakes import identity, make_plane, parse_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dp_fakes import identity, make_plane, parse_frame
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.wire.packet import DataPacket
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dp_fakes import icmpv6_checksum_ok, reference_checksum
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dp_fakes import icmpv6_checksum_ok, reference_checksum
 from mycelium.dataplane import icmp
 
 SRC = bytes.fromhex("04960b18c3a920a75ffcf64f14cc002d")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
 
+from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.identity import Identity
 from mycelium.wire.stream import StreamDecoder

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.dataplane import PacketQueue, plane
 from mycelium.subnet import Subnet
