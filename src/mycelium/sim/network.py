@@ -16,14 +16,22 @@ from dataclasses import dataclass
 
 from ..identity import Identity, RouterId
 from ..routing.router import Forward, Local, Router
-from ..wire.packet import encode_control
+from ..wire.packet import DataPacket, encode_control
 from ..wire.stream import decode_packet
+from ..wire.tlv import Tlv
 from .topology import Topology
 
 #: Static cost of a TCP link over IPv6 (wire.md §6.7).
 LINK_STATIC_COST = 10
 
 _DELIVER, _TICK, _ACTION = 0, 1, 2
+
+
+def _decode_control(frame: bytes) -> Tlv:
+    packet = decode_packet(frame)
+    if isinstance(packet, DataPacket):
+        raise AssertionError(f"a control frame decoded as {packet!r}")
+    return packet
 
 
 @dataclass(slots=True)
@@ -146,10 +154,10 @@ class Simulation:
             when, _, kind, payload = heapq.heappop(events)
             self.now = when
             if kind == _DELIVER:
-                src, dst, frame, generation = payload  # type: ignore[misc]
+                src, dst, tlv, generation = payload  # type: ignore[misc]
                 state = links[(src, dst)]
                 if state.up and state.generation == generation:
-                    routers[dst].handle_tlv(src, decode_packet(frame), when)
+                    routers[dst].handle_tlv(src, tlv, when)
                     self._flush(dst)
             elif kind == _TICK:
                 i = payload
@@ -168,16 +176,19 @@ class Simulation:
         router.take_route_changes()
         out = router.take_outgoing()
         if out:
-            encoded: dict[int, bytes] = {}
+            # One TLV object sent to several neighbours is one frame: encode it and decode the
+            # bytes once, and hand every receiver what the decoder made of them.
+            wire: dict[int, tuple[int, Tlv]] = {}
             rng = self.rng
             for j, tlv in out:
                 state = self.links.get((i, j))  # type: ignore[call-overload]
                 if state is None or not state.up:
                     continue
-                frame = encoded.get(id(tlv))
-                if frame is None:
-                    frame = encoded[id(tlv)] = encode_control(tlv)
-                self.bytes_sent += len(frame)
+                sent = wire.get(id(tlv))
+                if sent is None:
+                    frame = encode_control(tlv)
+                    sent = wire[id(tlv)] = (len(frame), _decode_control(frame))
+                self.bytes_sent += sent[0]
                 self.packets_sent += 1
                 if state.silent or (state.loss and rng.random() < state.loss):
                     continue
@@ -189,7 +200,7 @@ class Simulation:
                 state.last_arrival = arrival
                 heapq.heappush(
                     self._events,
-                    (arrival, next(self._seq), _DELIVER, (i, j, frame, state.generation)),
+                    (arrival, next(self._seq), _DELIVER, (i, j, sent[1], state.generation)),
                 )
         deadline = router.next_deadline()
         if deadline < self._scheduled[i]:
