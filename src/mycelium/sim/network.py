@@ -1,9 +1,9 @@
 """Many routers on one virtual clock, joined by links with latency, jitter, loss and up/down.
 
-Every control TLV a router emits is encoded to its wire frame and decoded again by the receiver,
-so a run exercises the codecs as well as the routing rules. Links deliver in order (they stand for
-TCP connections); a link that goes down drops what is in flight, and both routers see the
-neighbour go away, as the runtime reports a closed connection.
+Every control TLV a router emits is encoded to its wire frame and decoded again (once per frame,
+shared by the neighbours it goes to), so a run exercises the codecs as well as the routing rules.
+Links deliver in order (they stand for TCP connections); a link that goes down drops what is in
+flight, and both routers see the neighbour go away, as the runtime reports a closed connection.
 """
 
 from __future__ import annotations

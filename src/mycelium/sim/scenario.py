@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import resource
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import count_loops, missing_routes, stretch, unrouted_pairs
+from .checks import count_loops, missing_routes, path_quality, stretch, unrouted_pairs
 from .network import Simulation
 from .topology import Topology, TopologyError
 
@@ -55,6 +56,23 @@ def run(
     """Run ``topology`` for ``duration`` virtual seconds. With ``traffic``, every checked pair
     exchanges one packet per second, as a monitoring ping would."""
     cuts = cuts or []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # long-lived route entries by the million: full collections would dominate
+    try:
+        return _run(topology, seed, duration, cuts, sample_pairs, traffic)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _run(
+    topology: Topology,
+    seed: int,
+    duration: float,
+    cuts: list[Cut],
+    sample_pairs: int,
+    traffic: bool,
+) -> dict[str, Any]:
     started = time.perf_counter()
     sim = Simulation(topology, seed)
     for cut in cuts:
@@ -93,6 +111,7 @@ def run(
             reconverged_after = t - first_cut
     missing_at_end = missing_routes(sim)
     dsts = sorted(checker.sample(range(n), min(n, 20)))
+    quality = path_quality(sim, dsts)
     wall = time.perf_counter() - started
     total_routes = sum(len(r.routes()) for r in sim.routers)
     report: dict[str, Any] = {
@@ -110,6 +129,10 @@ def run(
         "probes_sent": sent,
         "probes_delivered": delivered,
         "stretch_max": round(stretch(sim, dsts), 4),
+        # Against the reference's optimum under settled link costs (checks.PathQuality).
+        "paths_optimal_share": round(quality.optimal / max(quality.pairs, 1), 4),
+        "path_cost_gap_max": quality.gap_max,
+        "path_extra_hops_max": quality.extra_hops_max,
         "routes_total": total_routes,
         "control_packets": sim.packets_sent,
         "control_bytes_per_node_s": round(sim.bytes_sent / n / duration, 2),
