@@ -122,6 +122,7 @@ def test_churn_never_loops_and_recovers(pairs: set, script: list, seed: int) -> 
                 sim.probe(src, dst)
             sim.run_until(min(end, sim.now + 0.5))
             assert count_loops(sim, all_pairs) == 0
+            assert count_loops(sim, all_pairs, retracted=True) == 0  # what packets do
 
     for kind, (a, b), dt in script:
         if kind == "restart":  # same key, new router ID, seqno 0
@@ -177,6 +178,7 @@ def test_cli_json_report(tmp_path: Path) -> None:
     ):
         assert key in report
     assert report["nodes"] == 6 and report["links"] == 6 and report["loops"] == 0
+    assert report["forwarding_loops"] == 0 and report["reconverged_after_cut_s"] is not None
 
 
 def test_topology_file_and_errors(tmp_path: Path) -> None:

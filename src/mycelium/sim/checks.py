@@ -17,9 +17,12 @@ from ..wire.tlv import INFINITY
 from .network import LINK_STATIC_COST, Simulation
 
 
-def next_hop(sim: Simulation, at: int, dst: int) -> int | None:
+def next_hop(sim: Simulation, at: int, dst: int, retracted: bool = False) -> int | None:
+    """The neighbour ``at`` forwards to. ``retracted``: also follow a selected entry whose
+    metric is infinite, as the data plane does (the reference forwards over the selected entry
+    whatever its metric, for the 6 s a retracted entry is held)."""
     entry = sim.routers[at].selected_entry(sim.routers[dst].subnet)
-    if entry is None or entry.metric == INFINITY:
+    if entry is None or (entry.metric == INFINITY and not retracted):
         return None
     return entry.neighbour.id  # type: ignore[no-any-return]
 
@@ -60,12 +63,14 @@ def missing_routes(sim: Simulation, comp: list[int] | None = None) -> int:
     return wrong
 
 
-def path(sim: Simulation, src: int, dst: int) -> tuple[list[int] | None, bool]:
+def path(
+    sim: Simulation, src: int, dst: int, retracted: bool = False
+) -> tuple[list[int] | None, bool]:
     """(hops, looped): the forwarding path along selected routes; hops None on a dead end."""
     hops = [src]
     seen = {src}
     while hops[-1] != dst:
-        nxt = next_hop(sim, hops[-1], dst)
+        nxt = next_hop(sim, hops[-1], dst, retracted)
         if nxt is None:
             return None, False
         if nxt in seen:
@@ -86,8 +91,10 @@ def unrouted_pairs(sim: Simulation, pairs: Iterable[tuple[int, int]]) -> int:
     return missing
 
 
-def count_loops(sim: Simulation, pairs: Iterable[tuple[int, int]]) -> int:
-    return sum(1 for src, dst in pairs if path(sim, src, dst)[1])
+def count_loops(sim: Simulation, pairs: Iterable[tuple[int, int]], retracted: bool = False) -> int:
+    """Pairs whose packets would cycle. ``retracted=False`` checks Babel's guarantee (finite
+    routes never form a loop); ``True`` what the data plane does, held retractions included."""
+    return sum(1 for src, dst in pairs if path(sim, src, dst, retracted)[1])
 
 
 def shortest_latencies(sim: Simulation, dst: int) -> list[float]:
