@@ -28,6 +28,7 @@ def config(peers: list[Endpoint]) -> NodeConfig:
         identity=Identity.generate(),
         peers=peers,
         tcp_listen_port=0,
+        quic_listen_port=0,
         listen_host="::1",
         no_tun=True,
         disable_peer_discovery=True,

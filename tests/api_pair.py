@@ -23,6 +23,7 @@ def config(peers: list[Endpoint] = ()) -> NodeConfig:  # type: ignore[assignment
         identity=Identity.generate(),
         peers=list(peers),
         tcp_listen_port=0,
+        quic_listen_port=0,
         listen_host="::1",
         no_tun=True,
         disable_peer_discovery=True,

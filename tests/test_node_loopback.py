@@ -14,6 +14,7 @@ def config(peers: list[Endpoint] = ()) -> NodeConfig:  # type: ignore[assignment
         identity=Identity.generate(),
         peers=list(peers),
         tcp_listen_port=0,
+        quic_listen_port=0,
         listen_host="::1",
         no_tun=True,
         disable_peer_discovery=True,
@@ -36,11 +37,13 @@ async def test_line_of_three_nodes_learns_all_subnets_and_carries_messages() -> 
         async with Node(b_cfg) as b:
             c_cfg = config([Endpoint("tcp", "::1", b.tcp_port)])
             async with Node(c_cfg) as c:
-                nodes = (a, b, c)
-                for node in nodes:
-                    others = {n.identity.subnet for n in nodes if n is not node}
-                    await wait_for(lambda node=node, others=others: others
-                                   <= selected_subnets(node))
+                # b hears both ends directly; a learns c from b's triggered update. c joined
+                # after a's announcement passed by (no table dump on connect, as the reference):
+                # it finds a reactively, when a's first packet needs a's key.
+                await wait_for(
+                    lambda: {a.identity.subnet, c.identity.subnet} <= selected_subnets(b)
+                )
+                await wait_for(lambda: c.identity.subnet in selected_subnets(a))
                 got: list[tuple[bytes, bytes, bytes]] = []
                 c.set_message_sink(got.extend)
                 a.send_message_payload(c.identity.address, b"\x00" * 12 + b"hello over 2 hops")
@@ -48,6 +51,7 @@ async def test_line_of_three_nodes_learns_all_subnets_and_carries_messages() -> 
                 src, dst, payload = got[0]
                 assert (src, dst) == (a.identity.address, c.identity.address)
                 assert payload.endswith(b"hello over 2 hops")
+                assert a.identity.subnet in selected_subnets(c)
                 peers = a.peer_manager.peers()
                 assert len(peers) == 1 and peers[0].rx_bytes > 0 and peers[0].tx_bytes > 0
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .crypto import KeyCache
 from .dataplane import DataPlane
 from .identity import Identity, RouterId, default_key_path, load_or_create_key_file
-from .links import tcp
+from .links import quic, tcp
 from .links.base import Link
 from .links.endpoint import Endpoint
 from .links.peer_manager import PeerManager
@@ -36,6 +36,8 @@ class NodeConfig:
     key_file: Path = field(default_factory=default_key_path)
     peers: list[Endpoint] = field(default_factory=list)
     tcp_listen_port: int = 9651
+    quic_listen_port: int = 9651
+    disable_quic: bool = False
     listen_host: str = "::"
     no_tun: bool = False
     tun_name: str = "mycelium"
@@ -61,7 +63,11 @@ class Node:
         self.keys = KeyCache(self.identity.secret)
         self.dataplane = DataPlane(self.identity, self.router, self.keys)
         self.links: set[Link] = set()
-        self.peer_manager = PeerManager({"tcp": self._dial_tcp}, self._register)
+        dialers = {"tcp": self._dial_tcp}
+        if not config.disable_quic:
+            dialers["quic"] = self._dial_quic
+        self.peer_manager = PeerManager(dialers, self._register)
+        self._quic: quic.QuicEndpoint | None = None
         self.tun = None
         self._listeners: list[asyncio.AbstractServer] = []
         self._discovery = None
@@ -98,6 +104,14 @@ class Node:
                 firewall_mark=self.config.firewall_mark,
             )
         )
+        if not self.config.disable_quic:
+            self._quic = await quic.listen(
+                self.config.listen_host,
+                self.config.quic_listen_port,
+                self,
+                self._accepted_quic,
+                self.router_id.text(),
+            )
         for endpoint in self.config.peers:
             self.peer_manager.add_peer(endpoint)
         self.peer_manager.start()
@@ -137,6 +151,8 @@ class Node:
             self._discovery.close()
         for listener in self._listeners:
             listener.close()
+        if self._quic is not None:
+            self._quic.close()
         await self.peer_manager.stop()
         for link in list(self.links):
             link.close()
@@ -156,6 +172,16 @@ class Node:
     # --- links ------------------------------------------------------------------------------
     async def _dial_tcp(self, endpoint: Endpoint) -> Link:
         return await tcp.dial(endpoint, self, firewall_mark=self.config.firewall_mark)
+
+    async def _dial_quic(self, endpoint: Endpoint) -> Link:
+        if self._quic is None:
+            raise ConnectionError("QUIC is disabled")
+        return await self._quic.dial(endpoint, self)
+
+    def _accepted_quic(self, link: Link) -> None:
+        assert isinstance(link, quic.QuicLink)
+        self.peer_manager.inbound(link, Endpoint("quic", link.remote_host, link.remote_port))
+        self._register(link)
 
     def _accepted(self, link: Link) -> None:
         assert isinstance(link, tcp.StreamLink)
@@ -269,6 +295,11 @@ class Node:
         self.router.tick(now)
         self.dataplane.tick(now)
         self._flush()
+
+    @property
+    def quic_port(self) -> int | None:
+        """The UDP port QUIC actually listens on (None with QUIC disabled)."""
+        return None if self._quic is None else self._quic.port
 
     @property
     def tcp_port(self) -> int:

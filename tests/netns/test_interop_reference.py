@@ -27,7 +27,7 @@ def _reference_binary() -> None:
         )
 
 
-def chain(net: Network, kinds: str) -> list[NodeProcess]:
+def chain(net: Network, kinds: str, proto: str = "tcp") -> list[NodeProcess]:
     """Nodes in a line; ``kinds`` has one letter per node: P (ours) or R (reference)."""
     names = [net.ns(f"i{i}") for i in range(len(kinds))]
     nodes = []
@@ -35,13 +35,9 @@ def chain(net: Network, kinds: str) -> list[NodeProcess]:
         peers = []
         if i > 0:
             _, _, left, _ = net.link(names[i - 1], ns)
-            peers = [f"tcp://[{left}]:9651"]
+            peers = [f"{proto}://[{left}]:9651"]
         if kind == "R":
-            nodes.append(
-                net.start_node(
-                    ns, peers, "--disable-peer-discovery", "--disable-quic", binary=REFERENCE
-                )
-            )
+            nodes.append(net.start_node(ns, peers, "--disable-peer-discovery", binary=REFERENCE))
         else:
             nodes.append(net.start_node(ns, peers, "--disable-peer-discovery"))
     for node in nodes:
@@ -74,3 +70,17 @@ def test_python_nodes_route_through_a_reference_node_and_links_stay_up(net: Netw
     assert net.ping(rust.ns, p1.address, count=2, wait=2)
     for node in (p1, rust, p2):
         assert node.proc is not None and node.proc.poll() is None, node.log()
+
+
+def test_quic_links_between_python_and_reference_nodes(net: Network) -> None:
+    # P dials R over QUIC, then R dials P: both directions of the handshake and both roles.
+    p1, rust, p2 = chain(net, "PRP", proto="quic")
+    net.wait_ping(p1.ns, rust.address, timeout=40)
+    net.wait_ping(p1.ns, p2.address, timeout=40)
+    net.wait_ping(rust.ns, p2.address, timeout=20)
+    # Full-size packets from the Python side (1400-byte MTU) fit or go on the stream.
+    assert net.ping(p1.ns, p2.address, count=2, wait=3)
+    out = net.exec(
+        p1.ns, "ping", "-6", "-c", "2", "-W", "3", "-s", "1300", rust.address, check=False
+    )
+    assert out.returncode == 0, out.stdout

@@ -216,6 +216,8 @@ def run_daemon(ctx: click.Context, key_file: Path, params: dict[str, Any]) -> No
         key_file=key_file,
         peers=peers,
         tcp_listen_port=settings["tcp_listen_port"],
+        quic_listen_port=settings["quic_listen_port"],
+        disable_quic=settings["disable_quic"],
         no_tun=settings["no_tun"],
         tun_name=settings["tun_name"],
         firewall_mark=settings["firewall_mark"],

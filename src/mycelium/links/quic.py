@@ -1,0 +1,351 @@
+"""QUIC links (wire.md §6.3) on aioquic's sans-I/O connection, one UDP socket for everything.
+
+As the reference: the listen socket also carries every outbound connection; no ALPN; a fresh
+self-signed certificate per start and no certificate checks; the dialling side opens the one
+bidirectional stream (id 0) that carries control packets (and data packets too large for a
+datagram); data packets travel as DATAGRAM frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import ssl
+from collections.abc import Callable
+
+from aioquic.buffer import Buffer
+from aioquic.quic import events
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection, QuicConnectionState
+from aioquic.quic.packet import QuicPacketType, pull_quic_header
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ..wire.errors import DecodeError, FramingError
+from ..wire.stream import StreamDecoder, decode_packet
+from .base import Link, LinkHandler
+from .endpoint import Endpoint, socket_text
+from .tcp import is_ipv4_peer
+
+log = logging.getLogger(__name__)
+
+COST_IPV6 = 7
+COST_IPV4 = 12
+IDLE_TIMEOUT = 60.0
+#: UDP payload limit: Rust's advertised max_udp_payload_size.
+MAX_UDP_PAYLOAD = 1472
+#: DATAGRAM frame payload that always fits in one packet (flags, 8-byte CID, packet number, tag,
+#: frame header): larger data packets go on the stream instead (wire.md §6.3.7).
+MAX_DATAGRAM_PAYLOAD = MAX_UDP_PAYLOAD - 30
+HANDSHAKE_TIMEOUT = 10.0
+CONTROL_STREAM = 0
+#: Bytes queued on a connection's stream before the node is asked to pause.
+HIGH_WATER = 4 * 1024 * 1024
+
+
+def self_signed(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A new P-256 certificate for this process (the reference makes one per start, too)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def _configuration(is_client: bool, cert: object = None, key: object = None) -> QuicConfiguration:
+    config = QuicConfiguration(
+        is_client=is_client,
+        alpn_protocols=None,
+        verify_mode=ssl.CERT_NONE,
+        server_name="dummy.mycelium" if is_client else None,
+        max_datagram_frame_size=65535,
+        idle_timeout=IDLE_TIMEOUT,
+        max_datagram_size=MAX_UDP_PAYLOAD,
+    )
+    if not is_client:
+        config.certificate = cert
+        config.private_key = key
+    return config
+
+
+class QuicLink(Link):
+    protocol = "quic"
+
+    def __init__(
+        self, endpoint: QuicEndpoint, connection: QuicConnection, addr: tuple, inbound: bool
+    ) -> None:
+        super().__init__()
+        self._endpoint = endpoint
+        self._conn = connection
+        self._addr = addr
+        self.inbound = inbound
+        self.remote_host, self.remote_port = str(addr[0]), int(addr[1])
+        self.static_cost = COST_IPV4 if is_ipv4_peer(self.remote_host) else COST_IPV6
+        self._decoder = StreamDecoder()
+        self._timer: asyncio.TimerHandle | None = None
+        self._started = False
+        self._closed = False
+        self._paused = False
+        self._pending: list = []
+        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
+        self.stream_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def remote(self) -> str:
+        return f"quic://{socket_text(self.remote_host, self.remote_port)}"
+
+    @property
+    def connection_id(self) -> str:
+        return f"QUIC -> {socket_text(self.remote_host, self.remote_port)}"
+
+    # --- sending ------------------------------------------------------------------------------
+    def send(self, frame: bytes) -> None:
+        if self._closed:
+            return
+        self.tx_bytes += len(frame)
+        self._conn.send_stream_data(CONTROL_STREAM, frame)
+        self._transmit()
+
+    def send_data(self, frame: bytes) -> None:
+        self.send_data_batch([frame])
+
+    def send_data_batch(self, frames: list[bytes]) -> None:
+        if self._closed:
+            return
+        conn = self._conn
+        for frame in frames:
+            self.tx_bytes += len(frame)
+            if len(frame) <= MAX_DATAGRAM_PAYLOAD:
+                conn.send_datagram_frame(frame)
+            else:  # too large for one datagram: the reference accepts it on the stream
+                conn.send_stream_data(CONTROL_STREAM, frame)
+        self._transmit()
+
+    def _transmit(self) -> None:
+        if self._closed and self._conn._state is QuicConnectionState.TERMINATED:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        send = self._endpoint.sendto
+        for data, addr in self._conn.datagrams_to_send(now):
+            send(data, addr)
+        timer_at = self._conn.get_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if timer_at is not None:
+            self._timer = loop.call_at(timer_at, self._on_timer)
+        self._check_backpressure()
+
+    def _check_backpressure(self) -> None:
+        # aioquic exposes no queue sizes: unacknowledged stream bytes and waiting datagrams.
+        conn = self._conn
+        stream = conn._streams.get(CONTROL_STREAM)
+        queued = 0
+        if stream is not None:
+            queued = stream.sender._buffer_stop - stream.sender._buffer_start
+        queued += sum(map(len, conn._datagrams_pending))
+        handler = self.handler
+        if handler is None:
+            return
+        if not self._paused and queued > HIGH_WATER:
+            self._paused = True
+            handler.link_pause_writing(self)
+        elif self._paused and queued < HIGH_WATER // 4:
+            self._paused = False
+            handler.link_resume_writing(self)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._conn.handle_timer(asyncio.get_running_loop().time())
+        self._process()
+
+    # --- receiving ----------------------------------------------------------------------------
+    def receive(self, data: bytes, addr: tuple) -> None:
+        self._conn.receive_datagram(data, addr, asyncio.get_running_loop().time())
+        self._process()
+
+    def start(self) -> None:
+        self._started = True
+        if self._pending and self.handler is not None:
+            pending, self._pending = self._pending, []
+            self.handler.link_packets(self, pending)
+
+    def _deliver(self, packets: list) -> None:
+        if not packets:
+            return
+        if self._started and self.handler is not None:
+            self.handler.link_packets(self, packets)
+        else:
+            self._pending.extend(packets)
+
+    def _process(self) -> None:
+        conn = self._conn
+        event = conn.next_event()
+        while event is not None:
+            kind = type(event)
+            if kind is events.StreamDataReceived:
+                if not self.stream_open.done():
+                    self.stream_open.set_result(None)
+                self.rx_bytes += len(event.data)  # type: ignore[attr-defined]
+                try:
+                    self._deliver(self._decoder.feed(event.data))  # type: ignore[attr-defined]
+                except FramingError as exc:
+                    self.close(f"framing error: {exc}")
+                    return
+            elif kind is events.DatagramFrameReceived:
+                self.rx_bytes += len(event.data)  # type: ignore[attr-defined]
+                with contextlib.suppress(DecodeError):
+                    self._deliver([decode_packet(event.data)])  # type: ignore[attr-defined]
+            elif kind is events.HandshakeCompleted:
+                if not self.handshake.done():
+                    self.handshake.set_result(None)
+            elif kind is events.ConnectionIdIssued:
+                self._endpoint.register(event.connection_id, self)  # type: ignore[attr-defined]
+            elif kind is events.ConnectionIdRetired:
+                self._endpoint.unregister(event.connection_id)  # type: ignore[attr-defined]
+            elif kind is events.ConnectionTerminated:
+                self._terminated(event.reason_phrase or "connection terminated")  # type: ignore[attr-defined]
+                return
+            event = conn.next_event()
+        self._transmit()
+
+    # --- closing ------------------------------------------------------------------------------
+    def close(self, reason: str = "closed") -> None:
+        if self._closed:
+            return
+        self._conn.close(reason_phrase=reason)
+        self._transmit()
+        self._terminated(reason)
+
+    def _terminated(self, reason: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        first = not self._closed
+        self._closed = True
+        self._endpoint.forget(self)
+        for future in (self.handshake, self.stream_open):
+            if not future.done():
+                future.set_exception(ConnectionError(reason))
+                future.exception()  # retrieved: nobody may be waiting
+        if first and self.handler is not None and self._started:
+            self.handler.link_closed(self, reason)
+
+
+class QuicEndpoint(asyncio.DatagramProtocol):
+    """The node's one UDP socket: demultiplexes datagrams to connections by connection ID."""
+
+    def __init__(
+        self, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
+    ) -> None:
+        cert, key = self_signed(server_name)
+        self._server_config = _configuration(False, cert, key)
+        self._client_config = _configuration(True)
+        self._handler = handler
+        self._on_inbound = on_inbound
+        self._links: dict[bytes, QuicLink] = {}
+        self._transport: asyncio.DatagramTransport | None = None
+
+    # --- socket -------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def sendto(self, data: bytes, addr: tuple) -> None:
+        if self._transport is not None:
+            self._transport.sendto(data, addr)
+
+    @property
+    def port(self) -> int:
+        assert self._transport is not None
+        return int(self._transport.get_extra_info("sockname")[1])
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        try:
+            header = pull_quic_header(Buffer(data=data), host_cid_length=8)
+        except ValueError:
+            return
+        link = self._links.get(header.destination_cid)
+        if link is None:
+            if header.packet_type != QuicPacketType.INITIAL or len(data) < 1200:
+                return
+            connection = QuicConnection(
+                configuration=self._server_config,
+                original_destination_connection_id=header.destination_cid,
+            )
+            link = QuicLink(self, connection, addr, inbound=True)
+            self._links[header.destination_cid] = link
+            self._links[connection.host_cid] = link
+            link.stream_open.add_done_callback(lambda f, link=link: self._accepted(link, f))
+        link.receive(data, addr)
+
+    def _accepted(self, link: QuicLink, done: asyncio.Future[None]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        link.handler = self._handler
+        self._on_inbound(link)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("QUIC socket error: %s", exc)
+
+    # --- connections --------------------------------------------------------------------------
+    def register(self, cid: bytes, link: QuicLink) -> None:
+        self._links[cid] = link
+
+    def unregister(self, cid: bytes) -> None:
+        self._links.pop(cid, None)
+
+    def forget(self, link: QuicLink) -> None:
+        for cid in [c for c, known in self._links.items() if known is link]:
+            del self._links[cid]
+
+    async def dial(self, endpoint: Endpoint, handler: LinkHandler) -> QuicLink:
+        """Connect from the shared socket; the link is returned once the handshake is done."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(endpoint.host, endpoint.port, type=2)  # SOCK_DGRAM
+        addr = infos[0][4]
+        if len(addr) == 2:  # an IPv4 peer from our dual-stack IPv6 socket
+            addr = ("::ffff:" + addr[0], addr[1], 0, 0)
+        connection = QuicConnection(configuration=self._client_config)
+        link = QuicLink(self, connection, addr, inbound=False)
+        self._links[connection.host_cid] = link
+        connection.connect(addr, loop.time())
+        link._transmit()
+        try:
+            await asyncio.wait_for(asyncio.shield(link.handshake), HANDSHAKE_TIMEOUT)
+        except (TimeoutError, ConnectionError) as exc:
+            link.close("handshake failed")
+            raise ConnectionError(f"QUIC handshake with {endpoint} failed: {exc}") from None
+        link.handler = handler
+        return link
+
+    def close(self) -> None:
+        for link in set(self._links.values()):
+            link.close("node stopping")
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def listen(
+    host: str, port: int, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
+) -> QuicEndpoint:
+    loop = asyncio.get_running_loop()
+    _transport, endpoint = await loop.create_datagram_endpoint(
+        lambda: QuicEndpoint(handler, on_inbound, server_name), local_addr=(host, port)
+    )
+    return endpoint

@@ -1,0 +1,126 @@
+"""QUIC links between two in-process endpoints and between two nodes, over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mycelium.identity import Identity, node_subnet
+from mycelium.links import quic
+from mycelium.links.base import Link
+from mycelium.links.endpoint import Endpoint
+from mycelium.node import Node, NodeConfig
+from mycelium.wire.packet import DataPacket, encode_control, encode_data
+from mycelium.wire.stream import Packet
+from mycelium.wire.tlv import Hello
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.packets: list[Packet] = []
+        self.closed: list[str] = []
+        self.links: list[Link] = []
+
+    def link_packets(self, link: Link, packets: list[Packet]) -> None:
+        self.packets.extend(packets)
+
+    def link_closed(self, link: Link, reason: str) -> None:
+        self.closed.append(reason)
+
+    def link_pause_writing(self, link: Link) -> None:
+        pass
+
+    def link_resume_writing(self, link: Link) -> None:
+        pass
+
+    def accepted(self, link: Link) -> None:
+        self.links.append(link)
+        link.start()
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_control_on_the_stream_data_as_datagrams_and_big_data_on_the_stream() -> None:
+    server_side, client_side = Recorder(), Recorder()
+    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
+    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
+    try:
+        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
+        link.start()
+        assert link.connection_id == f"QUIC -> [::1]:{server.port}"
+        link.send(encode_control(Hello(1)))
+        small = encode_data(bytes(16), bytes(range(16)), 64, b"d" * 1300)
+        big = encode_data(bytes(16), bytes(range(16)), 64, b"D" * 3000)
+        link.send_data_batch([small, big])
+        await wait_for(lambda: len(server_side.packets) == 3)
+        assert server_side.packets[0] == Hello(1)
+        bodies = sorted(len(p.body) for p in server_side.packets[1:])  # type: ignore[union-attr]
+        assert bodies == [1300, 3000]
+        # And back from the accepting side.
+        (accepted,) = server_side.links
+        accepted.send(encode_control(Hello(2)))
+        accepted.send_data(small)
+        await wait_for(lambda: len(client_side.packets) == 2)
+        assert Hello(2) in client_side.packets
+        assert any(isinstance(p, DataPacket) for p in client_side.packets)
+        assert link.tx_bytes > 4000 and accepted.rx_bytes > 4000
+
+        link.close()
+        await wait_for(lambda: bool(server_side.closed))
+    finally:
+        client.close()
+        server.close()
+
+
+async def test_dialling_nobody_fails_cleanly() -> None:
+    side = Recorder()
+    endpoint = await quic.listen("::1", 0, side, side.accepted, "lonely")
+    try:
+        quic.HANDSHAKE_TIMEOUT, saved = 0.5, quic.HANDSHAKE_TIMEOUT
+        try:
+            await endpoint.dial(Endpoint("quic", "::1", 9), side)
+        except ConnectionError as exc:
+            assert "handshake" in str(exc)
+        else:
+            raise AssertionError("dial should fail")
+        finally:
+            quic.HANDSHAKE_TIMEOUT = saved
+    finally:
+        endpoint.close()
+
+
+def config(peers: list[Endpoint]) -> NodeConfig:
+    return NodeConfig(
+        identity=Identity.generate(),
+        peers=peers,
+        tcp_listen_port=0,
+        quic_listen_port=0,
+        listen_host="::1",
+        no_tun=True,
+        disable_peer_discovery=True,
+    )
+
+
+async def test_two_nodes_route_and_exchange_messages_over_quic() -> None:
+    a = Node(config([]))
+    await a.start()
+    assert a.quic_port is not None
+    b = Node(config([Endpoint("quic", "::1", a.quic_port)]))
+    await b.start()
+    try:
+        a_subnet = node_subnet(a.identity.public_key)
+        await wait_for(lambda: any(v.subnet == a_subnet and v.selected for v in b.router.routes()))
+        (link,) = b.links
+        assert link.protocol == "quic" and link.static_cost == quic.COST_IPV6
+        assert b.messages is not None and a.messages is not None
+        await b.messages.push(a.identity.address, b"x" * 5000, b"over-quic")
+        got = await a.messages.pop(timeout=10)
+        assert got is not None and got.data == b"x" * 5000
+        peers = {p.kind.value for p in a.peer_manager.peers()}
+        assert peers == {"inbound"}
+    finally:
+        await b.stop()
+        await a.stop()
