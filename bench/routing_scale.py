@@ -15,6 +15,7 @@ import argparse
 import gc
 import json
 import math
+import os
 import random
 import resource
 import statistics
@@ -68,7 +69,12 @@ def converged(sim: Simulation, needed: int) -> bool:
     return missing_routes(sim) == 0
 
 
-def measure(n: int, degree: float, seed: int, budget: float) -> dict[str, Any]:
+def rss_gb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
+
+
+def measure(n: int, degree: float, seed: int, budget: float, max_rss_gb: float) -> dict[str, Any]:
     topology = parse_spec(f"random:{n}:{degree}", random.Random(seed))
     sim = Simulation(topology, seed)
     gc.collect()
@@ -77,13 +83,21 @@ def measure(n: int, degree: float, seed: int, budget: float) -> dict[str, Any]:
     sim.start()
     needed = n * (n - 1)
     converged_at = None
-    step = 0.02
-    while time.perf_counter() - started < budget and sim.now < 60:
+    stopped = "virtual time limit"
+    step = 0.002  # the join flood is over in ~0.3 virtual s; small steps keep the guards close
+    while sim.now < 60:
+        if time.perf_counter() - started > budget:
+            stopped = "wall budget"
+            break
+        if rss_gb() > max_rss_gb:
+            stopped = "memory cap"
+            break
         sim.run_until(sim.now + step)
         if converged(sim, needed):
             converged_at = sim.now
             break
-        step = min(step * 1.5, 1.0)
+        if sim.now > 0.5:
+            step = min(step * 1.5, 1.0)
     wall = time.perf_counter() - started
     flood_bytes, flood_packets = sim.bytes_sent, sim.packets_sent
     selected = sum(
@@ -109,7 +123,10 @@ def measure(n: int, degree: float, seed: int, budget: float) -> dict[str, Any]:
         "flood_control_packets": flood_packets,
         "flood_control_bytes_per_node": round(flood_bytes / n),
         "packets_per_wall_s": round(flood_packets / wall),
+        "events_pending": len(sim._events),
     }
+    if converged_at is None:
+        result["stopped_by"] = stopped
     if converged_at is not None:
         sim.run_until(sim.now + QUIET_S)
         quiet = sim.bytes_sent - flood_bytes
@@ -157,11 +174,13 @@ def main() -> None:
         "--runs", type=int, default=3, help="runs per size up to 500 nodes (median); 1 above"
     )
     parser.add_argument("--budget", type=float, default=300.0, help="wall seconds per run")
+    parser.add_argument("--max-rss-gb", type=float, default=6.0, help="stop a run above this")
     parser.add_argument("--out", type=Path, default=Path("bench/results/routing_scale.json"))
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:  # child: one run, one JSON line
-        print(json.dumps(measure(args.one, args.degree, args.seed, args.budget)), flush=True)
+        result = measure(args.one, args.degree, args.seed, args.budget, args.max_rss_gb)
+        print(json.dumps(result), flush=True)
         return
     results = []
     for n in args.sizes:
@@ -169,6 +188,7 @@ def main() -> None:
         for run in range(args.runs if n <= 500 else 1):
             cmd = [sys.executable, __file__, "--one", str(n), "--degree", str(args.degree)]
             cmd += ["--seed", str(args.seed + run), "--budget", str(args.budget)]
+            cmd += ["--max-rss-gb", str(args.max_rss_gb)]
             child = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if child.returncode != 0:
                 runs.append({"nodes": n, "converged": False, "error": child.stderr[-400:]})
