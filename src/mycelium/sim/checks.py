@@ -63,6 +63,22 @@ def missing_routes(sim: Simulation, comp: list[int] | None = None) -> int:
     return wrong
 
 
+def converged(sim: Simulation) -> bool:
+    """Every node routes to exactly the nodes it can reach (``missing_routes`` is 0).
+
+    A cheap count first: in a connected network, fewer subnets in the tables than pairs means
+    not yet, without the O(N^2) walk."""
+    comp = components(sim)
+    sizes: dict[int, int] = {}
+    for c in comp:
+        sizes[c] = sizes.get(c, 0) + 1
+    if len(sizes) == 1:
+        n = len(comp)
+        if sum(len(r.table.lists) for r in sim.routers) < n * (n - 1):
+            return False
+    return missing_routes(sim, comp) == 0
+
+
 def path(
     sim: Simulation, src: int, dst: int, retracted: bool = False
 ) -> tuple[list[int] | None, bool]:

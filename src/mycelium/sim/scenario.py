@@ -9,9 +9,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import count_loops, missing_routes, path_quality, stretch, unrouted_pairs
+from .checks import (
+    converged,
+    count_loops,
+    missing_routes,
+    path_quality,
+    stretch,
+    unrouted_pairs,
+)
 from .network import Simulation
 from .topology import Topology, TopologyError
+
+#: Resolution of ``convergence_s``.
+CONVERGENCE_STEP = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +104,14 @@ def _run(
     next_traffic = 1.0
     t = 0.0
     while t < duration:
-        t = min(t + interval, duration)
+        end = min(t + interval, duration)
+        # Until the first convergence, look every 10 ms (the join flood takes a few hundred).
+        while converged_at is None and t + CONVERGENCE_STEP < end and t < (first_cut or end):
+            t += CONVERGENCE_STEP
+            sim.run_until(t)
+            if converged(sim):
+                converged_at = t
+        t = end
         sim.run_until(t)
         if traffic and t >= next_traffic:
             # Traffic keeps used routes alive and finds lost ones (the reference is reactive).
@@ -106,7 +123,7 @@ def _run(
         loops += count_loops(sim, pairs)
         forwarding_loops += count_loops(sim, pairs, retracted=True)
         if first_cut is None or t < first_cut:
-            if converged_at is None and missing_routes(sim) == 0:
+            if converged_at is None and converged(sim):
                 converged_at = t
         elif reconverged_after is None and unrouted_pairs(sim, pairs) == 0:
             reconverged_after = t - first_cut
