@@ -27,7 +27,7 @@ from typing import Any
 
 from mycelium.routing.router import Router
 from mycelium.sim import Simulation, parse_spec
-from mycelium.sim.checks import missing_routes
+from mycelium.sim.checks import converged
 
 QUIET_S = 300.0  # one own-announcement period: Hellos, IHUs and one Update per neighbour
 
@@ -62,13 +62,6 @@ def entries_of(router: Router) -> int:
     return sum(len(rl.entries) for rl in router.table.lists.values())
 
 
-def converged(sim: Simulation, needed: int) -> bool:
-    # Cheap count first: the full check is O(N^2) dictionary lookups.
-    if sum(len(r.table.lists) for r in sim.routers) < needed:
-        return False
-    return missing_routes(sim) == 0
-
-
 def rss_gb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
@@ -93,7 +86,7 @@ def measure(n: int, degree: float, seed: int, budget: float, max_rss_gb: float) 
             stopped = "memory cap"
             break
         sim.run_until(sim.now + step)
-        if converged(sim, needed):
+        if converged(sim):
             converged_at = sim.now
             break
         if sim.now > 0.5:
