@@ -10,6 +10,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,10 +18,11 @@ from typing import TYPE_CHECKING
 from .crypto import KeyCache
 from .dataplane import DataPlane
 from .identity import Identity, RouterId, default_key_path, load_or_create_key_file
-from .links import quic, tcp
+from .links import quic, tcp, tls_psk
 from .links.base import Link
 from .links.endpoint import Endpoint
 from .links.peer_manager import PeerManager
+from .links.private import PrivateNetwork
 from .routing import Router
 from .wire.packet import DataPacket, encode_control
 from .wire.stream import Packet
@@ -45,6 +47,8 @@ class NodeConfig:
     disable_peer_discovery: bool = False
     peer_discovery_port: int = 9650
     peer_discovery_interfaces: list[str] = field(default_factory=list)
+    #: Private network membership: TLS-PSK on every TCP connection, no QUIC.
+    private: PrivateNetwork | None = None
     #: Supply an identity directly (embedding, tests) instead of reading ``key_file``.
     identity: Identity | None = None
 
@@ -63,9 +67,13 @@ class Node:
         self.keys = KeyCache(self.identity.secret)
         self.dataplane = DataPlane(self.identity, self.router, self.keys)
         self.links: set[Link] = set()
-        dialers = {"tcp": self._dial_tcp}
-        if not config.disable_quic:
-            dialers["quic"] = self._dial_quic
+        dialers: dict[str, Callable[[Endpoint], Awaitable[Link]]]
+        if config.private is not None:
+            dialers = {"tcp": self._dial_tls, "tls": self._dial_tls}
+        else:
+            dialers = {"tcp": self._dial_tcp}
+            if not config.disable_quic:
+                dialers["quic"] = self._dial_quic
         self.peer_manager = PeerManager(dialers, self._register)
         self._quic: quic.QuicEndpoint | None = None
         self.tun = None
@@ -95,16 +103,30 @@ class Node:
                 TunDevice.open, self.config.tun_name, self.identity.address
             )
             self._loop.add_reader(self.tun.fileno(), self._tun_readable)
-        self._listeners.append(
-            await tcp.listen(
-                self.config.listen_host,
-                self.config.tcp_listen_port,
-                self,
-                self._accepted,
-                firewall_mark=self.config.firewall_mark,
+        private = self.config.private
+        if private is None:
+            self._listeners.append(
+                await tcp.listen(
+                    self.config.listen_host,
+                    self.config.tcp_listen_port,
+                    self,
+                    self._accepted,
+                    firewall_mark=self.config.firewall_mark,
+                )
             )
-        )
-        if not self.config.disable_quic:
+        else:
+            self._listeners.append(
+                await tls_psk.listen(
+                    self.config.listen_host,
+                    self.config.tcp_listen_port,
+                    self,
+                    self._accepted,
+                    network_name=private.name,
+                    key=private.key,
+                    firewall_mark=self.config.firewall_mark,
+                )
+            )
+        if not self.config.disable_quic and private is None:
             self._quic = await quic.listen(
                 self.config.listen_host,
                 self.config.quic_listen_port,
@@ -123,7 +145,7 @@ class Node:
                 self.config.tcp_listen_port,
                 self.config.peer_discovery_port,
                 self.config.peer_discovery_interfaces,
-                self.peer_manager.add_discovered,
+                self._discovered,
                 firewall_mark=self.config.firewall_mark,
             )
             try:
@@ -182,6 +204,23 @@ class Node:
         assert isinstance(link, quic.QuicLink)
         self.peer_manager.inbound(link, Endpoint("quic", link.remote_host, link.remote_port))
         self._register(link)
+
+    async def _dial_tls(self, endpoint: Endpoint) -> Link:
+        private = self.config.private
+        assert private is not None
+        return await tls_psk.dial(
+            endpoint,
+            self,
+            network_name=private.name,
+            key=private.key,
+            firewall_mark=self.config.firewall_mark,
+        )
+
+    def _discovered(self, endpoint: Endpoint) -> bool:
+        """Discovered peers are dialled over TCP, or TLS in a private network."""
+        if self.config.private is not None:
+            endpoint = endpoint.with_proto("tls")
+        return self.peer_manager.add_discovered(endpoint)
 
     def _accepted(self, link: Link) -> None:
         assert isinstance(link, tcp.StreamLink)

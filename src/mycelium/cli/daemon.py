@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "cdn_cache": None,
     "vsock_listen_port": None,
     "enable_dns": False,
+    "network_name": None,
+    "network_key_file": None,
 }
 
 #: Flags whose feature does not exist yet: accepted (scripts keep working) with a warning.
@@ -152,6 +154,20 @@ NODE_OPTIONS: list[Callable[[Any], Any]] = [
         help="Port to listen on for vsock connections.",
     ),
     click.option("--enable-dns", is_flag=True, help="Enable the dns resolver."),
+    # Only `mycelium-private` shows these (the reference's separate binary); see private_main.
+    click.option(
+        "--network-name",
+        default=None,
+        hidden=True,
+        help="Name of the private network (2 to 64 bytes).",
+    ),
+    click.option(
+        "--network-key-file",
+        type=click.Path(path_type=Path),
+        default=None,
+        hidden=True,
+        help="File holding the private network's 32-byte key.",
+    ),
 ]
 
 
@@ -209,15 +225,29 @@ def run_daemon(ctx: click.Context, key_file: Path, params: dict[str, Any]) -> No
         if settings[key] not in (None, False):
             log.warning("%s is not supported by this node yet; ignored", flag)
 
+    from ..links.private import PrivateNetwork, PrivateNetworkError
     from ..node import NodeConfig
     from ..tun.errors import TunError
+
+    private = None
+    name, network_key = settings["network_name"], settings["network_key_file"]
+    if (ctx.find_root().obj or {}).get("private_binary"):
+        if name is None or network_key is None:
+            raise click.UsageError("--network-name and --network-key-file are both required")
+        try:
+            private = PrivateNetwork.load(name, Path(network_key))
+        except PrivateNetworkError as exc:
+            raise click.ClickException(str(exc)) from None
+    elif name is not None or network_key is not None:
+        raise click.UsageError("private networks are run with `mycelium-private`")
 
     config = NodeConfig(
         key_file=key_file,
         peers=peers,
         tcp_listen_port=settings["tcp_listen_port"],
         quic_listen_port=settings["quic_listen_port"],
-        disable_quic=settings["disable_quic"],
+        disable_quic=settings["disable_quic"] or private is not None,
+        private=private,
         no_tun=settings["no_tun"],
         tun_name=settings["tun_name"],
         firewall_mark=settings["firewall_mark"],

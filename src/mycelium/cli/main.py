@@ -33,7 +33,7 @@ def cli(ctx: click.Context, key_file: Path | None, **params: Any) -> None:
 
     Without a subcommand, runs the node.
     """
-    ctx.obj = {"key_file": key_file or default_key_path(), **params}
+    ctx.obj = {**(ctx.obj or {}), "key_file": key_file or default_key_path(), **params}
     if ctx.invoked_subcommand is None:
         run_daemon(ctx, ctx.obj["key_file"], params)
 
@@ -65,3 +65,8 @@ def expand_peers(args: list[str]) -> list[str]:
 
 def main() -> None:
     cli(args=expand_peers(sys.argv[1:]), prog_name="mycelium")
+
+
+def private_main() -> None:
+    """``mycelium-private``: the same node, in a private network (TLS-PSK, no QUIC)."""
+    cli(args=expand_peers(sys.argv[1:]), prog_name="mycelium-private", obj={"private_binary": True})

@@ -1,0 +1,318 @@
+"""TLS 1.3 external-PSK links for private networks (wire.md §6.4).
+
+tlslite-ng performs the handshake (PSK identity = network name, psk_dhe_ke, X25519) on a blocking
+socket in a worker thread; then the traffic keys move to our own TLS 1.3 record layer on the event
+loop, where `cryptography` does the AEAD. A pure-Python record layer would manage about 1 MB/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections.abc import Callable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from tlslite import HandshakeSettings, TLSConnection
+from tlslite.errors import TLSError
+
+from .base import Link, LinkHandler
+from .endpoint import Endpoint
+from .tcp import StreamLink, set_firewall_mark
+
+log = logging.getLogger(__name__)
+
+HANDSHAKE_TIMEOUT = 10.0
+MAX_PLAINTEXT = 16384
+_APPLICATION_DATA = 23
+_HANDSHAKE = 22
+_ALERT = 21
+_CHANGE_CIPHER_SPEC = 20
+_HEADER = struct.Struct("!BHH")
+_NEW_SESSION_TICKET = 4
+
+
+class TlsError(ConnectionError):
+    """A failed handshake (wrong key or network name) or a broken record."""
+
+
+def settings(network_name: bytes, key: bytes) -> HandshakeSettings:
+    s = HandshakeSettings()
+    s.minVersion = s.maxVersion = (3, 4)
+    s.pskConfigs = [(network_name, key, "sha256")]
+    s.psk_modes = ["psk_dhe_ke"]
+    s.keyShares = ["x25519"]
+    s.cipherNames = ["chacha20-poly1305", "aes128gcm"]
+    return s
+
+
+class RecordProtection:
+    """TLS 1.3 application-data records (RFC 8446 §5.2) for one established connection."""
+
+    def __init__(
+        self, cipher: str, write: tuple[bytes, bytes, int], read: tuple[bytes, bytes, int]
+    ) -> None:
+        aead = ChaCha20Poly1305 if cipher == "chacha20-poly1305" else AESGCM
+        self._write, self._write_iv, self._write_seq = aead(write[0]), write[1], write[2]
+        self._read, self._read_iv, self._read_seq = aead(read[0]), read[1], read[2]
+        self._buffer = bytearray()
+
+    @staticmethod
+    def _nonce(iv: bytes, seq: int) -> bytes:
+        return (int.from_bytes(iv, "big") ^ seq).to_bytes(12, "big")
+
+    def seal(self, plaintext: bytes) -> bytes:
+        out = []
+        for i in range(0, len(plaintext), MAX_PLAINTEXT):
+            inner = plaintext[i : i + MAX_PLAINTEXT] + b"\x17"
+            header = _HEADER.pack(_APPLICATION_DATA, 0x0303, len(inner) + 16)
+            out.append(header)
+            out.append(
+                self._write.encrypt(self._nonce(self._write_iv, self._write_seq), inner, header)
+            )
+            self._write_seq += 1
+        return b"".join(out)
+
+    def feed(self, data: bytes) -> None:
+        """Raw bytes received before this layer took over; decrypted by the next ``open``."""
+        self._buffer += data
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buffer)
+
+    def open(self, data: bytes) -> bytes:
+        """Application data carried by every complete record in ``data`` (plus earlier bytes)."""
+        buf = self._buffer
+        buf += data
+        plain = []
+        pos = 0
+        while len(buf) - pos >= 5:
+            kind, _version, length = _HEADER.unpack_from(buf, pos)
+            if length > MAX_PLAINTEXT + 256:
+                raise TlsError(f"TLS record of {length} bytes")
+            end = pos + 5 + length
+            if end > len(buf):
+                break
+            header, body = bytes(buf[pos : pos + 5]), bytes(buf[pos + 5 : end])
+            pos = end
+            if kind == _CHANGE_CIPHER_SPEC:
+                continue  # middlebox compatibility, meaningless
+            if kind != _APPLICATION_DATA:
+                raise TlsError(f"unexpected TLS record type {kind}")
+            try:
+                inner = self._read.decrypt(self._nonce(self._read_iv, self._read_seq), body, header)
+            except InvalidTag:
+                raise TlsError("TLS record failed authentication") from None
+            self._read_seq += 1
+            inner = inner.rstrip(b"\x00")
+            if not inner:
+                raise TlsError("TLS record without a content type")
+            content, kind = inner[:-1], inner[-1]
+            if kind == _APPLICATION_DATA:
+                plain.append(content)
+            elif kind == _HANDSHAKE:
+                # Session tickets are accepted and ignored (no resumption); a KeyUpdate would
+                # need new keys, which neither the reference nor we ever ask for.
+                if content[:1] != bytes((_NEW_SESSION_TICKET,)):
+                    raise TlsError(f"unsupported post-handshake message {content[:1].hex()}")
+            elif kind == _ALERT:
+                raise TlsError(f"TLS alert {content.hex()}")
+            else:
+                raise TlsError(f"unexpected inner content type {kind}")
+        del buf[:pos]
+        return b"".join(plain)
+
+
+def _protection(connection: TLSConnection) -> RecordProtection:
+    layer = connection._recordLayer  # tlslite keeps the cipher states here
+    write, read = layer._writeState, layer._readState
+    records = RecordProtection(
+        write.encContext.name,
+        (bytes(write.encContext.key), bytes(write.fixedNonce), write.seqnum),
+        (bytes(read.encContext.key), bytes(read.fixedNonce), read.seqnum),
+    )
+    # tlslite reads the socket in 4 KiB gulps: records the peer sent right after its Finished
+    # may already sit in its buffer. They are ours to decrypt.
+    records.feed(bytes(getattr(connection.sock, "_read_buffer", b"")))
+    return records
+
+
+def handshake(
+    sock: socket.socket, server: bool, network_name: bytes, key: bytes
+) -> RecordProtection:
+    """Blocking handshake on a connected socket (run it in a thread)."""
+    sock.settimeout(HANDSHAKE_TIMEOUT)
+    connection = TLSConnection(sock)
+    try:
+        if server:
+            connection.handshakeServer(settings=settings(network_name, key))
+        else:
+            connection.handshakeClientCert(settings=settings(network_name, key))
+    except (TLSError, OSError) as exc:
+        raise TlsError(f"TLS handshake failed: {exc!r}") from None
+    return _protection(connection)
+
+
+class TlsLink(StreamLink):
+    protocol = "tls"
+    _label = "TLS"
+
+    def __init__(
+        self,
+        handler: LinkHandler,
+        records: RecordProtection,
+        *,
+        inbound: bool,
+        firewall_mark: int | None = None,
+    ) -> None:
+        super().__init__(handler, inbound=inbound, firewall_mark=firewall_mark)
+        self._records = records
+
+    def send(self, frame: bytes) -> None:
+        self.send_data_batch([frame])
+
+    def send_data(self, frame: bytes) -> None:
+        self.send_data_batch([frame])
+
+    def send_data_batch(self, frames: list[bytes]) -> None:
+        transport = self._transport
+        if transport is None or self._closed:
+            return
+        plaintext = b"".join(frames)
+        self.tx_bytes += len(plaintext)
+        transport.write(self._records.seal(plaintext))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._records.pending:
+            self.data_received(b"")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            plaintext = self._records.open(data)
+        except TlsError as exc:
+            self._fail(str(exc))
+            return
+        if plaintext:
+            super().data_received(plaintext)
+
+
+async def _secure(
+    sock: socket.socket, server: bool, network_name: bytes, key: bytes
+) -> RecordProtection:
+    sock.setblocking(True)
+    try:
+        return await asyncio.to_thread(handshake, sock, server, network_name, key)
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def dial(
+    endpoint: Endpoint,
+    handler: LinkHandler,
+    *,
+    network_name: bytes,
+    key: bytes,
+    firewall_mark: int | None = None,
+) -> TlsLink:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    set_firewall_mark(sock, firewall_mark)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, addr)
+    except BaseException:
+        sock.close()
+        raise
+    records = await _secure(sock, False, network_name, key)
+    sock.setblocking(False)
+    _transport, link = await loop.create_connection(
+        lambda: TlsLink(handler, records, inbound=False, firewall_mark=firewall_mark), sock=sock
+    )
+    return link
+
+
+class TlsListener:
+    """Accepts TCP connections and admits those that complete the PSK handshake."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        handler: LinkHandler,
+        on_link: Callable[[Link], None],
+        network_name: bytes,
+        key: bytes,
+        firewall_mark: int | None,
+    ) -> None:
+        self._sock = sock
+        self._handler = handler
+        self._on_link = on_link
+        self._name = network_name
+        self._key = key
+        self._mark = firewall_mark
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._accepting = asyncio.get_running_loop().create_task(self._accept_loop())
+
+    @property
+    def port(self) -> int:
+        return int(self._sock.getsockname()[1])
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """Like ``asyncio.Server.sockets``, so the node reads its port the same way."""
+        return [self._sock]
+
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _addr = await loop.sock_accept(self._sock)
+            task = loop.create_task(self._admit(conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _admit(self, conn: socket.socket) -> None:
+        try:
+            records = await _secure(conn, True, self._name, self._key)
+        except TlsError as exc:
+            log.info("refused a TLS peer: %s", exc)
+            return
+        conn.setblocking(False)
+        link = TlsLink(self._handler, records, inbound=True, firewall_mark=self._mark)
+        link.on_open = self._on_link
+        await asyncio.get_running_loop().create_connection(lambda: link, sock=conn)
+
+    def close(self) -> None:
+        self._accepting.cancel()
+        for task in self._tasks:
+            task.cancel()
+        self._sock.close()
+
+
+async def listen(
+    host: str,
+    port: int,
+    handler: LinkHandler,
+    on_link: Callable[[Link], None],
+    *,
+    network_name: bytes,
+    key: bytes,
+    firewall_mark: int | None = None,
+) -> TlsListener:
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        set_firewall_mark(sock, firewall_mark)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return TlsListener(sock, handler, on_link, network_name, key, firewall_mark)

@@ -1,0 +1,187 @@
+"""TLS 1.3 PSK links: against OpenSSL's own s_server / s_client (an independent implementation)
+in both roles, against ourselves, and refusing wrong keys or network names."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from mycelium.links import tls_psk
+from mycelium.links.base import Link
+from mycelium.links.endpoint import Endpoint
+from mycelium.wire.packet import encode_control, encode_data
+from mycelium.wire.stream import Packet
+from mycelium.wire.tlv import Hello
+
+KEY = bytes(range(32))
+NAME = b"testnet"
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl binary not installed")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.packets: list[Packet] = []
+        self.closed: list[str] = []
+        self.links: list[Link] = []
+
+    def link_packets(self, link: Link, packets: list[Packet]) -> None:
+        self.packets.extend(packets)
+
+    def link_closed(self, link: Link, reason: str) -> None:
+        self.closed.append(reason)
+
+    def link_pause_writing(self, link: Link) -> None:
+        pass
+
+    def link_resume_writing(self, link: Link) -> None:
+        pass
+
+    def accepted(self, link: Link) -> None:
+        self.links.append(link)
+        link.start()
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        return int(s.getsockname()[1])
+
+
+@needs_openssl
+async def test_our_client_with_openssl_server() -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            OPENSSL,
+            "s_server",
+            "-accept",
+            f"[::1]:{port}",
+            "-nocert",
+            "-psk",
+            KEY.hex(),
+            "-psk_identity",
+            NAME.decode(),
+            "-tls1_3",
+            "-quiet",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        side = Recorder()
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    link = await tls_psk.dial(
+                        Endpoint("tcp", "::1", port), side, network_name=NAME, key=KEY
+                    )
+                    break
+                except OSError:
+                    await asyncio.sleep(0.1)
+        link.start()
+        link.send(encode_control(Hello(7)))
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(encode_control(Hello(9)))
+        server.stdin.flush()
+        await wait_for(lambda: side.packets == [Hello(9)])
+        got = await asyncio.to_thread(server.stdout.read, 16)
+        assert got == encode_control(Hello(7))
+    finally:
+        server.kill()
+        server.wait()
+
+
+@needs_openssl
+async def test_openssl_client_with_our_server() -> None:
+    side = Recorder()
+    listener = await tls_psk.listen("::1", 0, side, side.accepted, network_name=NAME, key=KEY)
+    client = subprocess.Popen(
+        [
+            OPENSSL,
+            "s_client",
+            "-connect",
+            f"[::1]:{listener.port}",
+            "-psk",
+            KEY.hex(),
+            "-psk_identity",
+            NAME.decode(),
+            "-tls1_3",
+            "-quiet",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert client.stdin is not None and client.stdout is not None
+        client.stdin.write(encode_control(Hello(3)))
+        client.stdin.flush()
+        await wait_for(lambda: side.packets == [Hello(3)])
+        (link,) = side.links
+        assert link.protocol == "tls" and link.connection_id.startswith("TLS [::1]:")
+        link.send(encode_control(Hello(4)))
+        got = await asyncio.to_thread(client.stdout.read, 16)
+        assert got == encode_control(Hello(4))
+    finally:
+        client.kill()
+        client.wait()
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "ok"),
+    [(NAME, KEY, True), (NAME, b"\x01" * 32, False), (b"othernet", KEY, False)],
+)
+async def test_our_client_and_server_refuse_wrong_keys_and_names(
+    name: bytes, key: bytes, ok: bool
+) -> None:
+    server_side, client_side = Recorder(), Recorder()
+    listener = await tls_psk.listen(
+        "::1", 0, server_side, server_side.accepted, network_name=NAME, key=KEY
+    )
+    try:
+        dial = tls_psk.dial(
+            Endpoint("tcp", "::1", listener.port), client_side, network_name=name, key=key
+        )
+        if not ok:
+            with pytest.raises(tls_psk.TlsError):
+                await dial
+            await asyncio.sleep(0.2)
+            assert server_side.links == []
+            return
+        link = await dial
+        link.start()
+        big = encode_data(bytes(16), bytes(16), 64, bytes(40_000))
+        link.send_data_batch([encode_control(Hello(1)), big])
+        await wait_for(lambda: len(server_side.packets) == 2)
+        assert server_side.packets[0] == Hello(1)
+        assert len(server_side.packets[1].body) == 40_000  # type: ignore[union-attr]
+        assert link.tx_bytes == server_side.links[0].rx_bytes  # plaintext counters
+        link.close()
+        await wait_for(lambda: bool(server_side.closed))
+    finally:
+        listener.close()
+
+
+def test_records_reject_tampering_and_split_anywhere() -> None:
+    a = tls_psk.RecordProtection("aes128gcm", (b"k" * 16, b"i" * 12, 5), (b"q" * 16, b"j" * 12, 0))
+    b = tls_psk.RecordProtection("aes128gcm", (b"q" * 16, b"j" * 12, 0), (b"k" * 16, b"i" * 12, 5))
+    sealed = a.seal(b"x" * 40_000)  # three records
+    out = b"".join(b.open(sealed[i : i + 777]) for i in range(0, len(sealed), 777))
+    assert out == b"x" * 40_000
+    tampered = bytearray(a.seal(b"hello"))
+    tampered[-1] ^= 1
+    with pytest.raises(tls_psk.TlsError):
+        b.open(bytes(tampered))
