@@ -18,21 +18,10 @@ import statistics
 import time
 from pathlib import Path
 
-from mycelium.identity import Identity
 from mycelium.links.endpoint import Endpoint
 from mycelium.node import Node, NodeConfig
 
-
-def config(peers: list[Endpoint]) -> NodeConfig:
-    return NodeConfig(
-        identity=Identity.generate(),
-        peers=peers,
-        tcp_listen_port=0,
-        quic_listen_port=0,
-        listen_host="::1",
-        no_tun=True,
-        disable_peer_discovery=True,
-    )
+config = NodeConfig.loopback
 
 
 async def one_run(count: int, big: int) -> dict[str, float]:

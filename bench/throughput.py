@@ -24,8 +24,18 @@ def iperf(net: Network, server_ns: str, client_ns: str, address: str, seconds: f
     server = net.exec(server_ns, "iperf3", "-s", "-D", "-1", "-p", "5201", check=False)
     assert server.returncode == 0, server.stderr
     time.sleep(0.3)
-    out = net.exec(client_ns, "iperf3", "-c", address, "-p", "5201", "-t", str(seconds), "-J",
-                   timeout=seconds + 30)
+    out = net.exec(
+        client_ns,
+        "iperf3",
+        "-c",
+        address,
+        "-p",
+        "5201",
+        "-t",
+        str(seconds),
+        "-J",
+        timeout=seconds + 30,
+    )
     result = json.loads(out.stdout)
     return result["end"]["sum_received"]["bits_per_second"] / 1e9
 

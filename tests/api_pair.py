@@ -13,21 +13,11 @@ from click.testing import CliRunner, Result
 
 from mycelium.api import Servers, start_servers
 from mycelium.cli.main import cli
-from mycelium.identity import Identity, node_subnet
+from mycelium.identity import node_subnet
 from mycelium.links.endpoint import Endpoint
 from mycelium.node import Node, NodeConfig
 
-
-def config(peers: list[Endpoint] = ()) -> NodeConfig:  # type: ignore[assignment]
-    return NodeConfig(
-        identity=Identity.generate(),
-        peers=list(peers),
-        tcp_listen_port=0,
-        quic_listen_port=0,
-        listen_host="::1",
-        no_tun=True,
-        disable_peer_discovery=True,
-    )
+config = NodeConfig.loopback
 
 
 class Pair:

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from mycelium.identity import Identity
 from mycelium.links.endpoint import Endpoint
 from mycelium.node import Node, NodeConfig
 
-
-def config(peers: list[Endpoint] = ()) -> NodeConfig:  # type: ignore[assignment]
-    return NodeConfig(
-        identity=Identity.generate(),
-        peers=list(peers),
-        tcp_listen_port=0,
-        quic_listen_port=0,
-        listen_host="::1",
-        no_tun=True,
-        disable_peer_discovery=True,
-    )
+config = NodeConfig.loopback
 
 
 async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

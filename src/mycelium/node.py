@@ -52,6 +52,20 @@ class NodeConfig:
     #: Supply an identity directly (embedding, tests) instead of reading ``key_file``.
     identity: Identity | None = None
 
+    @classmethod
+    def loopback(cls, peers: list[Endpoint] | tuple[Endpoint, ...] = ()) -> NodeConfig:
+        """A node for in-process networks (tests, benchmarks, embedding): a fresh identity, no
+        TUN, no discovery, listening on ``::1`` ports the kernel picks."""
+        return cls(
+            identity=Identity.generate(),
+            peers=list(peers),
+            tcp_listen_port=0,
+            quic_listen_port=0,
+            listen_host="::1",
+            no_tun=True,
+            disable_peer_discovery=True,
+        )
+
 
 class Node:
     """A Mycelium node. ``async with Node(config) as node:`` runs it inside any asyncio program."""

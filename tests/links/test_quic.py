@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from mycelium.identity import Identity, node_subnet
+from link_recorder import Recorder, wait_for
+from mycelium.identity import node_subnet
 from mycelium.links import quic
-from mycelium.links.base import Link
 from mycelium.links.endpoint import Endpoint
 from mycelium.node import Node, NodeConfig
 from mycelium.wire.packet import DataPacket, encode_control, encode_data
-from mycelium.wire.stream import Packet
 from mycelium.wire.tlv import Hello
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.packets: list[Packet] = []
-        self.closed: list[str] = []
-        self.links: list[Link] = []
-
-    def link_packets(self, link: Link, packets: list[Packet]) -> None:
-        self.packets.extend(packets)
-
-    def link_closed(self, link: Link, reason: str) -> None:
-        self.closed.append(reason)
-
-    def link_pause_writing(self, link: Link) -> None:
-        pass
-
-    def link_resume_writing(self, link: Link) -> None:
-        pass
-
-    def accepted(self, link: Link) -> None:
-        self.links.append(link)
-        link.start()
-
-
-async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def test_control_on_the_stream_data_as_datagrams_and_big_data_on_the_stream() -> None:
@@ -92,16 +60,7 @@ async def test_dialling_nobody_fails_cleanly() -> None:
         endpoint.close()
 
 
-def config(peers: list[Endpoint]) -> NodeConfig:
-    return NodeConfig(
-        identity=Identity.generate(),
-        peers=peers,
-        tcp_listen_port=0,
-        quic_listen_port=0,
-        listen_host="::1",
-        no_tun=True,
-        disable_peer_discovery=True,
-    )
+config = NodeConfig.loopback
 
 
 async def test_two_nodes_route_and_exchange_messages_over_quic() -> None:

@@ -10,46 +10,16 @@ import subprocess
 
 import pytest
 
+from link_recorder import Recorder, wait_for
 from mycelium.links import tls_psk
-from mycelium.links.base import Link
 from mycelium.links.endpoint import Endpoint
 from mycelium.wire.packet import encode_control, encode_data
-from mycelium.wire.stream import Packet
 from mycelium.wire.tlv import Hello
 
 KEY = bytes(range(32))
 NAME = b"testnet"
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl binary not installed")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.packets: list[Packet] = []
-        self.closed: list[str] = []
-        self.links: list[Link] = []
-
-    def link_packets(self, link: Link, packets: list[Packet]) -> None:
-        self.packets.extend(packets)
-
-    def link_closed(self, link: Link, reason: str) -> None:
-        self.closed.append(reason)
-
-    def link_pause_writing(self, link: Link) -> None:
-        pass
-
-    def link_resume_writing(self, link: Link) -> None:
-        pass
-
-    def accepted(self, link: Link) -> None:
-        self.links.append(link)
-        link.start()
-
-
-async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 def free_port() -> int:

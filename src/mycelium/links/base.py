@@ -40,6 +40,8 @@ class Link(abc.ABC):
         self.rx_bytes = 0
         self.tx_bytes = 0
         self.handler: LinkHandler | None = None
+        self._started = False
+        self._pending: list[Packet] = []
 
     @property
     @abc.abstractmethod
@@ -55,8 +57,21 @@ class Link(abc.ABC):
     def send(self, frame: bytes) -> None:
         """Queue one encoded frame (control or data); never blocks."""
 
-    def start(self) -> None:  # noqa: B027 - optional hook, most transports deliver at once
-        """Begin delivering packets; called once the owner has registered the link."""
+    def start(self) -> None:
+        """Begin delivering packets; called once the owner has registered the link. What
+        arrived before (a peer talks as soon as the connection is up) is delivered now."""
+        self._started = True
+        if self._pending and self.handler is not None:
+            pending, self._pending = self._pending, []
+            self.handler.link_packets(self, pending)
+
+    def _deliver(self, packets: list[Packet]) -> None:
+        if not packets:
+            return
+        if self._started and self.handler is not None:
+            self.handler.link_packets(self, packets)
+        else:
+            self._pending.extend(packets)
 
     def send_data(self, frame: bytes) -> None:
         """Queue one encoded data frame; QUIC overrides this to use a DATAGRAM when it fits."""

@@ -45,9 +45,7 @@ class Endpoint:
         if self.proto == "vsock":
             return False
         address = ipaddress.ip_address(self.host.split("%")[0])
-        return address.version == 4 or (
-            address.version == 6 and address.ipv4_mapped is not None
-        )
+        return address.version == 4 or (address.version == 6 and address.ipv4_mapped is not None)
 
     @property
     def socket_address(self) -> str:

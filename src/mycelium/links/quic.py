@@ -97,10 +97,8 @@ class QuicLink(Link):
         self.static_cost = COST_IPV4 if is_ipv4_peer(self.remote_host) else COST_IPV6
         self._decoder = StreamDecoder()
         self._timer: asyncio.TimerHandle | None = None
-        self._started = False
         self._closed = False
         self._paused = False
-        self._pending: list = []
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
         self.stream_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -179,20 +177,6 @@ class QuicLink(Link):
     def receive(self, data: bytes, addr: tuple) -> None:
         self._conn.receive_datagram(data, addr, asyncio.get_running_loop().time())
         self._process()
-
-    def start(self) -> None:
-        self._started = True
-        if self._pending and self.handler is not None:
-            pending, self._pending = self._pending, []
-            self.handler.link_packets(self, pending)
-
-    def _deliver(self, packets: list) -> None:
-        if not packets:
-            return
-        if self._started and self.handler is not None:
-            self.handler.link_packets(self, packets)
-        else:
-            self._pending.extend(packets)
 
     def _process(self) -> None:
         conn = self._conn

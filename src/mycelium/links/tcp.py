@@ -40,8 +40,6 @@ class StreamLink(Link, asyncio.Protocol):
         self._decoder = StreamDecoder()
         self._transport: asyncio.Transport | None = None
         self._closed = False
-        self._started = False
-        self._pending: list = []
         self.local_text = ""
         self.remote_text = ""
         self.remote_host = ""
@@ -57,13 +55,6 @@ class StreamLink(Link, asyncio.Protocol):
     @property
     def connection_id(self) -> str:
         return f"{self._label} {self.local_text} <-> {self.remote_text}"
-
-    def start(self) -> None:
-        self._started = True
-        if self._pending:
-            pending, self._pending = self._pending, []
-            if self.handler is not None:
-                self.handler.link_packets(self, pending)
 
     def send(self, frame: bytes) -> None:
         transport = self._transport
@@ -109,12 +100,7 @@ class StreamLink(Link, asyncio.Protocol):
         except FramingError as exc:
             self._fail(f"framing error: {exc}")
             return
-        if not packets:
-            return
-        if self._started and self.handler is not None:
-            self.handler.link_packets(self, packets)
-        else:
-            self._pending.extend(packets)
+        self._deliver(packets)
 
     def eof_received(self) -> bool:
         return False
@@ -201,6 +187,11 @@ async def listen(
         link.on_open = on_link
         return link
 
+    return await loop.create_server(factory, sock=listening_socket(host, port, firewall_mark))
+
+
+def listening_socket(host: str, port: int, firewall_mark: int | None) -> socket.socket:
+    """A non-blocking TCP listener; on ``::`` it takes IPv4 too (dual stack)."""
     sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -212,4 +203,4 @@ async def listen(
     except OSError:
         sock.close()
         raise
-    return await loop.create_server(factory, sock=sock)
+    return sock

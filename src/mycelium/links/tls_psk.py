@@ -20,7 +20,7 @@ from tlslite.errors import TLSError
 
 from .base import Link, LinkHandler
 from .endpoint import Endpoint
-from .tcp import StreamLink, set_firewall_mark
+from .tcp import StreamLink, listening_socket, set_firewall_mark
 
 log = logging.getLogger(__name__)
 
@@ -304,15 +304,5 @@ async def listen(
     key: bytes,
     firewall_mark: int | None = None,
 ) -> TlsListener:
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        set_firewall_mark(sock, firewall_mark)
-        sock.bind((host, port))
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
+    sock = listening_socket(host, port, firewall_mark)
     return TlsListener(sock, handler, on_link, network_name, key, firewall_mark)
