@@ -1,13 +1,15 @@
 """TCP throughput across the overlay between two nodes in two network namespaces (iperf3, 10 s),
 with the raw veth measured in the same run as the baseline. Needs root and iperf3.
 
-    python bench/throughput.py [--seconds 10] [--runs 3]
+    python bench/throughput.py [--seconds 10] [--runs 3] [--transport tcp|quic|tls]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -16,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from netns.harness import Network
+from netns.harness import MYCELIUM, Network
 
 
 def iperf(net: Network, server_ns: str, client_ns: str, address: str, seconds: float) -> float:
@@ -44,15 +46,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/throughput.json"))
+    parser.add_argument(
+        "--transport",
+        choices=["tcp", "quic", "tls"],
+        default="tcp",
+        help="tls runs both nodes as mycelium-private with a shared key",
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    args.out = args.out or Path(f"bench/results/throughput_{args.transport}.json")
     with tempfile.TemporaryDirectory() as tmp:
         net = Network(prefix="bt-", workdir=Path(tmp))
         try:
             a, b = net.ns("a"), net.ns("b")
             _, _, addr_a, _ = net.link(a, b)
-            na = net.start_node(a, [], "--disable-peer-discovery")
-            nb = net.start_node(b, [f"tcp://[{addr_a}]:9651"], "--disable-peer-discovery")
+            extra: list[str] = ["--disable-peer-discovery"]
+            binary = MYCELIUM
+            if args.transport == "tls":
+                key = Path(tmp) / "net.key"
+                key.write_bytes(os.urandom(32))
+                extra += ["--network-name", "bench", "--network-key-file", str(key)]
+                binary = shutil.which("mycelium-private") or "mycelium-private"
+            proto = "quic" if args.transport == "quic" else "tcp"
+            na = net.start_node(a, [], *extra, binary=binary)
+            nb = net.start_node(b, [f"{proto}://[{addr_a}]:9651"], *extra, binary=binary)
             net.wait_tun(na)
             net.wait_tun(nb)
             net.wait_ping(b, na.address, timeout=30)
@@ -71,6 +88,7 @@ def main() -> None:
         "overlay_median_gbit_s": round(statistics.median(overlay), 3),
         "ratio_overlay_to_raw": round(statistics.median(overlay) / statistics.median(raw), 4),
         "mtu": 1400,
+        "transport": args.transport,
     }
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
