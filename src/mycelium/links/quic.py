@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 
@@ -45,6 +46,7 @@ HANDSHAKE_TIMEOUT = 10.0
 CONTROL_STREAM = 0
 #: Bytes queued on a connection's stream before the node is asked to pause.
 HIGH_WATER = 4 * 1024 * 1024
+SOCKET_BUFFER = 16 * 1024 * 1024
 
 
 def self_signed(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -99,6 +101,7 @@ class QuicLink(Link):
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._paused = False
+        self._transmit_scheduled = False
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
         self.stream_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -117,7 +120,7 @@ class QuicLink(Link):
             return
         self.tx_bytes += len(frame)
         self._conn.send_stream_data(CONTROL_STREAM, frame)
-        self._transmit()
+        self._transmit_soon()
 
     def send_data(self, frame: bytes) -> None:
         self.send_data_batch([frame])
@@ -132,9 +135,17 @@ class QuicLink(Link):
                 conn.send_datagram_frame(frame)
             else:  # too large for one datagram: the reference accepts it on the stream
                 conn.send_stream_data(CONTROL_STREAM, frame)
-        self._transmit()
+        self._transmit_soon()
+
+    def _transmit_soon(self) -> None:
+        """One transmit per loop iteration, after every datagram read and frame queued in it:
+        packets and ACKs go out in batches instead of one aioquic pass per datagram."""
+        if not self._transmit_scheduled:
+            self._transmit_scheduled = True
+            asyncio.get_running_loop().call_soon(self._transmit)
 
     def _transmit(self) -> None:
+        self._transmit_scheduled = False
         if self._closed and self._conn._state is QuicConnectionState.TERMINATED:
             return
         loop = asyncio.get_running_loop()
@@ -157,7 +168,7 @@ class QuicLink(Link):
         queued = 0
         if stream is not None:
             queued = stream.sender._buffer_stop - stream.sender._buffer_start
-        queued += sum(map(len, conn._datagrams_pending))
+        queued += len(conn._datagrams_pending) * MAX_DATAGRAM_PAYLOAD
         handler = self.handler
         if handler is None:
             return
@@ -207,7 +218,7 @@ class QuicLink(Link):
                 self._terminated(event.reason_phrase or "connection terminated")  # type: ignore[attr-defined]
                 return
             event = conn.next_event()
-        self._transmit()
+        self._transmit_soon()
 
     # --- closing ------------------------------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
@@ -249,6 +260,14 @@ class QuicEndpoint(asyncio.DatagramProtocol):
     # --- socket -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # the reference's 16 MiB buffers; bursts of datagrams overflow less
+            for option, forced in ((socket.SO_RCVBUF, 33), (socket.SO_SNDBUF, 32)):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, forced, SOCKET_BUFFER)  # *BUFFORCE
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
 
     def sendto(self, data: bytes, addr: tuple) -> None:
         if self._transport is not None:
