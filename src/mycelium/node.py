@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .crypto import KeyCache
 from .dataplane import DataPlane
 from .identity import Identity, RouterId, default_key_path, load_or_create_key_file
-from .links import quic, tcp, tls_psk
+from .links import quic, tcp, tls_psk, vsock
 from .links.base import Link
 from .links.endpoint import Endpoint
 from .links.peer_manager import PeerManager
@@ -47,6 +47,8 @@ class NodeConfig:
     disable_peer_discovery: bool = False
     peer_discovery_port: int = 9650
     peer_discovery_interfaces: list[str] = field(default_factory=list)
+    #: Accept vsock links on this port (any local CID); None: no vsock listener.
+    vsock_listen_port: int | None = None
     #: Private network membership: TLS-PSK on every TCP connection, no QUIC.
     private: PrivateNetwork | None = None
     #: Supply an identity directly (embedding, tests) instead of reading ``key_file``.
@@ -83,13 +85,14 @@ class Node:
         self.links: set[Link] = set()
         dialers: dict[str, Callable[[Endpoint], Awaitable[Link]]]
         if config.private is not None:
-            dialers = {"tcp": self._dial_tls, "tls": self._dial_tls}
+            dialers = {"tcp": self._dial_tls, "tls": self._dial_tls, "vsock": self._dial_vsock}
         else:
-            dialers = {"tcp": self._dial_tcp}
+            dialers = {"tcp": self._dial_tcp, "vsock": self._dial_vsock}
             if not config.disable_quic:
                 dialers["quic"] = self._dial_quic
         self.peer_manager = PeerManager(dialers, self._register)
         self._quic: quic.QuicEndpoint | None = None
+        self._vsock: vsock.VsockListener | None = None
         self.tun = None
         self._listeners: list[asyncio.AbstractServer] = []
         self._discovery = None
@@ -148,6 +151,14 @@ class Node:
                 self._accepted_quic,
                 self.router_id.text(),
             )
+        if self.config.vsock_listen_port is not None:
+            # Plain even in a private network (wire.md §6.4.1); a failure costs only vsock.
+            try:
+                self._vsock = await vsock.listen(
+                    self.config.vsock_listen_port, self, self._accepted
+                )
+            except OSError as exc:
+                log.error("vsock listener not started: %s", exc)
         for endpoint in self.config.peers:
             self.peer_manager.add_peer(endpoint)
         self.peer_manager.start()
@@ -189,6 +200,8 @@ class Node:
             listener.close()
         if self._quic is not None:
             self._quic.close()
+        if self._vsock is not None:
+            self._vsock.close()
         await self.peer_manager.stop()
         for link in list(self.links):
             link.close()
@@ -213,6 +226,9 @@ class Node:
         if self._quic is None:
             raise ConnectionError("QUIC is disabled")
         return await self._quic.dial(endpoint, self)
+
+    async def _dial_vsock(self, endpoint: Endpoint) -> Link:
+        return await vsock.dial(endpoint, self)
 
     def _accepted_quic(self, link: Link) -> None:
         assert isinstance(link, quic.QuicLink)

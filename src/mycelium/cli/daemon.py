@@ -45,7 +45,6 @@ DEFAULTS: dict[str, Any] = {
 UNBUILT = {
     "topic_config": "--topic-config",
     "cdn_cache": "--cdn-cache",
-    "vsock_listen_port": "--vsock-listen-port",
     "enable_dns": "--enable-dns",
 }
 
@@ -254,6 +253,7 @@ def run_daemon(ctx: click.Context, key_file: Path, params: dict[str, Any]) -> No
         disable_peer_discovery=settings["disable_peer_discovery"],
         peer_discovery_port=settings["peer_discovery_port"],
         peer_discovery_interfaces=list(settings["peer_discovery_interfaces"]),
+        vsock_listen_port=settings["vsock_listen_port"],
     )
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
