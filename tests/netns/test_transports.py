@@ -1,0 +1,140 @@
+"""Real nodes joined by a mix of TCP and QUIC links: everyone reaches everyone, bulk TCP traffic
+crosses a QUIC link both ways, and a QUIC link that goes silent (every packet dropped, the
+interface still up) is noticed, routed around, and reconnected once packets flow again.
+
+This kernel has no netem and no tc classifiers; a token bucket whose burst is smaller than any
+packet drops everything, which makes a silent link."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+
+import pytest
+
+from netns.harness import Network, NodeProcess, forward_links, wait_until
+
+pytestmark = pytest.mark.netns
+
+IPERF_PORT = "5299"
+
+
+def peers_of(net: Network, node: NodeProcess) -> list[dict]:
+    """The node's peer list through its REST API ([] while the API does not answer)."""
+    out = net.exec(
+        node.ns,
+        sys.executable,
+        "-c",
+        "import urllib.request;print(urllib.request.urlopen("
+        "'http://127.0.0.1:8989/api/v1/admin/peers',timeout=2).read().decode())",
+        check=False,
+    )
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        return []
+
+
+def quic_states(net: Network, node: NodeProcess) -> list[str]:
+    return [p["connectionState"] for p in peers_of(net, node) if p["endpoint"]["proto"] == "quic"]
+
+
+def silence(net: Network, ns: str, ifname: str) -> None:
+    net.exec(ns, "tc", "qdisc", "replace", "dev", ifname, "root", "tbf", "rate", "8bit", "burst",
+             "1", "limit", "1")  # fmt: skip
+
+
+def unsilence(net: Network, ns: str, ifname: str) -> None:
+    net.exec(ns, "tc", "qdisc", "del", "dev", ifname, "root", check=False)
+
+
+def iperf_bytes(net: Network, server: NodeProcess, client: NodeProcess, reverse: bool) -> int:
+    """Bytes the receiving side of a 3 s iperf3 TCP run over the overlay got."""
+    started = net.exec(server.ns, "iperf3", "-s", "-D", "-1", "-p", IPERF_PORT, check=False)
+    assert started.returncode == 0, started.stderr
+    time.sleep(0.3)
+    args = ["iperf3", "-c", server.address, "-p", IPERF_PORT, "-t", "3", "-J"]
+    out = net.exec(client.ns, *args, *(["-R"] if reverse else []), check=False, timeout=40)
+    assert out.returncode == 0, f"{out.stdout[-2000:]}\n{out.stderr}\n{server.log()}"
+    return int(json.loads(out.stdout)["end"]["sum_received"]["bytes"])
+
+
+@pytest.fixture
+def ring(net: Network) -> tuple[list[NodeProcess], dict[str, tuple[str, str]]]:
+    """n0 -tcp- n1 -quic- n2 -tcp- n3 -quic- n0; returns the nodes and the veth ends of the
+    two QUIC links (namespace, interface) on both sides."""
+    names = [net.ns(f"x{i}") for i in range(4)]
+    kinds = ["tcp", "quic", "tcp", "quic"]
+    peers: dict[int, list[str]] = {i: [] for i in range(4)}
+    quic_ends: dict[str, tuple[str, str]] = {}
+    for i, kind in enumerate(kinds):
+        j = (i + 1) % 4
+        ifa, ifb, addr_a, _ = net.link(names[i], names[j])
+        peers[j].append(f"{kind}://[{addr_a}]:9651")
+        if kind == "quic":
+            quic_ends[f"{i}{j}a"] = (names[i], ifa)
+            quic_ends[f"{i}{j}b"] = (names[j], ifb)
+    nodes = [net.start_node(ns, peers[i], "--disable-peer-discovery") for i, ns in enumerate(names)]
+    for node in nodes:
+        net.wait_tun(node)
+    return nodes, quic_ends
+
+
+def test_mixed_ring_every_pair_and_bulk_over_quic(
+    net: Network, ring: tuple[list[NodeProcess], dict[str, tuple[str, str]]]
+) -> None:
+    nodes, _ = ring
+    net.wait_ping(nodes[0].ns, nodes[2].address, timeout=30)
+    failures = [
+        (a.ns, b.address)
+        for a, b in itertools.permutations(nodes, 2)
+        if not net.ping(a.ns, b.address, count=1, wait=3)
+    ]
+    assert failures == []
+    # n1 -> n2 is one QUIC link (the three-link way round never wins over a direct link).
+    assert forward_links(net, nodes[1], nodes[2]) == 1
+    assert quic_states(net, nodes[2]) == ["alive"]
+    # Full-size TUN packets (1400-byte MTU) exceed one DATAGRAM and ride on stream 0.
+    there = iperf_bytes(net, nodes[1], nodes[2], reverse=False)
+    back = iperf_bytes(net, nodes[1], nodes[2], reverse=True)
+    assert there > 1_000_000 and back > 1_000_000, (there, back)
+    for node in nodes:
+        assert node.proc is not None and node.proc.poll() is None, node.log()
+        assert "Traceback" not in node.log()
+
+
+def test_silent_quic_link_is_detected_routed_around_and_reconnected(
+    net: Network, ring: tuple[list[NodeProcess], dict[str, tuple[str, str]]]
+) -> None:
+    nodes, ends = ring
+    net.wait_ping(nodes[1].ns, nodes[2].address, timeout=30)
+    assert wait_until(lambda: forward_links(net, nodes[1], nodes[2], wait=1) == 1, timeout=20)
+    for side in ("12a", "12b"):
+        silence(net, *ends[side])
+    cut = time.monotonic()
+    try:
+        # Nothing closes the connection: only the missing IHUs (dead neighbour after 43-53 s)
+        # or QUIC's 60 s idle timeout can tell, then traffic goes the three-link way round.
+        rerouted = wait_until(
+            lambda: (
+                net.ping(nodes[1].ns, nodes[2].address, wait=1)
+                and forward_links(net, nodes[1], nodes[2], wait=1) == 3
+            ),
+            timeout=100,
+            interval=0,
+        )
+        assert rerouted, "traffic never left the silent QUIC link"
+        detected = time.monotonic() - cut
+        assert "alive" not in quic_states(net, nodes[2])  # the dialling side is reconnecting
+    finally:
+        for side in ("12a", "12b"):
+            unsilence(net, *ends[side])
+    # The peer manager redials every 5 s; the new link carries the traffic again.
+    assert wait_until(lambda: quic_states(net, nodes[2]) == ["alive"], timeout=40), nodes[2].log()
+    back = wait_until(lambda: forward_links(net, nodes[1], nodes[2], wait=1) == 1, timeout=40)
+    assert back, "traffic did not return to the reconnected QUIC link"
+    assert detected < 100
+    for node in nodes:
+        assert node.proc is not None and node.proc.poll() is None, node.log()
