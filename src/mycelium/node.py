@@ -83,13 +83,17 @@ class Node:
         self.keys = KeyCache(self.identity.secret)
         self.dataplane = DataPlane(self.identity, self.router, self.keys)
         self.links: set[Link] = set()
-        dialers: dict[str, Callable[[Endpoint], Awaitable[Link]]]
+        # Every protocol has a dialer: as in the reference, a peer whose transport is off here
+        # (QUIC disabled or private, tls:// without a private network) stays in the table and
+        # its dial attempts fail, instead of the node refusing to start.
+        dialers: dict[str, Callable[[Endpoint], Awaitable[Link]]] = {
+            "tcp": self._dial_tcp,
+            "tls": self._dial_tls,
+            "quic": self._dial_quic,
+            "vsock": self._dial_vsock,
+        }
         if config.private is not None:
-            dialers = {"tcp": self._dial_tls, "tls": self._dial_tls, "vsock": self._dial_vsock}
-        else:
-            dialers = {"tcp": self._dial_tcp, "vsock": self._dial_vsock}
-            if not config.disable_quic:
-                dialers["quic"] = self._dial_quic
+            dialers["tcp"] = self._dial_tls
         self.peer_manager = PeerManager(dialers, self._register)
         self._quic: quic.QuicEndpoint | None = None
         self._vsock: vsock.VsockListener | None = None
@@ -237,7 +241,8 @@ class Node:
 
     async def _dial_tls(self, endpoint: Endpoint) -> Link:
         private = self.config.private
-        assert private is not None
+        if private is None:
+            raise ConnectionError("tls:// peers need a private network (use tcp://)")
         return await tls_psk.dial(
             endpoint,
             self,

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from link_recorder import wait_for
 from mycelium.identity import Identity
 from mycelium.links.endpoint import Endpoint
 from mycelium.links.private import KEY_SIZE, PrivateNetwork, PrivateNetworkError
@@ -58,13 +59,24 @@ def _private_config(key_file: Path) -> NodeConfig:
     return config
 
 
-async def test_private_node_dials_tls_and_vsock_never_quic(key_file: Path) -> None:
+async def test_private_node_dials_tls_and_never_quic(key_file: Path) -> None:
     node = Node(_private_config(key_file))
-    dialers = node.peer_manager._dialers  # type: ignore[attr-defined]
-    assert set(dialers) == {"tcp", "tls", "vsock"}
-    assert dialers["tcp"] == node._dial_tls
-    with pytest.raises(ValueError, match="quic"):
-        node.peer_manager.add_peer(Endpoint.parse("quic://[::1]:9651"))
+    assert node.peer_manager._dialers["tcp"] == node._dial_tls  # type: ignore[attr-defined]
+    with pytest.raises(ConnectionError, match="disabled"):
+        await node._dial_quic(Endpoint.parse("quic://[::1]:9651"))
+
+
+async def test_peers_of_switched_off_transports_are_kept_but_never_connect() -> None:
+    # The reference keeps such peers in its table and logs each refused attempt; it starts.
+    config = NodeConfig.loopback(
+        [Endpoint.parse("quic://[::1]:9"), Endpoint.parse("tls://[::1]:9")]
+    )
+    config.disable_quic = True
+    async with Node(config) as node:
+        entries = node.peer_manager.peers()
+        assert {e.endpoint.proto for e in entries} == {"quic", "tls"}
+        await wait_for(lambda: all(e.failures >= 1 for e in entries))
+        assert not node.links
 
 
 async def test_private_node_runs_no_quic_and_dials_discovered_peers_with_tls(
