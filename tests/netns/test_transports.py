@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import sys
 import time
 
 import pytest
 
+from mycelium.identity import node_subnet
 from netns.harness import Network, NodeProcess, forward_links, wait_until
 
 pytestmark = pytest.mark.netns
@@ -138,3 +140,73 @@ def test_silent_quic_link_is_detected_routed_around_and_reconnected(
     assert detected < 100
     for node in nodes:
         assert node.proc is not None and node.proc.poll() is None, node.log()
+
+
+PRIVATE = shutil.which("mycelium-private") or "mycelium-private"
+
+
+def api_get(net: Network, node: NodeProcess, path: str) -> list[dict]:
+    out = net.exec(
+        node.ns,
+        sys.executable,
+        "-c",
+        "import sys,urllib.request;print(urllib.request.urlopen("
+        "'http://127.0.0.1:8989/api/v1/admin/'+sys.argv[1],timeout=2).read().decode())",
+        path,
+        check=False,
+    )
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        return []
+
+
+def known_subnets(net: Network, node: NodeProcess) -> set[str]:
+    """Every subnet in the node's selected and fallback routes."""
+    routes = api_get(net, node, "routes/selected") + api_get(net, node, "routes/fallback")
+    return {r["subnet"] for r in routes}
+
+
+def test_private_line_with_an_intruder_that_never_learns_a_route(net: Network) -> None:
+    """m1 - m0 - m2 are members; w (wrong key) and n (wrong name) both dial m0, with a quic://
+    peer thrown in that a private node keeps but never uses."""
+    key, wrong = net.workdir / "net.key", net.workdir / "wrong.key"
+    key.write_bytes(bytes(range(32)))
+    wrong.write_bytes(bytes(range(100, 132)))
+    hub = net.ns("m0")
+    spokes = [net.ns(name) for name in ("m1", "m2", "w", "n")]
+    hub_addr = [net.link(hub, ns)[2] for ns in spokes]
+
+    def start(ns: str, i: int | None, name: str, key_file: str) -> NodeProcess:
+        peers = [] if i is None else [f"tcp://[{hub_addr[i]}]:9651", f"quic://[{hub_addr[i]}]:9651"]
+        args = ["--disable-peer-discovery", "--network-name", name, "--network-key-file", key_file]
+        return net.start_node(ns, peers, *args, binary=PRIVATE)
+
+    members = [start(hub, None, "lab", str(key))]
+    members += [start(spokes[i], i, "lab", str(key)) for i in (0, 1)]
+    intruders = [start(spokes[2], 2, "lab", str(wrong)), start(spokes[3], 3, "bal", str(key))]
+    for node in members + intruders:
+        net.wait_tun(node)
+    net.wait_ping(members[1].ns, members[2].address, timeout=30)
+    # No QUIC in a private network: nobody listens on UDP 9651.
+    udp = net.exec(hub, "ss", "-Huln", "sport = :9651").stdout.strip()
+    assert udp == "", udp
+    for intruder in intruders:
+        assert not net.ping(intruder.ns, members[0].address, count=2, wait=2)
+        assert not net.ping(members[1].ns, intruder.address, count=1, wait=2)
+    member_subnets = {str(node_subnet(m.identity.public_key)) for m in members}
+    intruder_subnets = {str(node_subnet(i.identity.public_key)) for i in intruders}
+    # Positive control: members learned each other (the pings asked for the routes).
+    assert str(node_subnet(members[2].identity.public_key)) in known_subnets(net, members[1])
+    for intruder in intruders:
+        peers = api_get(net, intruder, "peers")  # the API answers (an empty table would not)
+        assert len(peers) == 2 and all(p["connectionState"] != "alive" for p in peers), peers
+        assert known_subnets(net, intruder) & member_subnets == set(), intruder.ns
+    for member in members:
+        assert known_subnets(net, member) & intruder_subnets == set(), member.ns
+    # The hub never had a live link to an intruder.
+    alive = [p for p in api_get(net, members[0], "peers") if p["connectionState"] == "alive"]
+    assert len(alive) == 2, alive
+    for node in members:
+        assert node.proc is not None and node.proc.poll() is None, node.log()
+        assert "Traceback" not in node.log()
