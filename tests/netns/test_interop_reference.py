@@ -84,3 +84,35 @@ def test_quic_links_between_python_and_reference_nodes(net: Network) -> None:
         p1.ns, "ping", "-6", "-c", "2", "-W", "3", "-s", "1300", rust.address, check=False
     )
     assert out.returncode == 0, out.stdout
+
+
+REFERENCE_PRIVATE = os.environ.get("MYCELIUM_REFERENCE_PRIVATE_BIN", "")
+
+
+def test_private_network_with_reference_members(net: Network) -> None:
+    """P - R - P over TLS-PSK: our TLS client and server against the reference's OpenSSL."""
+    if not (REFERENCE_PRIVATE and os.access(REFERENCE_PRIVATE, os.X_OK)):
+        pytest.skip("set MYCELIUM_REFERENCE_PRIVATE_BIN to a reference mycelium-private binary")
+    import shutil
+
+    ours = shutil.which("mycelium-private") or "mycelium-private"
+    key = net.workdir / "net.key"
+    key.write_bytes(bytes(range(32)))
+    private = [
+        "--disable-peer-discovery",
+        "--network-name",
+        "interop",
+        "--network-key-file",
+        str(key),
+    ]
+    names = [net.ns(f"v{i}") for i in range(3)]
+    _, _, left01, _ = net.link(names[0], names[1])
+    _, _, left12, _ = net.link(names[1], names[2])
+    p1 = net.start_node(names[0], [], *private, binary=ours)
+    rust = net.start_node(names[1], [f"tcp://[{left01}]:9651"], *private, binary=REFERENCE_PRIVATE)
+    p2 = net.start_node(names[2], [f"tcp://[{left12}]:9651"], *private, binary=ours)
+    for node in (p1, rust, p2):
+        net.wait_tun(node)
+    net.wait_ping(p1.ns, rust.address, timeout=40)
+    net.wait_ping(p2.ns, p1.address, timeout=40)
+    assert net.ping(rust.ns, p2.address, count=2, wait=2)
