@@ -29,6 +29,7 @@ from .wire.stream import Packet
 
 if TYPE_CHECKING:
     from .messages.service import MessageService
+    from .messages.topics import TopicConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class NodeConfig:
     peer_discovery_interfaces: list[str] = field(default_factory=list)
     #: Accept vsock links on this port (any local CID); None: no vsock listener.
     vsock_listen_port: int | None = None
+    #: Topic rules of the message bus (``--topic-config``); None accepts every topic.
+    topic_config: TopicConfig | None = None
     #: Private network membership: TLS-PSK on every TCP connection, no QUIC.
     private: PrivateNetwork | None = None
     #: Supply an identity directly (embedding, tests) instead of reading ``key_file``.

@@ -321,3 +321,27 @@ def test_receiver_accepts_a_short_final_chunk_as_a_reference_sender_cuts_it() ->
     engine.handle(A_IP, B_IP, wire.MessagePacket(mid, wire.FLAG_DONE, done).encode(), 0.0)
     got = engine.pop()
     assert got is not None and got.data == data
+
+
+def test_topic_config_file() -> None:
+    from mycelium.messages.topics import load_topic_config
+
+    config = load_topic_config(
+        """
+default = "Reject"
+chat = ["400::/7"]
+"one host" = ["5ff::1"]
+
+[rpc]
+subnets = ["514:d8f2:e497:c1d2::/64"]
+forward_socket = "/run/rpc.sock"
+"""
+    )
+    assert not config.accept_by_default
+    assert config.allowed(b"chat", A_IP) and not config.allowed(b"other", A_IP)
+    assert config.sources(b"one host") == [Subnet.parse("5ff::1/128")]
+    assert config.allowed(b"rpc", B_IP) and not config.allowed(b"rpc", A_IP)
+    assert config.forward_socket(b"rpc") == "/run/rpc.sock"
+    for bad in ('default = "Maybe"', "chat = 5", 'chat = ["nonsense"]', "= broken"):
+        with pytest.raises(ValueError):
+            load_topic_config(bad)

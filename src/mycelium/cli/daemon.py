@@ -43,7 +43,6 @@ DEFAULTS: dict[str, Any] = {
 
 #: Flags whose feature does not exist yet: accepted (scripts keep working) with a warning.
 UNBUILT = {
-    "topic_config": "--topic-config",
     "cdn_cache": "--cdn-cache",
     "enable_dns": "--enable-dns",
 }
@@ -240,6 +239,16 @@ def run_daemon(ctx: click.Context, key_file: Path, params: dict[str, Any]) -> No
     elif name is not None or network_key is not None:
         raise click.UsageError("private networks are run with `mycelium-private`")
 
+    topic_config = None
+    if settings["topic_config"] is not None:
+        from ..messages.topics import load_topic_config
+
+        path = Path(settings["topic_config"])
+        try:
+            topic_config = load_topic_config(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise click.ClickException(f"topic config {path}: {exc}") from None
+
     config = NodeConfig(
         key_file=key_file,
         peers=peers,
@@ -247,6 +256,7 @@ def run_daemon(ctx: click.Context, key_file: Path, params: dict[str, Any]) -> No
         quic_listen_port=settings["quic_listen_port"],
         disable_quic=settings["disable_quic"] or private is not None,
         private=private,
+        topic_config=topic_config,
         no_tun=settings["no_tun"],
         tun_name=settings["tun_name"],
         firewall_mark=settings["firewall_mark"],

@@ -28,7 +28,10 @@ class MessageService:
         self.node = node
         identity = node.identity
         self.engine = MessageEngine(
-            identity.address, identity.public_key, node.router.public_key_for
+            identity.address,
+            identity.public_key,
+            node.router.public_key_for,
+            topics=node.config.topic_config,
         )
         self._loop = asyncio.get_running_loop()
         self._clock_offset = time.time() - self._loop.time()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import tomllib
 from dataclasses import dataclass, field
 
 from ..subnet import Subnet
@@ -59,3 +61,45 @@ class TopicConfig:
         entry = self._topics.get(topic)
         if entry is not None:
             entry.forward_socket = path
+
+
+def _subnet(text: object) -> Subnet:
+    """A subnet, or a bare address meaning just that address (as the reference reads them)."""
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a subnet")
+    try:
+        if "/" not in text:
+            address = ipaddress.IPv6Address(text)
+            return Subnet.of(address.packed, 128)
+        return Subnet.parse(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IPv6 subnet or address") from None
+
+
+def load_topic_config(text: str) -> TopicConfig:
+    """``--topic-config``: TOML with ``default = "Accept" | "Reject"`` and one key per topic, whose
+    value is a list of allowed subnets or a table ``{subnets = [...], forward_socket = "..."}``.
+    Raises ``ValueError`` with the reason (the reference silently ignores a broken file)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"not valid TOML: {exc}") from None
+    default = data.pop("default", "Accept")
+    if default not in ("Accept", "Reject"):
+        raise ValueError(f'default must be "Accept" or "Reject", not {default!r}')
+    config = TopicConfig(accept_by_default=default == "Accept")
+    for topic, value in data.items():
+        raw = topic.encode()
+        if isinstance(value, list):
+            subnets, socket = value, None
+        elif isinstance(value, dict):
+            subnets, socket = value.get("subnets", []), value.get("forward_socket")
+            if not isinstance(subnets, list) or not (socket is None or isinstance(socket, str)):
+                raise ValueError(f"topic {topic!r}: subnets must be a list, forward_socket a path")
+        else:
+            raise ValueError(f"topic {topic!r}: expected a list of subnets or a table")
+        config.add_topic(raw)
+        for text in subnets:
+            config.add_source(raw, _subnet(text))
+        config.set_forward_socket(raw, socket)
+    return config
