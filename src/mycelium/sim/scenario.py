@@ -106,7 +106,11 @@ def _run(
     while t < duration:
         end = min(t + interval, duration)
         # Until the first convergence, look every 10 ms (the join flood takes a few hundred).
-        while converged_at is None and t + CONVERGENCE_STEP < end and t < (first_cut or end):
+        while (
+            converged_at is None
+            and t + CONVERGENCE_STEP < end
+            and (first_cut is None or t + CONVERGENCE_STEP < first_cut)
+        ):
             t += CONVERGENCE_STEP
             sim.run_until(t)
             if converged(sim):
