@@ -210,3 +210,38 @@ def test_private_line_with_an_intruder_that_never_learns_a_route(net: Network) -
     for node in members:
         assert node.proc is not None and node.proc.poll() is None, node.log()
         assert "Traceback" not in node.log()
+
+
+def test_private_nodes_find_each_other_by_discovery_and_talk_tls(net: Network) -> None:
+    """Discovered peers are scoped link-local addresses, dialled with TLS in a private network."""
+    key = net.workdir / "net.key"
+    key.write_bytes(bytes(range(32)))
+    a, b = net.ns("d0"), net.ns("d1")
+    ifa, ifb, _, _ = net.link(a, b)
+    # Beacons go out at start and then once a minute: wait out duplicate address detection on
+    # the link-local addresses first, or the first beacons leave from a tentative address.
+    for ns, ifname in ((a, ifa), (b, ifb)):
+        ready = wait_until(
+            lambda ns=ns, ifname=ifname: (
+                "tentative"
+                not in net.exec(
+                    ns, "ip", "-6", "addr", "show", "dev", ifname, "scope", "link"
+                ).stdout
+                and "fe80" in net.exec(ns, "ip", "-6", "addr", "show", "dev", ifname).stdout
+            ),
+            timeout=10,
+            interval=0.2,
+        )
+        assert ready, f"no usable link-local address on {ns}/{ifname}"
+    args = ["--network-name", "lab", "--network-key-file", str(key)]
+    nodes = [net.start_node(ns, [], *args, binary=PRIVATE) for ns in (a, b)]
+    for node in nodes:
+        net.wait_tun(node)
+    net.wait_ping(a, nodes[1].address, timeout=40)
+    for node in nodes:
+        protos = {
+            p["endpoint"]["proto"]
+            for p in api_get(net, node, "peers")
+            if p["connectionState"] == "alive"
+        }
+        assert protos == {"tls"}, (protos, node.log())

@@ -220,13 +220,14 @@ async def dial(
     firewall_mark: int | None = None,
 ) -> TlsLink:
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
-    family, kind, proto, _, addr = infos[0]
-    sock = socket.socket(family, kind, proto)
+    family, addr = _socket_address(endpoint)
+    sock = socket.socket(family, socket.SOCK_STREAM)
     set_firewall_mark(sock, firewall_mark)
-    sock.setblocking(False)
     try:
-        await loop.sock_connect(sock, addr)
+        # Connect in the handshake's thread: uvloop's sock_connect re-resolves the address and
+        # loses the scope of a link-local peer (discovered peers are dialled that way).
+        sock.settimeout(HANDSHAKE_TIMEOUT)
+        await asyncio.to_thread(sock.connect, addr)
     except BaseException:
         sock.close()
         raise
@@ -236,6 +237,17 @@ async def dial(
         lambda: TlsLink(handler, records, inbound=False, firewall_mark=firewall_mark), sock=sock
     )
     return link
+
+
+def _socket_address(endpoint: Endpoint) -> tuple[int, tuple]:
+    host = endpoint.host
+    if ":" not in host:
+        return socket.AF_INET, (host, endpoint.port)
+    address, _, scope = host.partition("%")
+    scope_id = 0
+    if scope:
+        scope_id = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
+    return socket.AF_INET6, (address, endpoint.port, 0, scope_id)
 
 
 class TlsListener:
