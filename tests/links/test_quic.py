@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from link_recorder import Recorder, wait_for
 from mycelium.identity import node_subnet
 from mycelium.links import quic
@@ -59,6 +61,24 @@ async def test_dialling_nobody_fails_cleanly() -> None:
             quic.HANDSHAKE_TIMEOUT = saved
     finally:
         endpoint.close()
+
+
+async def test_a_dialler_that_never_opens_the_stream_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(quic, "HANDSHAKE_TIMEOUT", 0.5)
+    server_side, client_side = Recorder(), Recorder()
+    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
+    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
+    try:
+        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
+        link.start()  # handshake done, but nothing is ever written on stream 0
+        await wait_for(lambda: bool(client_side.closed))
+        assert "control stream" in client_side.closed[0]
+        assert server_side.links == [] and not server._links  # nothing kept, nothing admitted
+    finally:
+        client.close()
+        server.close()
 
 
 config = NodeConfig.loopback

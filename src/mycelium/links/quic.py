@@ -295,7 +295,15 @@ class QuicEndpoint(asyncio.DatagramProtocol):
             self._links[header.destination_cid] = link
             self._links[connection.host_cid] = link
             link.stream_open.add_done_callback(lambda f, link=link: self._accepted(link, f))
+            # As the reference: the handshake and the first stream bytes within 10 s, or the
+            # connection (and the state an unauthenticated Initial made us keep) goes.
+            asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._admission_due, link)
         link.receive(data, addr)
+
+    @staticmethod
+    def _admission_due(link: QuicLink) -> None:
+        if not link.stream_open.done():
+            link.close("no control stream within the handshake timeout")
 
     def _accepted(self, link: QuicLink, done: asyncio.Future[None]) -> None:
         if done.cancelled() or done.exception() is not None:
