@@ -296,9 +296,18 @@ async def _serve(config: Any, settings: dict[str, Any]) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
-        if servers is not None:
-            await asyncio.wait_for(servers.close(), 1.0)
-        await asyncio.wait_for(node.stop(), 1.5)
+        # Within the 2 s a service manager allows: API clients still long-polling, or links
+        # slow to close, are cut off rather than delaying the exit (or failing it).
+        for what, closing, limit in (
+            ("API servers", servers.close() if servers is not None else None, 1.0),
+            ("node", node.stop(), 0.8),
+        ):
+            if closing is None:
+                continue
+            try:
+                await asyncio.wait_for(closing, limit)
+            except TimeoutError:
+                log.warning("%s did not stop within %.1f s; exiting anyway", what, limit)
 
 
 async def _start_api(node: Any, settings: dict[str, Any]) -> Any:
