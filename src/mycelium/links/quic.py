@@ -21,6 +21,7 @@ from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection, QuicConnectionState
 from aioquic.quic.packet import QuicPacketType, pull_quic_header
+from aioquic.quic.recovery import QuicPacketPacer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -47,6 +48,31 @@ CONTROL_STREAM = 0
 #: Bytes queued on a connection's stream before the node is asked to pause.
 HIGH_WATER = 4 * 1024 * 1024
 SOCKET_BUFFER = 16 * 1024 * 1024
+
+
+#: Pacing credit of at least one event-loop timer tick (uvloop's timers have 1 ms resolution).
+PACING_TICK = 0.002
+
+
+class CoarsePacer(QuicPacketPacer):
+    """aioquic's pacer with a burst allowance of at least ``PACING_TICK``.
+
+    On a fast path (1 ms RTT, a large window) aioquic's allowance shrinks below the time of one
+    packet, so every packet waits for a timer, and a timer fires at most once a millisecond:
+    about 1 MB/s. Here a burst may carry what the pacing rate allows in two milliseconds.
+    """
+
+    def update_rate(self, congestion_window: int, smoothed_rtt: float) -> None:
+        super().update_rate(congestion_window, smoothed_rtt)
+        self.bucket_max = max(self.bucket_max, PACING_TICK)
+
+
+def _new_connection(configuration: QuicConfiguration, **kwargs: object) -> QuicConnection:
+    connection = QuicConnection(configuration=configuration, **kwargs)  # type: ignore[arg-type]
+    loss = getattr(connection, "_loss", None)
+    if loss is not None and isinstance(getattr(loss, "_pacer", None), QuicPacketPacer):
+        loss._pacer = CoarsePacer(max_datagram_size=configuration.max_datagram_size)
+    return connection
 
 
 def self_signed(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -287,9 +313,8 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         if link is None:
             if header.packet_type != QuicPacketType.INITIAL or len(data) < 1200:
                 return
-            connection = QuicConnection(
-                configuration=self._server_config,
-                original_destination_connection_id=header.destination_cid,
+            connection = _new_connection(
+                self._server_config, original_destination_connection_id=header.destination_cid
             )
             link = QuicLink(self, connection, addr, inbound=True)
             self._links[header.destination_cid] = link
@@ -332,7 +357,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         addr = infos[0][4]
         if len(addr) == 2:  # an IPv4 peer from our dual-stack IPv6 socket
             addr = ("::ffff:" + addr[0], addr[1], 0, 0)
-        connection = QuicConnection(configuration=self._client_config)
+        connection = _new_connection(self._client_config)
         link = QuicLink(self, connection, addr, inbound=False)
         self._links[connection.host_cid] = link
         connection.connect(addr, loop.time())
