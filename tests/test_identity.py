@@ -123,6 +123,117 @@ def test_bad_key_files_give_clear_errors(tmp_path: Path) -> None:
 
 def test_parse_public_key() -> None:
     assert parse_public_key(VECTORS[0][0]) == bytes.fromhex(VECTORS[0][0])
-    for bad in ("zz", "00" * 31, "00" * 33):
+    assert parse_public_key(VECTORS[0][0].upper()) == bytes.fromhex(VECTORS[0][0])
+    assert parse_public_key(f"  {VECTORS[0][0]}\n") == bytes.fromhex(VECTORS[0][0])
+    key = VECTORS[0][0]
+    spaced = f"{key[:2]} {key[2:4]} {key[4:62]}"  # 64 characters, but only 31 bytes of hex
+    for bad in ("zz", "00" * 31, "00" * 33, spaced, "g" * 64, ""):
         with pytest.raises(ValueError):
             parse_public_key(bad)
+
+
+LEGACY_README = [  # pre-v0.5.0 BLAKE2b values quoted by the reference README: must NOT come out
+    (VECTORS[0][0], "47f:b2c5:a944:4dad:9cb1:da4:8bf7:7e65"),
+    (VECTORS[1][0], "54f:b680:ba6e:7ced:355f:346f:d97b:eecb"),
+    (VECTORS[2][0], "5c4:c176:bf44:b2ab:5e7e:f6a:b7e2:11ca"),
+]
+
+
+@pytest.mark.parametrize(("public", "stale"), LEGACY_README)
+def test_stale_readme_addresses_are_not_produced(public: str, stale: str) -> None:
+    import ipaddress
+
+    key = bytes.fromhex(public)
+    assert str(ipaddress.IPv6Address(overlay_address(key))) != stale
+    # ... they are the old BLAKE2b-128 rule, which proves the vectors are what we think they are.
+    old = bytearray(hashlib.blake2b(key, digest_size=16).digest())
+    old[0] = 0x04 | (old[0] & 1)
+    assert str(ipaddress.IPv6Address(bytes(old))) == stale
+
+
+def test_worked_example_of_the_spec() -> None:
+    import blake3
+
+    key = bytes.fromhex(VECTORS[0][0])
+    assert blake3.blake3(key).digest(16).hex().startswith("bf48c783d7ce74a39ba1a0cbae21338d")
+    assert bin(0xBF).count("1") == 7 and overlay_address(key)[0] == 0x05
+
+
+def test_router_id_text_form_and_bytes_semantics() -> None:
+    import re
+
+    public = bytes.fromhex(VECTORS[0][0])
+    rid = RouterId.generate(public, bytes.fromhex("010203040506"))
+    assert rid.text() == f"{VECTORS[0][0]}-0000-010203040506"
+    assert re.fullmatch(r"[0-9a-f]{64}-[0-9a-f]{4}-[0-9a-f]{12}", RouterId.generate(public).text())
+    assert rid == public + bytes.fromhex("0000010203040506") and isinstance(rid, bytes)
+    assert hash(rid) == hash(bytes(rid))
+    assert RouterId.generate(public, bytes(6)) != rid  # equality covers all 40 bytes
+    for size in (0, 39, 41):
+        with pytest.raises(ValueError):
+            RouterId(bytes(size))
+
+
+def test_key_file_bytes_after_the_32nd_are_ignored(tmp_path: Path) -> None:
+    secret = hashlib.sha256(b"mycelium wire spec node A").digest()
+    path = tmp_path / "long.bin"
+    path.write_bytes(secret + b"trailing garbage")
+    loaded = load_key_file(path)
+    assert loaded is not None and loaded.secret == secret
+    assert (
+        loaded.public_key.hex()
+        == "ec9a8062589c14676c80b9f820673b0dc123f9f96fb11d07ac7d6b8a6c6a1011"
+    )
+    assert loaded.subnet == Subnet.parse("496:b18:c3a9:20a7::/64")
+
+
+def test_saving_over_a_world_readable_file_makes_it_private(tmp_path: Path) -> None:
+    path = tmp_path / "k.bin"
+    path.write_bytes(b"x" * 40)
+    path.chmod(0o644)
+    identity = Identity.generate()
+    save_key_file(identity, path)
+    assert path.read_bytes() == identity.secret  # truncated, exactly 32 bytes
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_unwritable_key_location_is_a_key_file_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    with pytest.raises(KeyFileError, match="cannot write"):
+        save_key_file(Identity.generate(), blocker / "sub" / "priv_key.bin")
+    with pytest.raises(KeyFileError):
+        load_or_create_key_file(blocker / "priv_key.bin")  # parent is a file
+
+
+def test_empty_key_file_and_short_secret(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    with pytest.raises(KeyFileError, match="0 bytes"):
+        load_key_file(empty)
+    with pytest.raises(KeyFileError):
+        load_or_create_key_file(empty)  # a broken key file is never silently replaced
+    assert empty.read_bytes() == b""
+    with pytest.raises(KeyFileError):
+        Identity.from_secret(bytes(31))
+
+
+def test_default_key_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from mycelium.identity import default_key_path
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_key_path() == tmp_path / "xdg" / "mycelium" / "priv_key.bin"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert (
+        default_key_path() == tmp_path / "home" / ".local" / "share" / "mycelium" / "priv_key.bin"
+    )
+
+
+def test_secret_stored_unclamped_and_clamping_is_implicit() -> None:
+    secret = bytes([0xFF] * 32)
+    clamped = bytearray(secret)
+    clamped[0] &= 248
+    clamped[31] = (clamped[31] & 127) | 64
+    a, b = Identity.from_secret(secret), Identity.from_secret(bytes(clamped))
+    assert a.secret == secret and a.public_key == b.public_key

@@ -38,9 +38,12 @@ def parse_public_key(text: str) -> bytes:
     if len(text) != 2 * KEY_SIZE:
         raise ValueError(f"a public key is {2 * KEY_SIZE} hex characters, got {len(text)}")
     try:
-        return bytes.fromhex(text)
+        key = bytes.fromhex(text)
     except ValueError:
         raise ValueError("a public key must be hexadecimal") from None
+    if len(key) != KEY_SIZE:  # fromhex skips inner whitespace: "aa bb…" would be short
+        raise ValueError("a public key must be hexadecimal, without spaces")
+    return key
 
 
 def default_key_path() -> Path:
