@@ -116,7 +116,7 @@ def measure(n: int, degree: float, seed: int, budget: float, max_rss_gb: float) 
         "flood_control_packets": flood_packets,
         "flood_control_bytes_per_node": round(flood_bytes / n),
         "packets_per_wall_s": round(flood_packets / wall),
-        "events_pending": len(sim._events),
+        "packets_in_flight": sim.packets_in_flight(),
     }
     if converged_at is None:
         result["stopped_by"] = stopped

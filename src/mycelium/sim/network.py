@@ -12,6 +12,7 @@ import heapq
 import itertools
 import math
 import random
+from collections import deque
 from dataclasses import dataclass
 
 from ..identity import Identity, RouterId
@@ -42,7 +43,7 @@ class LinkState:
     up: bool = False
     silent: bool = False  # up at both ends but carrying nothing (a dead path, no close seen)
     generation: int = 0
-    last_arrival: float = 0.0  # per direction would be stricter; one clock keeps both in order
+    last_arrival: float = 0.0  # shared by both directions: keeps each one in order
 
 
 class Simulation:
@@ -65,7 +66,13 @@ class Simulation:
             self.neighbours[b].append(a)
         self.bytes_sent = 0
         self.packets_sent = 0
+        # Links deliver in order, so a link direction's packets wait in its own FIFO and only
+        # its head sits in the event heap: the heap holds at most one entry per direction, not
+        # one per packet in flight (millions while a large network joins).
         self._events: list[tuple[float, int, int, object]] = []
+        self._in_flight: dict[tuple[int, int], deque[tuple[float, Tlv, int]]] = {
+            key: deque() for key in self.links
+        }
         self._seq = itertools.count()
         self._scheduled = [math.inf] * len(self.names)
 
@@ -141,6 +148,9 @@ class Simulation:
             at = decision.neighbour  # type: ignore[assignment]
         return False  # looped
 
+    def packets_in_flight(self) -> int:
+        return sum(len(q) for q in self._in_flight.values())
+
     def at(self, t: float, action: object) -> None:
         """Run ``action(simulation)`` at virtual time ``t``."""
         heapq.heappush(self._events, (t, next(self._seq), _ACTION, action))
@@ -148,14 +158,19 @@ class Simulation:
     # --- the event loop ---------------------------------------------------------------------
     def run_until(self, t: float) -> None:
         events = self._events
+        in_flight = self._in_flight
         routers = self.routers
         links = self.links
         while events and events[0][0] <= t:
             when, _, kind, payload = heapq.heappop(events)
             self.now = when
             if kind == _DELIVER:
-                src, dst, tlv, generation = payload  # type: ignore[misc]
-                state = links[(src, dst)]
+                queue = in_flight[payload]  # type: ignore[index]
+                _, tlv, generation = queue.popleft()
+                if queue:
+                    heapq.heappush(events, (queue[0][0], next(self._seq), _DELIVER, payload))
+                src, dst = payload  # type: ignore[misc]
+                state = links[payload]  # type: ignore[index]
                 if state.up and state.generation == generation:
                     routers[dst].handle_tlv(src, tlv, when)
                     self._flush(dst)
@@ -198,10 +213,10 @@ class Simulation:
                 if arrival < state.last_arrival:
                     arrival = state.last_arrival
                 state.last_arrival = arrival
-                heapq.heappush(
-                    self._events,
-                    (arrival, next(self._seq), _DELIVER, (i, j, sent[1], state.generation)),
-                )
+                queue = self._in_flight[(i, j)]
+                if not queue:
+                    heapq.heappush(self._events, (arrival, next(self._seq), _DELIVER, (i, j)))
+                queue.append((arrival, sent[1], state.generation))
         deadline = router.next_deadline()
         if deadline < self._scheduled[i]:
             self._scheduled[i] = deadline
