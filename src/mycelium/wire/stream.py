@@ -118,11 +118,32 @@ class StreamDecoder:
 
 
 def decode_packet(data: bytes) -> Packet:
-    """Exactly one packet from one datagram (QUIC); trailing bytes are ignored, as Rust does."""
-    decoder = StreamDecoder()
-    packets = decoder.feed(data) if len(data) > OUTER_HEADER_SIZE else []
-    if packets:
-        return packets[0]
-    if decoder.dropped:
-        raise MalformedPacket(decoder.last_error)
+    """Exactly one packet from one datagram (QUIC); trailing bytes are ignored, as Rust does.
+
+    Parsed on its own rather than through ``StreamDecoder``: a stream decoder would go on to read
+    the trailing bytes as the next packet's header and fail the whole datagram.
+    """
+    end = len(data)
+    if end <= OUTER_HEADER_SIZE:
+        raise FramingError("datagram does not hold one complete packet")
+    if data[0] != PROTOCOL_VERSION:
+        raise FramingError(f"unknown protocol version {data[0]}")
+    kind = data[1]
+    if kind == TYPE_DATA:
+        start = OUTER_HEADER_SIZE + DATA_HEADER_SIZE
+        if start <= end:
+            word = _U32.unpack_from(data, OUTER_HEADER_SIZE)[0]
+            stop = start + ((word >> 8) & 0xFFFF)
+            if stop <= end:
+                return DataPacket(
+                    bytes(data[8:24]), bytes(data[24:start]), word & 0xFF, bytes(data[start:stop])
+                )
+    elif kind == TYPE_CONTROL:
+        start = OUTER_HEADER_SIZE
+        if start + BABEL_HEADER_SIZE <= end:
+            stop = start + BABEL_HEADER_SIZE + _U16.unpack_from(data, start + 2)[0]
+            if stop <= end:
+                return _decode_control_body(bytes(data[start:stop]))
+    else:
+        raise FramingError(f"invalid packet type {kind}")
     raise FramingError("datagram does not hold one complete packet")
