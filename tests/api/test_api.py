@@ -162,3 +162,10 @@ async def test_metrics_scrape_parses(pair: Pair) -> None:
         for s in families["mycelium_peer_manager_known_peers"].samples
     }
     assert known["alive"] == 1
+
+
+async def test_jsonrpc_proxy_methods_without_a_proxy(pair: Pair) -> None:
+    assert (await pair.rpc("getProxies"))["result"] == []
+    assert (await pair.rpc("connectProxy", [None]))["error"]["code"] == -32032
+    for method in ("disconnectProxy", "startProxyProbe", "stopProxyProbe"):
+        assert (await pair.rpc(method))["result"] is True

@@ -64,3 +64,13 @@ def test_table_and_units() -> None:
     assert format_bytes(1536) == "1.50 KiB"
     assert format_seconds(59) == "59s"
     assert format_seconds(3725) == "1h 2m 5s"
+
+
+async def test_proxy_commands_without_a_proxy(pair: Pair) -> None:
+    listed = await run(pair, "proxy", "list")
+    assert listed.exit_code == 0 and "IPv6 Address" in listed.output
+    assert (await run(pair, "proxy", "list", "--json")).output.strip() == "[]"
+    connect = await run(pair, "proxy", "connect")
+    assert connect.exit_code != 0 and "404" in connect.output
+    for args in (("disconnect",), ("probe", "start"), ("probe", "stop")):
+        assert (await run(pair, "proxy", *args)).exit_code == 0, args

@@ -21,6 +21,7 @@ INVALID_PARAMS = -32602
 #: Server error codes the reference uses (mycelium-api/src/rpc.rs).
 BAD_IP, NO_PUBKEY = -32007, -32008
 BAD_ENDPOINT_ADD, PEER_EXISTS, PEER_NOT_FOUND, BAD_ENDPOINT_REMOVE = -32009, -32010, -32011, -32012
+NO_PROXY = -32032
 
 
 def openrpc_document() -> dict[str, Any]:
@@ -57,10 +58,20 @@ class Dispatcher:
             "getQueriedSubnets": lambda p: api.queried_subnets(),
             "getPublicKeyFromIp": self._pubkey,
             "getPacketStatistics": lambda p: api.packet_statistics(),
+            # This node has no SOCKS proxy client: nothing is known and connecting finds nothing
+            # (the reference's answers when no proxy is reachable); the rest are no-ops.
             "getProxies": lambda p: [],
+            "connectProxy": self._connect_proxy,
+            "disconnectProxy": lambda p: True,
+            "startProxyProbe": lambda p: True,
+            "stopProxyProbe": lambda p: True,
             "rpc.discover": lambda p: openrpc_document(),
             **message_rpc_methods(api.node, _param),
         }
+
+    @staticmethod
+    def _connect_proxy(params: Any) -> Any:
+        raise RpcError(NO_PROXY, "no valid proxy available or connection failed")
 
     def _add_peer(self, params: Any) -> bool:
         try:

@@ -194,4 +194,65 @@ def stats_packets(ctx: click.Context, as_json: bool) -> None:
         click.echo(render(rows))
 
 
-COMMANDS = [peers_group, routes_group, stats_group]
+@click.group("proxy")
+def proxy_group() -> None:
+    """Actions related to the SOCKS5 proxy."""
+
+
+@proxy_group.command("list")
+@json_flag
+@click.pass_context
+def proxy_list(ctx: click.Context, as_json: bool) -> None:
+    """List known proxies."""
+    proxies, raw = client_for(ctx).get_json("/admin/proxy")
+    if as_json:
+        click.echo(raw.decode())
+        return
+    click.echo(render([["IPv6 Address"], *[[ip] for ip in proxies]]))
+
+
+@proxy_group.command("connect")
+@click.option("--remote", default=None, help="Remote [IPV6]:PORT of the proxy to use.")
+@json_flag
+@click.pass_context
+def proxy_connect(ctx: click.Context, remote: str | None, as_json: bool) -> None:
+    """Connect to a proxy, optionally a given one."""
+    status, body = client_for(ctx).call("POST", "/admin/proxy", {"remote": remote})
+    if status != 200:
+        raise click.ClickException(f"HTTP {status}")
+    click.echo(body.decode() if as_json else json.loads(body))
+
+
+def _no_content(ctx: click.Context, method: str, path: str) -> None:
+    status, body = client_for(ctx).call(method, path)
+    if status >= 400:
+        raise click.ClickException(f"HTTP {status}: {body.decode(errors='replace')}")
+
+
+@proxy_group.command("disconnect")
+@click.pass_context
+def proxy_disconnect(ctx: click.Context) -> None:
+    """Disconnect from the current proxy."""
+    _no_content(ctx, "DELETE", "/admin/proxy")
+
+
+@proxy_group.group("probe")
+def proxy_probe() -> None:
+    """Manage background proxy probing."""
+
+
+@proxy_probe.command("start")
+@click.pass_context
+def proxy_probe_start(ctx: click.Context) -> None:
+    """Start probing for proxies."""
+    _no_content(ctx, "GET", "/admin/proxy/probe")
+
+
+@proxy_probe.command("stop")
+@click.pass_context
+def proxy_probe_stop(ctx: click.Context) -> None:
+    """Stop probing for proxies."""
+    _no_content(ctx, "DELETE", "/admin/proxy/probe")
+
+
+COMMANDS = [peers_group, routes_group, stats_group, proxy_group]
