@@ -237,3 +237,13 @@ def test_python_never_sends_what_the_reference_cannot_parse() -> None:
         encode_tlv("hello")  # type: ignore[arg-type]
     # IHUs always go out as AE 0, length 6, whatever the values.
     assert encode_tlv(Ihu(0xFFFF, 0))[:4] == bytes((IHU, 6, 0, 0))
+
+
+def test_decoded_update_fields_have_their_types_from_bytes_and_memoryviews() -> None:
+    update = Update(Subnet.parse("548:c783:d7ce:74a3::/64"), 7, 9, rid(7), 30000, 0x80)
+    value = encode_tlv(update)[2:]
+    for raw in (value, memoryview(value), bytearray(value)):
+        decoded = decode_tlv(UPDATE, raw)
+        assert decoded == update and type(decoded.router_id) is RouterId  # type: ignore[union-attr]
+        assert type(decoded.subnet) is Subnet and decoded.subnet.network == update.subnet.network  # type: ignore[union-attr]
+        assert hash(decoded) == hash(update)
