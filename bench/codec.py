@@ -1,6 +1,9 @@
 """Codec throughput: frames per second to encode and to decode (through the stream decoder) for
 1400-byte data packets and for /64 Update TLVs. Median of several runs.
 
+Reads of 64 KiB model a busy socket, 1448-byte reads one TCP segment at a time (a frame then spans
+two reads); "datagram" is one QUIC DATAGRAM per frame; "tlv_only" is decode_tlv without framing.
+
     python bench/codec.py [--runs 5] [--frames 100000]
 """
 
@@ -17,8 +20,8 @@ from pathlib import Path
 from mycelium.identity import RouterId
 from mycelium.subnet import Subnet
 from mycelium.wire.packet import encode_control, encode_data
-from mycelium.wire.stream import StreamDecoder
-from mycelium.wire.tlv import Update
+from mycelium.wire.stream import StreamDecoder, decode_packet
+from mycelium.wire.tlv import Update, decode_tlv, encode_tlv
 
 
 def rate(work: Callable[[], int], runs: int) -> tuple[float, list[float]]:
@@ -68,12 +71,28 @@ def main() -> None:
             encode_control(update)
         return n
 
+    update_value = encode_tlv(update)[2:]
+
+    def decode_update_values() -> int:
+        for _ in range(n):
+            decode_tlv(8, update_value)
+        return n
+
+    def decode_datagrams() -> int:
+        for _ in range(n):
+            decode_packet(data_frame)
+        return n
+
     figures = {}
     for name, work in (
         ("data_1400_encode", encode_data_frames),
         ("data_1400_decode_64KiB_reads", decode_stream(data_stream, 65536)),
+        ("data_1400_decode_1448B_reads", decode_stream(data_stream, 1448)),
+        ("data_1400_decode_datagram", decode_datagrams),
         ("update_encode", encode_updates),
         ("update_decode_64KiB_reads", decode_stream(update_stream, 65536)),
+        ("update_decode_1448B_reads", decode_stream(update_stream, 1448)),
+        ("update_decode_tlv_only", decode_update_values),
     ):
         median, runs = rate(work, args.runs)
         figures[name] = {"frames_per_s_median": round(median), "runs": [round(r) for r in runs]}
