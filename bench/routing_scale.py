@@ -3,10 +3,11 @@
 For each size, in a fresh process: wall time until every node has a selected route to every
 other node's /64, peak RSS, router state per route (deep size of a sample of routers, each counted
 as a real node would hold it), control traffic per node (during the join flood and in a quiet
-300 s afterwards). A size that does not converge within ``--budget`` wall seconds reports how far
-it got. Sizes that converged are fitted (wall ~ c * N^a) to extrapolate the ones that did not.
+300 s afterwards). A size that does not converge within ``--budget`` wall seconds or
+``--max-rss-gb`` reports how far it got. Sizes that converged are fitted (wall ~ c * N^a) to
+extrapolate the others. Sizes up to 500 nodes run ``--runs`` times (median wall time).
 
-    python bench/routing_scale.py --sizes 250 500 1000 10000 --budget 300
+    python bench/routing_scale.py --sizes 250 500 1000 2000 10000 --budget 600 --max-rss-gb 8
 """
 
 from __future__ import annotations
