@@ -235,3 +235,19 @@ def test_chunking_never_changes_the_result(items: list[bytes], data: st.DataObje
         pieces += decoder.feed(stream[pos : pos + size])
         pos += size
     assert pieces == whole and len(whole) == len(items) and decoder.buffered == 0
+
+
+@given(st.sampled_from([0, 1, 2]), st.binary(max_size=200))
+def test_user_data_round_trip(kind: int, payload: bytes) -> None:
+    plaintext = userdata.header(kind) + payload
+    assert plaintext[0] == 1 and plaintext[2:4] == b"\x00\x00"
+    assert userdata.split(plaintext) == (kind, payload)
+
+
+@given(st.binary(max_size=12))
+def test_user_data_split_only_raises_typed_errors(blob: bytes) -> None:
+    try:
+        kind, payload = userdata.split(blob)
+    except MalformedPacket:
+        return
+    assert blob[0] == 1 and kind == blob[1] and kind in (0, 1, 2) and payload == blob[4:]
