@@ -136,10 +136,15 @@ class DataPlane:
     # inputs
 
     def from_tun(self, packets: list[bytes], now: float) -> None:
-        """IPv6 packets read from the TUN: acceptance checks (wire.md §9.3), then originate."""
+        """IPv6 packets read from the TUN: acceptance checks (wire.md §9.3), then originate.
+
+        The route and shared key of each destination are looked up once per batch: nothing
+        can change them between two packets of one batch (no flush happens in between)."""
         c = self.counters
         c.tun_packets += len(packets)
         prefix = self._prefix
+        ready: dict[bytes, tuple[list[bytes], Any]] = {}
+        sent = 0
         for pkt in packets:
             if type(pkt) is not bytes:
                 pkt = bytes(pkt)  # a bytearray or memoryview from a readinto-style reader
@@ -166,7 +171,20 @@ class DataPlane:
                     self._address, src, 64, icmp.DEST_UNREACHABLE, icmp.CODE_SOURCE_POLICY, pkt
                 )
                 continue
-            self._originate(_HDR_L3, pkt, src, dst, pkt[7], now)
+            hop = pkt[7]
+            path = ready.get(dst)
+            if path is None or hop < 2:
+                path = self._originate(_HDR_L3, pkt, src, dst, hop, now)
+                if path is not None:
+                    ready[dst] = path
+                continue
+            frames, key = path
+            body = key.seal(_HDR_L3 + pkt, self._nonce())
+            frames.append(
+                b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | (hop - 1)), src, dst, body))
+            )
+            sent += 1
+        c.sent += sent
 
     def send_message(self, dst: bytes, payload: bytes, now: float) -> None:
         """Send a message-subsystem payload (type 0x01) from our own address, hop limit 64."""
@@ -184,6 +202,11 @@ class DataPlane:
         route = self.router.route
         links = self._to_links
         c = self.counters
+        # Shared keys by source for this batch (L3 delivery, the hot path): nothing changes the
+        # route table between two packets of one batch.
+        opened: dict[bytes, Any] = {}
+        to_tun = self._to_tun
+        delivered = 0
         for p in packets:
             hop = p.hop_limit
             if hop < 2:
@@ -193,7 +216,23 @@ class DataPlane:
             hop -= 1
             dst = p.dst
             if dst[:8] == prefix:
-                self._deliver(p.src, dst, hop, p.body, now)
+                key = opened.get(p.src)
+                if key is None:
+                    key = self._deliver(p.src, dst, hop, p.body, now)
+                    if key is not None:
+                        opened[p.src] = key
+                    continue
+                try:
+                    plain = key.open(p.body)
+                except CryptoError:
+                    c.decrypt_failed += 1
+                    continue
+                if len(plain) >= 44 and plain[1] == _TYPE_L3 and plain[0] == _USER_VERSION:
+                    view = memoryview(plain)
+                    to_tun.append(b"".join((view[4:11], _HOP_BYTE[hop], view[12:])))
+                    delivered += 1
+                else:
+                    self._deliver_plain(p.src, dst, hop, plain)
                 continue
             decision = route(dst, now, False)
             if type(decision) is Forward:
@@ -207,6 +246,7 @@ class DataPlane:
                 c.forwarded += 1
             else:
                 self._forward_slow(decision, DataPacket(p.src, dst, hop, p.body), now)
+        c.delivered += delivered
 
     def route_changes(self, subnets: list[Subnet], now: float) -> None:
         """Selected routes appeared or were lost: release or drop what waits for them."""
@@ -247,39 +287,42 @@ class DataPlane:
 
     def _originate(
         self, header: bytes, payload: bytes, src: bytes, dst: bytes, hop: int, now: float
-    ) -> None:
-        """Encrypt and send a packet we originate, or park it until a route is selected."""
+    ) -> tuple[list[bytes], Any] | None:
+        """Encrypt and send a packet we originate, or park it until a route is selected.
+
+        Returns (the frame list of the link it went to, the shared key) when it was sent, for
+        ``from_tun`` to reuse for the rest of its batch."""
         if hop < 2:
             # Only L3 packets can get here (messages use 64): answer from their own source.
             self.counters.tun_hop_limit += 1
             self._local_error(src, src, hop, icmp.TIME_EXCEEDED, icmp.CODE_HOP_LIMIT, payload)
-            return
+            return None
         if dst[:8] == self._prefix:
             # Only messages get here (the TUN checks refuse our own /64): hand them straight back.
             if header is _HDR_MESSAGE:
                 self.counters.local_messages += 1
                 self._messages.append((src, dst, payload))
-            return
+            return None
         decision = self.router.route(dst, now, True)
         if type(decision) is Forward:
             try:
                 key = self.keys.get(decision.public_key)
             except CryptoError:
                 self.counters.no_route += 1
-                return
+                return None
             body = key.seal(header + payload, self._nonce())
             hop -= 1  # the origin's own router step (wire.md §4.5)
             frame = b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | hop), src, dst, body))
             frames = self._to_links.get(decision.neighbour)
             if frames is None:
-                self._to_links[decision.neighbour] = [frame]
+                frames = self._to_links[decision.neighbour] = [frame]
             else:
                 frames.append(frame)
             self.counters.sent += 1
-            return
+            return frames, key
         if type(decision) is Local:  # the router claims a /64 that is not ours: nothing to do
             self.counters.no_route += 1
-            return
+            return None
         # Queue (route being resolved) or, defensively, NoRoute: park it unencrypted.
         item: _Unsealed = (header, payload, src, dst, hop)
         if self._route_queue.add(Subnet.of(dst, 64), item, len(payload), now):
@@ -287,6 +330,7 @@ class DataPlane:
         else:
             self.counters.queue_full += 1
             self._answer_unsealed(item)
+        return None
 
     def _answer_unsealed(self, item: _Unsealed) -> None:
         """ICMP no route for one of our own L3 packets that could not be sent (from its source)."""
@@ -371,8 +415,10 @@ class DataPlane:
     # ------------------------------------------------------------------------------------------
     # local delivery
 
-    def _deliver(self, src: bytes, dst: bytes, hop: int, body: bytes, now: float) -> None:
-        """Decrypt a packet for our /64 with the key of the route covering its *source*."""
+    def _deliver(self, src: bytes, dst: bytes, hop: int, body: bytes, now: float) -> Any:
+        """Decrypt a packet for our /64 with the key of the route covering its *source*.
+
+        Returns the shared key used (``from_link`` reuses it for the rest of its batch)."""
         c = self.counters
         public_key = self.router.public_key_for(src)
         if public_key is None:
@@ -383,13 +429,19 @@ class DataPlane:
                 c.awaiting_key += 1
             else:
                 c.awaiting_key_dropped += 1
-            return
+            return None
         try:
-            plain = self.keys.get(public_key).open(body)
+            key = self.keys.get(public_key)
+            plain = key.open(body)
         except CryptoError:
             c.decrypt_failed += 1
-            return
-        if plain[0] != _USER_VERSION:
+            return None
+        self._deliver_plain(src, dst, hop, plain)
+        return key
+
+    def _deliver_plain(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:
+        c = self.counters
+        if len(plain) < 4 or plain[0] != _USER_VERSION:
             c.bad_payload += 1
             return
         kind = plain[1]

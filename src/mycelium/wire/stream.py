@@ -29,15 +29,6 @@ _U32 = struct.Struct("!I")
 _NEED_MORE = -1
 
 
-def _check_outer(buf: bytes | bytearray | memoryview, pos: int) -> int:
-    if buf[pos] != PROTOCOL_VERSION:
-        raise FramingError(f"unknown protocol version {buf[pos]}")
-    kind = buf[pos + 1]
-    if kind != TYPE_DATA and kind != TYPE_CONTROL:
-        raise FramingError(f"invalid packet type {kind}")
-    return kind
-
-
 def _decode_control_body(body: bytes) -> Tlv:
     """The first TLV of a babel body (magic, version and TLV bounds checked)."""
     if body[0] != BABEL_MAGIC or body[1] != BABEL_VERSION:
@@ -52,12 +43,19 @@ def _decode_control_body(body: bytes) -> Tlv:
 
 
 class StreamDecoder:
-    """Feed bytes, get packets. Memory is bounded by one maximal packet plus one chunk."""
+    """Feed bytes, get packets. Memory is bounded by one maximal packet plus one chunk.
 
-    __slots__ = ("_buf", "dropped", "last_error")
+    Packets are sliced straight out of the ``bytes`` chunk the transport handed us (one object
+    per field, no intermediate copies); only an unfinished tail is kept, and it is appended to
+    in place until the packet it starts is complete, so a slow sender costs linear time.
+    """
+
+    __slots__ = ("_buf", "_need", "dropped", "last_error")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        #: Bytes the buffered tail must reach before parsing can make progress.
+        self._need = 0
         #: Control packets skipped because their body was malformed.
         self.dropped = 0
         #: Why the last one was skipped (a string: holding the exception would pin the buffer).
@@ -70,45 +68,64 @@ class StreamDecoder:
     def feed(self, data: bytes) -> list[Packet]:
         """Packets completed by ``data``; raises ``FramingError`` once the stream is unusable."""
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            if len(buf) < self._need:
+                return []
+            data = bytes(buf)
+            buf.clear()
+        elif type(data) is not bytes:
+            data = bytes(data)
         out: list[Packet] = []
         pos = 0
-        end = len(buf)
+        end = len(data)
+        need = OUTER_HEADER_SIZE + 1
+        unpack_u32 = _U32.unpack_from
         try:
             while end - pos > OUTER_HEADER_SIZE:
-                kind = _check_outer(buf, pos)
+                if data[pos] != PROTOCOL_VERSION:
+                    raise FramingError(f"unknown protocol version {data[pos]}")
+                kind = data[pos + 1]
                 if kind == TYPE_DATA:
                     start = pos + OUTER_HEADER_SIZE + DATA_HEADER_SIZE
                     if start > end:
+                        need = start - pos
                         break
-                    word = _U32.unpack_from(buf, pos + 4)[0]
+                    word = unpack_u32(data, pos + 4)[0]
                     stop = start + ((word >> 8) & 0xFFFF)
                     if stop > end:
+                        need = stop - pos
                         break
                     out.append(
                         DataPacket(
-                            bytes(buf[pos + 8 : pos + 24]),
-                            bytes(buf[pos + 24 : start]),
+                            data[pos + 8 : pos + 24],
+                            data[pos + 24 : start],
                             word & 0xFF,
-                            bytes(buf[start:stop]),
+                            data[start:stop],
                         )
                     )
                     pos = stop
-                else:
+                elif kind == TYPE_CONTROL:
                     start = pos + OUTER_HEADER_SIZE
                     if start + BABEL_HEADER_SIZE > end:
+                        need = start + BABEL_HEADER_SIZE - pos
                         break
-                    stop = start + BABEL_HEADER_SIZE + _U16.unpack_from(buf, start + 2)[0]
+                    stop = start + BABEL_HEADER_SIZE + _U16.unpack_from(data, start + 2)[0]
                     if stop > end:
+                        need = stop - pos
                         break
                     try:
-                        out.append(_decode_control_body(bytes(buf[start:stop])))
+                        out.append(_decode_control_body(data[start:stop]))
                     except MalformedPacket as exc:
                         self.dropped += 1
                         self.last_error = str(exc)
                     pos = stop
+                else:
+                    raise FramingError(f"invalid packet type {kind}")
         finally:
-            del buf[:pos]
+            if pos < end:
+                buf += memoryview(data)[pos:]
+                self._need = need
         return out
 
     def finish(self) -> None:
