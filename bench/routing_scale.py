@@ -149,11 +149,12 @@ def _fit(points: list[tuple[int, float]]) -> tuple[float, float] | None:
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     done = [r for r in results if r["converged"]]
     summary: dict[str, Any] = {}
-    fit = _fit([(r["nodes"], r["wall_s"]) for r in done])
-    if fit is not None:
-        c, a = fit
-        summary["wall_fit"] = f"wall_s ~ {c:.3g} * N^{a:.2f}"
-        summary["extrapolated_wall_s"] = {n: round(c * n**a) for n in (1000, 2000, 5000, 10000)}
+    for key in ("wall_s", "cpu_s"):
+        fit = _fit([(r["nodes"], r[key]) for r in done if key in r])
+        if fit is not None:
+            c, a = fit
+            summary[f"{key}_fit"] = f"{key} ~ {c:.3g} * N^{a:.2f}"
+            summary[f"extrapolated_{key}"] = {n: round(c * n**a) for n in (1000, 2000, 5000, 10000)}
     if done:
         per_route = max(r["state_bytes_per_route"] for r in done)
         summary["extrapolated_router_state_gb"] = {
