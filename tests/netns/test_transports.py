@@ -212,6 +212,39 @@ def test_private_line_with_an_intruder_that_never_learns_a_route(net: Network) -
         assert "Traceback" not in node.log()
 
 
+def link_local_ready(net: Network, ns: str, ifname: str) -> str:
+    """The interface's fe80:: address once duplicate address detection is over."""
+
+    def check() -> str | None:
+        out = net.exec(ns, "ip", "-j", "-6", "addr", "show", "dev", ifname, "scope", "link")
+        for iface in json.loads(out.stdout or "[]"):
+            for info in iface.get("addr_info", []):
+                local = str(info.get("local", ""))
+                if local.startswith("fe80") and not info.get("tentative"):
+                    return local
+        return None
+
+    address = wait_until(check, timeout=10, interval=0.2)
+    assert address, f"no usable link-local address on {ns}/{ifname}"
+    return address
+
+
+def test_quic_peer_given_by_scoped_link_local_address(net: Network) -> None:
+    a, b = net.ns("s0"), net.ns("s1")
+    ifa, ifb, _, _ = net.link(a, b)
+    address = link_local_ready(net, a, ifa)
+    link_local_ready(net, b, ifb)
+    index = json.loads(net.exec(b, "ip", "-j", "link", "show", ifb).stdout)[0]["ifindex"]
+    nodes = [
+        net.start_node(a, [], "--disable-peer-discovery"),
+        net.start_node(b, [f"quic://[{address}%{index}]:9651"], "--disable-peer-discovery"),
+    ]
+    for node in nodes:
+        net.wait_tun(node)
+    net.wait_ping(a, nodes[1].address, timeout=30)
+    assert quic_states(net, nodes[1]) == ["alive"]
+
+
 def test_private_nodes_find_each_other_by_discovery_and_talk_tls(net: Network) -> None:
     """Discovered peers are scoped link-local addresses, dialled with TLS in a private network."""
     key = net.workdir / "net.key"
@@ -220,19 +253,8 @@ def test_private_nodes_find_each_other_by_discovery_and_talk_tls(net: Network) -
     ifa, ifb, _, _ = net.link(a, b)
     # Beacons go out at start and then once a minute: wait out duplicate address detection on
     # the link-local addresses first, or the first beacons leave from a tentative address.
-    for ns, ifname in ((a, ifa), (b, ifb)):
-        ready = wait_until(
-            lambda ns=ns, ifname=ifname: (
-                "tentative"
-                not in net.exec(
-                    ns, "ip", "-6", "addr", "show", "dev", ifname, "scope", "link"
-                ).stdout
-                and "fe80" in net.exec(ns, "ip", "-6", "addr", "show", "dev", ifname).stdout
-            ),
-            timeout=10,
-            interval=0.2,
-        )
-        assert ready, f"no usable link-local address on {ns}/{ifname}"
+    link_local_ready(net, a, ifa)
+    link_local_ready(net, b, ifb)
     args = ["--network-name", "lab", "--network-key-file", str(key)]
     nodes = [net.start_node(ns, [], *args, binary=PRIVATE) for ns in (a, b)]
     for node in nodes:

@@ -269,6 +269,18 @@ class QuicLink(Link):
             self.handler.link_closed(self, reason)
 
 
+def socket_address(endpoint: Endpoint) -> tuple[str, int, int, int]:
+    """The peer's address for our dual-stack IPv6 socket. Endpoints hold literal addresses, so
+    nothing is resolved (uvloop's resolver would drop the scope of a link-local address)."""
+    address, _, scope = endpoint.host.partition("%")
+    if ":" not in address:
+        return ("::ffff:" + address, endpoint.port, 0, 0)
+    scope_id = 0
+    if scope:
+        scope_id = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
+    return (address, endpoint.port, 0, scope_id)
+
+
 class QuicEndpoint(asyncio.DatagramProtocol):
     """The node's one UDP socket: demultiplexes datagrams to connections by connection ID."""
 
@@ -353,10 +365,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
     async def dial(self, endpoint: Endpoint, handler: LinkHandler) -> QuicLink:
         """Connect from the shared socket; the link is returned once the handshake is done."""
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(endpoint.host, endpoint.port, type=2)  # SOCK_DGRAM
-        addr = infos[0][4]
-        if len(addr) == 2:  # an IPv4 peer from our dual-stack IPv6 socket
-            addr = ("::ffff:" + addr[0], addr[1], 0, 0)
+        addr = socket_address(endpoint)
         connection = _new_connection(self._client_config)
         link = QuicLink(self, connection, addr, inbound=False)
         self._links[connection.host_cid] = link
