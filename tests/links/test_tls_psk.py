@@ -4,6 +4,7 @@ in both roles, against ourselves, and refusing wrong keys or network names."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -155,3 +156,30 @@ def test_records_reject_tampering_and_split_anywhere() -> None:
     tampered[-1] ^= 1
     with pytest.raises(tls_psk.TlsError):
         b.open(bytes(tampered))
+
+
+async def test_a_peer_dripping_its_handshake_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The socket timeout bounds each read only; the whole handshake has a deadline too."""
+    monkeypatch.setattr(tls_psk, "HANDSHAKE_TIMEOUT", 0.5)
+    side = Recorder()
+    listener = await tls_psk.listen("::1", 0, side, side.accepted, network_name=NAME, key=KEY)
+    try:
+        reader, writer = await asyncio.open_connection("::1", listener.port)
+
+        async def drip() -> None:
+            for byte in b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" * 10:
+                writer.write(bytes([byte]))
+                await asyncio.sleep(0.1)
+
+        dripping = asyncio.create_task(drip())
+        try:
+            async with asyncio.timeout(5):  # would be 11 s of dripping without the deadline
+                with contextlib.suppress(ConnectionError):
+                    assert await reader.read() == b""
+            assert not dripping.done()  # cut off while still dripping
+        finally:
+            dripping.cancel()
+            writer.close()
+        assert side.links == []
+    finally:
+        listener.close()

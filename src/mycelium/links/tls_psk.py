@@ -8,10 +8,12 @@ loop, where `cryptography` does the AEAD. A pure-Python record layer would manag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
@@ -200,14 +202,29 @@ class TlsLink(StreamLink):
             super().data_received(plaintext)
 
 
+#: Handshakes block a thread each: their own pool, so a crowd of slow peers cannot starve the
+#: node's other ``to_thread`` work.
+_HANDSHAKES = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tls-handshake")
+
+
 async def _secure(
     sock: socket.socket, server: bool, network_name: bytes, key: bytes
 ) -> RecordProtection:
+    """The handshake in a worker thread, with a deadline for the whole of it (the socket timeout
+    only bounds each read: a peer dripping a byte at a time would hold the thread forever)."""
     sock.setblocking(True)
+    loop = asyncio.get_running_loop()
+    work = loop.run_in_executor(_HANDSHAKES, handshake, sock, server, network_name, key)
+    work.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, always
     try:
-        return await asyncio.to_thread(handshake, sock, server, network_name, key)
-    except BaseException:
-        sock.close()
+        return await asyncio.wait_for(asyncio.shield(work), HANDSHAKE_TIMEOUT)
+    except BaseException as exc:
+        # Wake the thread (its blocked read fails at once); close once it let go of the socket.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        work.add_done_callback(lambda _: sock.close())
+        if isinstance(exc, TimeoutError):
+            raise TlsError("TLS handshake took too long") from None
         raise
 
 
