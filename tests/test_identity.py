@@ -237,3 +237,22 @@ def test_secret_stored_unclamped_and_clamping_is_implicit() -> None:
     clamped[31] = (clamped[31] & 127) | 64
     a, b = Identity.from_secret(secret), Identity.from_secret(bytes(clamped))
     assert a.secret == secret and a.public_key == b.public_key
+
+
+def test_permission_denied_is_a_clear_key_file_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Root reads any file, so the denial is simulated where the file is read.
+    path = tmp_path / "priv_key.bin"
+    path.write_bytes(bytes(32))
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(
+        KeyFileError, match=r"cannot read key file .*priv_key.bin: Permission denied"
+    ):
+        load_key_file(path)
+    with pytest.raises(KeyFileError):
+        load_or_create_key_file(path)
