@@ -123,3 +123,22 @@ def test_pacing_allows_a_burst_per_timer_tick_on_fast_paths() -> None:
     assert burst(quic.CoarsePacer(max_datagram_size=1472)) >= 20
     connection = quic._new_connection(quic._configuration(True))
     assert isinstance(connection._loss._pacer, quic.CoarsePacer)
+
+
+async def test_ipv4_peers_from_the_dual_stack_socket_cost_more() -> None:
+    server_side, client_side = Recorder(), Recorder()
+    server = await quic.listen("::", 0, server_side, server_side.accepted, "server")
+    client = await quic.listen("::", 0, client_side, client_side.accepted, "client")
+    try:
+        link = await client.dial(Endpoint.parse(f"quic://127.0.0.1:{server.port}"), client_side)
+        link.start()
+        assert link.static_cost == quic.COST_IPV4 == 12
+        link.send(encode_control(Hello(5)))
+        await wait_for(lambda: server_side.packets == [Hello(5)])
+        (accepted,) = server_side.links
+        assert accepted.static_cost == quic.COST_IPV4
+        link6 = await client.dial(Endpoint.parse(f"quic://[::1]:{server.port}"), client_side)
+        assert link6.static_cost == quic.COST_IPV6 == 7
+    finally:
+        client.close()
+        server.close()
