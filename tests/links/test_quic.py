@@ -142,3 +142,25 @@ async def test_ipv4_peers_from_the_dual_stack_socket_cost_more() -> None:
     finally:
         client.close()
         server.close()
+
+
+async def test_a_silent_peer_is_detected_by_the_idle_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(quic, "IDLE_TIMEOUT", 0.5)
+    server_side, client_side = Recorder(), Recorder()
+    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
+    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
+    try:
+        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
+        link.start()
+        link.send(encode_control(Hello(1)))
+        await wait_for(lambda: server_side.links)
+        # The server vanishes without a word: it neither answers nor closes.
+        monkeypatch.setattr(server, "datagram_received", lambda data, addr: None)
+        monkeypatch.setattr(server, "sendto", lambda data, addr: None)
+        await wait_for(lambda: bool(client_side.closed) and bool(server_side.closed), timeout=5)
+        assert "idle" in client_side.closed[0].lower()
+    finally:
+        client.close()
+        server.close()
