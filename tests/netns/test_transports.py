@@ -243,6 +243,12 @@ def test_quic_peer_given_by_scoped_link_local_address(net: Network) -> None:
         net.wait_tun(node)
     net.wait_ping(a, nodes[1].address, timeout=30)
     assert quic_states(net, nodes[1]) == ["alive"]
+    # The accepting side lists its inbound peer with a numeric scope, as the reference does.
+    (inbound,) = peers_of(net, nodes[0])
+    assert inbound["type"] == "inbound" and inbound["endpoint"]["proto"] == "quic", inbound
+    socket_text = inbound["endpoint"]["addr"]["socket"]
+    assert socket_text.startswith("[fe80::") and "%" in socket_text, socket_text
+    assert socket_text.split("%")[1].split("]")[0].isdigit(), socket_text
 
 
 def test_private_nodes_find_each_other_by_discovery_and_talk_tls(net: Network) -> None:

@@ -121,7 +121,10 @@ class QuicLink(Link):
         self._conn = connection
         self._addr = addr
         self.inbound = inbound
-        self.remote_host, self.remote_port = str(addr[0]), int(addr[1])
+        host = str(addr[0]).split("%")[0]
+        if len(addr) > 3 and addr[3]:  # the reference prints scopes as numbers, not names
+            host = f"{host}%{int(addr[3])}"
+        self.remote_host, self.remote_port = host, int(addr[1])
         self.static_cost = COST_IPV4 if is_ipv4_peer(self.remote_host) else COST_IPV6
         self._decoder = StreamDecoder()
         self._timer: asyncio.TimerHandle | None = None
