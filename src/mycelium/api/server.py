@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,9 @@ class Servers:
         except ValueError as exc:
             log.error("%s API disabled: %s", name, exc)
             return
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        # aiohttp waits shutdown_timeout for in-flight handlers, then as long again after asking
+        # them to stop: a long-polling message pop ignores the ask, so keep both waits short.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.25)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -52,9 +55,9 @@ class Servers:
         log.info("%s API listening on %s", name, address)
 
     async def close(self) -> None:
-        for runner in self.runners:
-            await runner.cleanup()
-        self.runners.clear()
+        """All servers at once: each may wait out its own in-flight requests."""
+        runners, self.runners = self.runners, []
+        await asyncio.gather(*(runner.cleanup() for runner in runners))
 
 
 async def start_servers(
