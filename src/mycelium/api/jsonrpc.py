@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -18,10 +19,13 @@ PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
 #: Server error codes the reference uses (mycelium-api/src/rpc.rs).
 BAD_IP, NO_PUBKEY = -32007, -32008
 BAD_ENDPOINT_ADD, PEER_EXISTS, PEER_NOT_FOUND, BAD_ENDPOINT_REMOVE = -32009, -32010, -32011, -32012
 NO_PROXY = -32032
+
+log = logging.getLogger(__name__)
 
 
 def openrpc_document() -> dict[str, Any]:
@@ -117,6 +121,10 @@ class Dispatcher:
                 result = await result
         except RpcError as exc:
             return None if "id" not in request else _error(ident, exc.code, exc.message, exc.data)
+        except Exception:
+            # A bug of ours must not become an HTTP 500 without a JSON-RPC body.
+            log.exception("JSON-RPC method %s failed", request["method"])
+            return None if "id" not in request else _error(ident, INTERNAL_ERROR, "internal error")
         if "id" not in request:
             return None
         return {"jsonrpc": "2.0", "id": ident, "result": result}
