@@ -157,11 +157,26 @@ async def test_metrics_scrape_parses(pair: Pair) -> None:
         if s.name.endswith("_total")
     }
     assert tlvs["update"] >= 1
-    known = {
+    (known,) = families["mycelium_peer_manager_known_peers"].samples
+    assert known.labels == {} and known.value == 1
+    by_state = {
         s.labels["connection_state"]: s.value
-        for s in families["mycelium_peer_manager_known_peers"].samples
+        for s in families["pymycelium_peer_manager_peers_by_state"].samples
     }
-    assert known["alive"] == 1
+    assert by_state["alive"] == 1
+    routed = {
+        s.labels["verdict"]
+        for s in families["mycelium_router_packets_routed"].samples
+        if s.name.endswith("_total")
+    }
+    assert routed == {"local", "forward", "ttl_expired", "no_route"}
+    events = {
+        s.labels["event"]
+        for s in families["mycelium_router_outbound_packet_queue"].samples
+        if s.name.endswith("_total")
+    }
+    assert events >= {"enqueued", "dequeued", "dropped_query_timeout"}
+    assert "mycelium_router_incoming_packet_queue" in families
 
 
 async def test_jsonrpc_proxy_methods_without_a_proxy(pair: Pair) -> None:

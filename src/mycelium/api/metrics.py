@@ -69,15 +69,61 @@ class NodeCollector:
             "Updates denied by a filter",
             value=counters.updates_filtered,
         )
-        known = GaugeMetricFamily(
+        yield GaugeMetricFamily(
             "mycelium_peer_manager_known_peers",
+            "Amount of known peers in the peer manager",
+            value=len(self.node.peer_manager.peers()),
+        )
+        # Not in the reference: the same peers by state (alive, connecting, ...).
+        by_state = GaugeMetricFamily(
+            "pymycelium_peer_manager_peers_by_state",
             "Known peers by connection state",
             labels=["connection_state"],
         )
         states = [entry.state for entry in self.node.peer_manager.peers()]
         for state in ConnectionState:
-            known.add_metric([state.value], states.count(state))
-        yield known
+            by_state.add_metric([state.value], states.count(state))
+        yield by_state
+        yield from self._data_plane()
+
+    def _data_plane(self) -> Iterator[Metric]:
+        c = self.node.dataplane.counters
+        routed = CounterMetricFamily(
+            "mycelium_router_packets_routed",
+            "What happened to a routed data packet",
+            labels=["verdict"],
+        )
+        for verdict, value in (
+            ("local", c.delivered + c.messages_received + c.icmp_received),
+            ("forward", c.forwarded),
+            ("ttl_expired", c.hop_limit_expired),
+            ("no_route", c.no_route),
+        ):
+            routed.add_metric([verdict], value)
+        yield routed
+        # The reference splits "queue full" into global and per-subnet; this node has one limit
+        # check, reported as per-subnet.
+        outbound = CounterMetricFamily(
+            "mycelium_router_outbound_packet_queue",
+            "Events related to the outbound packet queue for packets waiting on route discovery",
+            labels=["event"],
+        )
+        for event, value in (
+            ("enqueued", c.queued),
+            ("dequeued", c.queue_released),
+            ("dropped_query_timeout", c.queue_timeout),
+            ("queue_full_subnet", c.queue_full),
+        ):
+            outbound.add_metric([event], value)
+        yield outbound
+        incoming = CounterMetricFamily(
+            "mycelium_router_incoming_packet_queue",
+            "Events related to the incoming packet queue for packets waiting on sender route "
+            "discovery",
+            labels=["event"],
+        )
+        incoming.add_metric(["enqueued"], c.awaiting_key)
+        yield incoming
 
 
 def build_app(node: Node) -> web.Application:
