@@ -131,8 +131,9 @@ def test_public_key_lookup(node: FakeNode) -> None:
     node.router.keys[address.packed] = other.public_key
     api = NodeApi(node)  # type: ignore[arg-type]
     assert api.public_key(other.address_text) == other.public_key.hex()
-    with pytest.raises(NotFound):
-        api.public_key("400::1")
+    for unknown in ("400::1", "10.0.0.1"):
+        with pytest.raises(NotFound):
+            api.public_key(unknown)
     with pytest.raises(BadRequest):
         api.public_key("not-an-ip")
 

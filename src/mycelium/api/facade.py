@@ -128,9 +128,12 @@ class NodeApi:
 
     def public_key(self, ip: str) -> str:
         try:
-            address = ipaddress.IPv6Address(ip)
+            address = ipaddress.ip_address(ip)
         except ValueError:
-            raise BadRequest(f"{ip!r} is not an IPv6 address") from None
+            raise BadRequest(f"{ip!r} is not an IP address") from None
+        if address.version == 4:
+            # The reference takes any IP address; no IPv4 address has a key.
+            raise NotFound("no route to that address")
         key = self.node.router.public_key_for(address.packed)
         if key is None:
             raise NotFound("no route to that address")
