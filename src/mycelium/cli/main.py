@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from ..identity import default_key_path
+from .argv import hoist_global_options
 from .client import COMMANDS as CLIENT_COMMANDS
 from .daemon import node_options, run_daemon
 from .keys import generate_keys_cmd, inspect_cmd
@@ -64,9 +65,13 @@ def expand_peers(args: list[str]) -> list[str]:
 
 
 def main() -> None:
-    cli(args=expand_peers(sys.argv[1:]), prog_name="mycelium")
+    cli(args=hoist_global_options(expand_peers(sys.argv[1:])), prog_name="mycelium")
 
 
 def private_main() -> None:
     """``mycelium-private``: the same node, in a private network (TLS-PSK, no QUIC)."""
-    cli(args=expand_peers(sys.argv[1:]), prog_name="mycelium-private", obj={"private_binary": True})
+    cli(
+        args=hoist_global_options(expand_peers(sys.argv[1:])),
+        prog_name="mycelium-private",
+        obj={"private_binary": True},
+    )

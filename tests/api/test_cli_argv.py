@@ -1,0 +1,55 @@
+"""The reference's global ``-k/--key-file`` and ``-c/--config-file`` may follow the subcommand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from mycelium.cli.argv import hoist_global_options
+from mycelium.identity import Identity, save_key_file
+
+MAIN = "from mycelium.cli.main import main; main()"
+
+
+def test_hoisting() -> None:
+    assert hoist_global_options(["inspect", "-k", "a.bin", "--json"]) == [
+        "-k",
+        "a.bin",
+        "inspect",
+        "--json",
+    ]
+    assert hoist_global_options(["peers", "list", "--key-file=x", "-c", "c.toml"]) == [
+        "--key-file=x",
+        "-c",
+        "c.toml",
+        "peers",
+        "list",
+    ]
+    untouched = ["message", "send", "400::1", "--", "-k", "v"]
+    assert hoist_global_options(untouched) == untouched
+    assert hoist_global_options(["-k"]) == ["-k"]  # click reports the missing value
+    assert hoist_global_options(["-t", "0", "--no-tun"]) == ["-t", "0", "--no-tun"]
+
+
+def test_inspect_and_generate_keys_with_the_key_file_after_the_subcommand(tmp_path: Path) -> None:
+    identity = Identity.generate()
+    key = tmp_path / "key.bin"
+    save_key_file(identity, key)
+    out = subprocess.run(
+        [sys.executable, "-c", MAIN, "inspect", "--json", "-k", str(key)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(out.stdout)["publicKey"] == identity.public_key.hex()
+    fresh = tmp_path / "fresh.bin"
+    subprocess.run(
+        [sys.executable, "-c", MAIN, "generate-keys", "--key-file", str(fresh)],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    assert fresh.stat().st_size == 32
