@@ -72,3 +72,15 @@ async def test_a_failing_method_is_an_internal_error(pair: Pair) -> None:
     reply = await dispatcher.call({"jsonrpc": "2.0", "id": 1, "method": "getInfo"})
     assert reply is not None and reply["error"]["code"] == INTERNAL_ERROR
     assert await dispatcher.call({"jsonrpc": "2.0", "method": "getInfo"}) is None
+
+
+async def test_server_errors_are_named_as_jsonrpsee_names_them(pair: Pair) -> None:
+    dispatcher = Dispatcher(NodeApi(pair.a))
+    request = {"jsonrpc": "2.0", "id": 1, "method": "addPeer", "params": ["bogus"]}
+    reply = await dispatcher.call(request)
+    assert reply is not None
+    assert reply["error"]["code"] == -32009
+    assert reply["error"]["message"] == "Server error"
+    assert isinstance(reply["error"]["data"], str) and reply["error"]["data"]
+    missing = await dispatcher.call({"jsonrpc": "2.0", "id": 2, "method": "nope"})
+    assert missing is not None and missing["error"]["message"] != "Server error"
