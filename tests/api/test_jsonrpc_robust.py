@@ -83,4 +83,4 @@ async def test_server_errors_are_named_as_jsonrpsee_names_them(pair: Pair) -> No
     assert reply["error"]["message"] == "Server error"
     assert isinstance(reply["error"]["data"], str) and reply["error"]["data"]
     missing = await dispatcher.call({"jsonrpc": "2.0", "id": 2, "method": "nope"})
-    assert missing is not None and missing["error"]["message"] != "Server error"
+    assert missing is not None and missing["error"]["message"] == "Method not found"

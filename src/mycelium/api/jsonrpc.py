@@ -22,6 +22,13 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 #: The implementation-defined range; the reference's own codes all lie in it.
 SERVER_ERRORS = (-32099, -32000)
+_STANDARD_MESSAGES = {
+    PARSE_ERROR: "Parse error",
+    INVALID_REQUEST: "Invalid request",
+    METHOD_NOT_FOUND: "Method not found",
+    INVALID_PARAMS: "Invalid params",
+    INTERNAL_ERROR: "Internal error",
+}
 #: Server error codes the reference uses (mycelium-api/src/rpc.rs).
 BAD_IP, NO_PUBKEY = -32007, -32008
 BAD_ENDPOINT_ADD, PEER_EXISTS, PEER_NOT_FOUND, BAD_ENDPOINT_REMOVE = -32009, -32010, -32011, -32012
@@ -133,10 +140,13 @@ class Dispatcher:
 
 
 def _error(ident: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    if SERVER_ERRORS[0] <= code <= SERVER_ERRORS[1]:
-        # jsonrpsee names every server-range code "Server error" (the reference sends nothing
-        # more); our reason goes in ``data`` where a person can still read it.
-        message, data = "Server error", message if data is None else data
+    standard = _STANDARD_MESSAGES.get(code)
+    if standard is None and SERVER_ERRORS[0] <= code <= SERVER_ERRORS[1]:
+        standard = "Server error"
+    if standard is not None and standard != message:
+        # jsonrpsee's fixed messages, as the reference sends them (every one of its own codes is
+        # a bare "Server error"); our reason goes in ``data`` where a person can still read it.
+        message, data = standard, message if data is None else data
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
