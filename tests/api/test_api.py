@@ -80,8 +80,14 @@ async def test_peers_list_add_remove(pair: Pair) -> None:
     assert status == 409 and "already exists" in text
     status, text = await pair.rest("POST", "/admin/peers", json={"endpoint": "nonsense"})
     assert status == 400
-    status, _ = await pair.rest("POST", "/admin/peers", data=b"{not json")
-    assert status == 422
+    json_type = {"Content-Type": "application/json"}
+    status, _ = await pair.rest("POST", "/admin/peers", data=b"{not json", headers=json_type)
+    assert status == 400
+    status, _ = await pair.rest("POST", "/admin/peers", data=b'{"endpoint": "x"}')
+    assert status == 415
+    for shape in ({"endpoint": 5}, ["tcp://[::1]:1"], {}):
+        status, _ = await pair.rest("POST", "/admin/peers", json=shape)
+        assert status == 422, shape
     status, peers = await pair.rest("GET", "/admin/peers")
     assert {p["type"] for p in peers} == {"inbound", "static"}
 

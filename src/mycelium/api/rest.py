@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +35,23 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=404, text=str(exc))
 
 
+async def _json_body(request: web.Request) -> Any:
+    """A JSON body refused as axum's ``Json`` extractor refuses it: 415 without a JSON content
+    type, 400 when it does not parse (a 422 for the wrong shape is the handler's)."""
+    ctype = request.content_type
+    if not (
+        ctype == "application/json"
+        or (ctype.startswith("application/") and ctype.endswith("+json"))
+    ):
+        raise web.HTTPUnsupportedMediaType(
+            text="Expected request with `Content-Type: application/json`"
+        )
+    try:
+        return json.loads(await request.read())
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"Failed to parse the request body as JSON: {exc}") from None
+
+
 def build_app(api: NodeApi) -> web.Application:
     async def get_info(_: web.Request) -> web.Response:
         return _json(api.info())
@@ -42,14 +60,14 @@ def build_app(api: NodeApi) -> web.Application:
         return _json(api.peers())
 
     async def add_peer(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            endpoint = body["endpoint"]
-            if not isinstance(endpoint, str):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            # axum answers an unusable JSON body with 422.
-            return web.Response(status=422, text='expected a JSON body {"endpoint": "..."}')
+        body = await _json_body(request)
+        endpoint = body.get("endpoint") if isinstance(body, dict) else None
+        if not isinstance(endpoint, str):
+            return web.Response(
+                status=422,
+                text="Failed to deserialize the JSON body into the target type: "
+                'expected {"endpoint": "<endpoint>"}',
+            )
         api.add_peer(endpoint)
         return _no_content()
 
