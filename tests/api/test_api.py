@@ -103,6 +103,12 @@ async def test_proxy_endpoints_without_a_proxy(pair: Pair) -> None:
     assert await pair.rest("GET", "/admin/proxy") == (200, [])
     status, _ = await pair.rest("POST", "/admin/proxy", json={})
     assert status == 404
+    for remote in ("[407::1]:1080", "10.1.2.3:1080", None):
+        assert (await pair.rest("POST", "/admin/proxy", json={"remote": remote}))[0] == 404
+    for remote in ("407::1", "[407::1]:99999", 5, "host:80"):
+        assert (await pair.rest("POST", "/admin/proxy", json={"remote": remote}))[0] == 422
+    assert (await pair.rest("POST", "/admin/proxy", json=[]))[0] == 422
+    assert (await pair.rest("POST", "/admin/proxy", data=b"{}"))[0] == 415
     assert (await pair.rest("DELETE", "/admin/proxy"))[0] == 204
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -52,6 +53,23 @@ async def _json_body(request: web.Request) -> Any:
         raise web.HTTPBadRequest(text=f"Failed to parse the request body as JSON: {exc}") from None
 
 
+def _is_socket_address(value: Any) -> bool:
+    """``1.2.3.4:5`` or ``[ipv6]:5``, as Rust's SocketAddr parses it."""
+    if not isinstance(value, str):
+        return False
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 0xFFFF:
+        return False
+    try:
+        if host.startswith("[") and host.endswith("]"):
+            ipaddress.IPv6Address(host[1:-1])
+        else:
+            ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def build_app(api: NodeApi) -> web.Application:
     async def get_info(_: web.Request) -> web.Response:
         return _json(api.info())
@@ -100,7 +118,15 @@ def build_app(api: NodeApi) -> web.Application:
     async def list_proxies(_: web.Request) -> web.Response:
         return _json([])
 
-    async def connect_proxy(_: web.Request) -> web.Response:
+    async def connect_proxy(request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        remote = body.get("remote") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or (remote is not None and not _is_socket_address(remote)):
+            return web.Response(
+                status=422,
+                text="Failed to deserialize the JSON body into the target type: "
+                'expected {"remote": "<ip>:<port>" or null}',
+            )
         return web.Response(status=404)
 
     async def no_op(_: web.Request) -> web.Response:
