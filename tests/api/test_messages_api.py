@@ -85,8 +85,14 @@ async def test_bad_push_bodies(pair: Pair) -> None:
         {"dst": {"pk": "00"}, "payload": ""},
         {"dst": {"ip": "5ff::1"}, "payload": "***"},
         {"dst": {"ip": "5ff::1"}, "topic": b64(b"t" * 256), "payload": ""},
+        {"dst": {"pk": {"nested": [1]}}, "payload": ""},
+        {"dst": {"pk": 5}, "payload": ""},
+        {"dst": {"ip": ["5ff::1"]}, "payload": ""},
+        {"dst": {"ip": "5ff::1"}, "topic": 7, "payload": ""},
     ):
         assert (await pair.rest("POST", "/messages", json=bad))[0] == 400, bad
+        reply = "/messages/reply/abcdef0123456789"
+        assert (await pair.rest("POST", reply, json=bad))[0] in (400, 422), bad
     assert (await pair.rest("POST", "/messages", data=b"{"))[0] == 400
 
 

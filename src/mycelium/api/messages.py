@@ -66,6 +66,8 @@ def parse_send_info(body: Any) -> tuple[bytes, bytes, bytes]:
         if "ip" in dst:
             address = ipaddress.IPv6Address(dst["ip"]).packed
         elif "pk" in dst:
+            if not isinstance(dst["pk"], str):
+                raise TypeError("pk must be a hex string")
             address = overlay_address(parse_public_key(dst["pk"]))
         else:
             raise BadRequest("dst needs an ip or a pk")
