@@ -53,3 +53,15 @@ def test_inspect_and_generate_keys_with_the_key_file_after_the_subcommand(tmp_pa
         check=True,
     )
     assert fresh.stat().st_size == 32
+
+
+def test_version_is_printed_as_clap_prints_it() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", MAIN, "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    name, version = out.stdout.split()
+    assert name == "mycelium" and version[0].isdigit()

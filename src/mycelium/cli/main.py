@@ -19,7 +19,7 @@ from .sim import sim_command
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="mycelium")
+@click.version_option(__version__, "-V", "--version", message="%(prog)s %(version)s")
 @click.option(
     "-k",
     "--key-file",
