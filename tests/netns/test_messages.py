@@ -16,14 +16,21 @@ from netns.harness import MYCELIUM, Network, NodeProcess
 pytestmark = pytest.mark.netns
 
 
-def line_without_tun(net: Network, count: int) -> list[NodeProcess]:
+def line_without_tun(net: Network, count: int, loss_percent: float = 0) -> list[NodeProcess]:
     names = [net.ns(f"m{i}") for i in range(count)]
     nodes = []
     for i, ns in enumerate(names):
         peers = []
         if i:
-            _, _, left, _ = net.link(names[i - 1], ns)
+            ifa, ifb, left, _ = net.link(names[i - 1], ns)
             peers = [f"tcp://[{left}]:9651"]
+            if loss_percent:
+                # Lossy wires: 5% of the frames on every hop vanish (each direction).
+                for where, ifname in ((names[i - 1], ifa), (ns, ifb)):
+                    net.exec(
+                        where, "tc", "qdisc", "add", "dev", ifname, "root", "netem",
+                        "loss", f"{loss_percent}%",
+                    )  # fmt: skip
         nodes.append(net.start_node(ns, peers, "--no-tun", "--disable-peer-discovery"))
     for node in nodes:
         net.wait_listening(node)
@@ -35,8 +42,28 @@ def cli(net: Network, node: NodeProcess, *args: str, timeout: float = 60):
     return net.exec(node.ns, MYCELIUM, *args, timeout=timeout, check=False)
 
 
+def netem_available(net: Network) -> bool:
+    """Some kernels lack sch_netem; the lossy variant is then skipped, not failed. Probed on the
+    loopback of a throwaway namespace, never the host's."""
+    ns = net.ns("probe")
+    probe = net.exec(
+        ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "loss", "0%", check=False
+    )
+    return probe.returncode == 0
+
+
 def test_one_megabyte_over_three_hops_and_a_reply(net: Network) -> None:
-    first, *_, last = line_without_tun(net, 4)
+    megabyte_and_reply(net, loss_percent=0)
+
+
+def test_one_megabyte_over_three_lossy_hops_and_a_reply(net: Network) -> None:
+    if not netem_available(net):
+        pytest.skip("kernel without the netem qdisc")
+    megabyte_and_reply(net, loss_percent=5)
+
+
+def megabyte_and_reply(net: Network, loss_percent: float) -> None:
+    first, *_, last = line_without_tun(net, 4, loss_percent=loss_percent)
     blob = os.urandom(1 << 20)
     src = net.workdir / "blob.bin"
     src.write_bytes(blob)
