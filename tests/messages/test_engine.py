@@ -345,3 +345,51 @@ forward_socket = "/run/rpc.sock"
     for bad in ('default = "Maybe"', "chat = 5", 'chat = ["nonsense"]', "= broken"):
         with pytest.raises(ValueError):
             load_topic_config(bad)
+
+
+class KindChannel(Channel):
+    """Drops the first ``drops`` packets of one kind and duplicates every later one of that kind,
+    the duplicates arriving late (after everything else in flight)."""
+
+    def __init__(self, kind: int, drops: int) -> None:
+        super().__init__()
+        self.kind, self.drops = kind, drops
+
+    def flush(self) -> None:
+        for src, engine in self.engines().items():
+            for dst, payload in engine.take_outgoing():
+                flags = wire.decode(payload).flags & ~wire.FLAG_REPLY
+                if flags == self.kind:
+                    if self.drops:
+                        self.drops -= 1
+                        continue
+                    late = self.now + 0.5
+                    heapq.heappush(self.events, (late, next(self.seq), src, dst, payload))
+                at = self.now + 0.005
+                heapq.heappush(self.events, (at, next(self.seq), src, dst, payload))
+
+
+KINDS = {
+    "init": wire.FLAG_INIT,
+    "init-ack": wire.FLAG_INIT | wire.FLAG_ACK,
+    "chunk": wire.FLAG_CHUNK,
+    "chunk-ack": wire.FLAG_CHUNK | wire.FLAG_ACK,
+    "done": wire.FLAG_DONE,
+    "done-ack": wire.FLAG_DONE | wire.FLAG_ACK,
+}
+
+
+@pytest.mark.parametrize("kind", KINDS.values(), ids=KINDS.keys())
+@pytest.mark.parametrize("drops", [1, 3])
+def test_each_packet_kind_lost_then_duplicated_late(kind: int, drops: int) -> None:
+    ch = KindChannel(kind, drops)
+    data = random.Random(kind).randbytes(4000)  # several chunks
+    mid = ch.a.push(B_IP, data, ch.now)
+    ch.run(30.0)
+    assert ch.drops == 0, "the channel saw that kind of packet"
+    got = ch.b.pop()
+    assert got is not None and got.id == mid and got.data == data
+    assert ch.b.pop() is None
+    ch.run(60.0)
+    assert ch.b.pop() is None
+    assert ch.a.status(mid)["state"] == "read"  # type: ignore[index]
