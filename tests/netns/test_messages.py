@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -139,3 +140,71 @@ def megabyte_and_reply(net: Network, loss_percent: float) -> None:
     assert replied.returncode == 0, replied.stderr
     out, _ = asker.communicate(timeout=90)
     assert json.loads(out)["payload"] == "answer"
+
+
+def test_topic_forwarded_to_a_unix_socket_is_answered(net: Network) -> None:
+    """A topic configured with a forward socket: the socket gets the payload, its answer comes
+    back to the waiting sender as the reply (real processes, one hop)."""
+    import socket
+    import threading
+
+    sock_path = net.workdir / "echo.sock"
+    config = net.workdir / "topics.toml"
+    config.write_text(
+        f'default = "Reject"\necho = {{ subnets = ["400::/7"], forward_socket = "{sock_path}" }}\n'
+    )
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    server.listen()
+    server.settimeout(60)
+    seen: list[bytes] = []
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = server.accept()
+            with conn:
+                data = b""
+                while chunk := conn.recv(65536):
+                    data += chunk
+                seen.append(data)
+                conn.sendall(b"echo:" + data)
+
+    worker = threading.Thread(target=answer, daemon=True)
+    worker.start()
+    try:
+        a, b = net.ns("s0"), net.ns("s1")
+        _, _, left, _ = net.link(a, b)
+        first = net.start_node(a, [], "--no-tun", "--disable-peer-discovery")
+        net.wait_listening(first)
+        last = net.start_node(
+            b,
+            [f"tcp://[{left}]:9651"],
+            "--no-tun",
+            "--disable-peer-discovery",
+            "--topic-config",
+            str(config),
+        )
+        net.wait_listening(last, port=8989)
+        net.wait_listening(first, port=8989)
+        deadline = time.monotonic() + 60
+        sent = None
+        while time.monotonic() < deadline and not seen:
+            sent = cli(
+                net, first, "message", "send", last.address, "hello", "-t", "echo",
+                "--wait", "--timeout", "20",
+            )  # fmt: skip
+            if sent.returncode == 0 and sent.stdout.strip():
+                break
+            time.sleep(1)
+        assert sent is not None and sent.returncode == 0, sent.stderr
+        assert seen == [b"hello"]
+        assert json.loads(sent.stdout)["payload"] == "echo:hello"
+        # Answered by the socket, so nothing waits in the receiver's inbox.
+        left_over = cli(net, last, "message", "receive", "--timeout", "0")
+        assert left_over.stdout.strip() == ""
+        # A topic the config does not list is rejected by default.
+        cli(net, first, "message", "send", last.address, "other", "-t", "nope")
+        assert cli(net, last, "message", "receive", "--timeout", "2").stdout.strip() == ""
+    finally:
+        server.close()
+        worker.join(timeout=5)
