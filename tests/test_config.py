@@ -56,3 +56,18 @@ def test_unknown_key_is_a_warning(tmp_path: Path) -> None:
     values, warnings = load_config(path)
     assert values == {"tun_name": "x"}
     assert len(warnings) == 1 and "bogus" in warnings[0]
+
+
+def test_unreachable_default_file_is_a_warning_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mycelium.config as config
+
+    def denied(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(config.Path, "exists", denied)
+    values, warnings = load_config(None)
+    assert values == {} and "not readable" in warnings[0]
+    with pytest.raises(ConfigError, match="Permission denied"):
+        load_config(tmp_path / "explicit.toml")

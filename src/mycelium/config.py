@@ -50,7 +50,13 @@ def load_config(path: Path | None) -> tuple[dict[str, Any], list[str]]:
     """(values, warnings) from ``path`` or the default location."""
     explicit = path is not None
     path = path or default_config_path()
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # e.g. another user's HOME: the default path is not even visible
+        if explicit:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        return {}, [f"default config file {path} not readable ({exc.strerror}); ignored"]
+    if not exists:
         if explicit:
             raise ConfigError(f"Config file {path} not found")
         return {}, []

@@ -39,6 +39,15 @@ def line_without_tun(net: Network, count: int, loss_percent: float = 0) -> list[
     return nodes
 
 
+_GET = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
+
+
+def message_state(net: Network, node: NodeProcess, message_id: str) -> object:
+    """The ``state`` of a sent message, from the node's REST API inside its namespace."""
+    url = f"http://127.0.0.1:8989/api/v1/messages/status/{message_id}"
+    return json.loads(net.exec(node.ns, sys.executable, "-c", _GET, url).stdout)["state"]
+
+
 def cli(net: Network, node: NodeProcess, *args: str, timeout: float = 60):
     return net.exec(node.ns, MYCELIUM, *args, timeout=timeout, check=False)
 
@@ -100,14 +109,7 @@ def megabyte_and_reply(net: Network, loss_percent: float) -> None:
     assert json.loads(out)["srcIp"] == first.address
 
     message_id = json.loads(sent.stdout)["id"]
-    status = net.exec(
-        first.ns,
-        sys.executable,
-        "-c",
-        "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
-        f"http://127.0.0.1:8989/api/v1/messages/status/{message_id}",
-    )
-    assert json.loads(status.stdout)["state"] in ("received", "read")
+    assert message_state(net, first, message_id) in ("received", "read")
 
     # Request and reply across the same three hops, both ends through the CLI.
     asker = subprocess.Popen(
@@ -208,3 +210,20 @@ def test_topic_forwarded_to_a_unix_socket_is_answered(net: Network) -> None:
     finally:
         server.close()
         worker.join(timeout=5)
+
+
+@pytest.mark.timeout(420)
+def test_message_to_an_unreachable_node_is_aborted_at_its_deadline(net: Network) -> None:
+    """The reference's send window is 5 minutes: this test waits that long on purpose."""
+    first, _second = line_without_tun(net, 2)
+    nobody = "5ff:1:2:3:4:5:6:7"  # inside 400::/7, owned by no node here
+    sent = cli(net, first, "message", "send", nobody, "lost in space")
+    assert sent.returncode == 0, sent.stderr
+    message_id = json.loads(sent.stdout)["id"]
+
+    assert message_state(net, first, message_id) == "pending"
+    started = time.monotonic()
+    while message_state(net, first, message_id) != "aborted":
+        assert time.monotonic() - started < 330, "not aborted within the 5-minute window"
+        time.sleep(5)
+    assert time.monotonic() - started > 280  # not before its deadline either

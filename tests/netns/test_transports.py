@@ -124,7 +124,7 @@ def test_silent_quic_link_is_detected_routed_around_and_reconnected(
                 net.ping(nodes[1].ns, nodes[2].address, wait=1)
                 and forward_links(net, nodes[1], nodes[2], wait=1) == 3
             ),
-            timeout=100,
+            timeout=150,  # 43-53 s plus rediscovery, with room for a loaded CI machine
             interval=0,
         )
         assert rerouted, "traffic never left the silent QUIC link"
@@ -137,7 +137,7 @@ def test_silent_quic_link_is_detected_routed_around_and_reconnected(
     assert wait_until(lambda: quic_states(net, nodes[2]) == ["alive"], timeout=40), nodes[2].log()
     back = wait_until(lambda: forward_links(net, nodes[1], nodes[2], wait=1) == 1, timeout=40)
     assert back, "traffic did not return to the reconnected QUIC link"
-    assert detected < 100
+    assert detected < 150
     for node in nodes:
         assert node.proc is not None and node.proc.poll() is None, node.log()
 
