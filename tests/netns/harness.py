@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,3 +291,54 @@ def forward_links(net: Network, src: NodeProcess, dst: NodeProcess, wait: float 
         receiver.kill()
         receiver.wait(timeout=5)
     return 63 - int(line) if line.isdigit() else None
+
+
+_SINK = textwrap.dedent(
+    """
+    import hashlib, socket
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::", 5001)); s.listen(1)
+    print("ready", flush=True)
+    c, _ = s.accept(); h = hashlib.sha256(); n = 0
+    while True:
+        b = c.recv(1 << 16)
+        if not b: break
+        h.update(b); n += len(b)
+    print(n, h.hexdigest(), flush=True)
+    """
+)
+
+_SOURCE = textwrap.dedent(
+    """
+    import hashlib, os, socket, sys
+    data = os.urandom(int(sys.argv[2]))
+    c = socket.create_connection((sys.argv[1], 5001), timeout=60)
+    c.sendall(data); c.close()
+    print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+    """
+)
+
+
+def tcp_transfer(
+    net: Network, src_ns: str, dst_ns: str, address: str, size: int
+) -> tuple[list[str], list[str]]:
+    """Send ``size`` random bytes over TCP from ``src_ns`` to ``address`` (in ``dst_ns``):
+    ([length, sha256] sent, [length, sha256] received)."""
+    sink = subprocess.Popen(
+        ["ip", "netns", "exec", dst_ns, sys.executable, "-c", _SINK],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sink.stdout is not None
+        assert sink.stdout.readline().strip() == "ready"
+        sent = net.exec(
+            src_ns, sys.executable, "-c", _SOURCE, address, str(size), timeout=120
+        ).stdout.split()
+        received = sink.communicate(timeout=60)[0].split()
+    finally:
+        sink.kill()
+        sink.wait()
+    assert sent[0] == str(size) and len(sent[1]) == 64, sent
+    return sent, received

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from mycelium.identity import node_subnet
-from netns.harness import Network, NodeProcess, overlay_route_table
+from netns.harness import Network, NodeProcess, overlay_route_table, tcp_transfer
 
 pytestmark = pytest.mark.netns
 
@@ -70,6 +70,15 @@ def test_python_nodes_route_through_a_reference_node_and_links_stay_up(net: Netw
     assert net.ping(rust.ns, p1.address, count=2, wait=2)
     for node in (p1, rust, p2):
         assert node.proc is not None and node.proc.poll() is None, node.log()
+
+
+def test_bulk_tcp_between_python_and_reference_nodes_arrives_intact(net: Network) -> None:
+    """Segments a Rust node sealed are joined into GSO writes on our TUN; ours reach its TUN."""
+    py, rust = chain(net, "PR")
+    net.wait_ping(py.ns, rust.address, timeout=30)
+    for src, dst in ((rust, py), (py, rust)):
+        sent, received = tcp_transfer(net, src.ns, dst.ns, dst.address, 8 << 20)
+        assert received == sent, f"{src.ns} -> {dst.ns}: bytes or checksum differ"
 
 
 def test_quic_links_between_python_and_reference_nodes(net: Network) -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import sys
-import textwrap
 
 import pytest
 
-from netns.harness import Network, NodeProcess
+from netns.harness import Network, NodeProcess, tcp_transfer
 
 pytestmark = pytest.mark.netns
 
@@ -43,56 +40,11 @@ def test_line_of_four_every_node_pings_every_other(net: Network) -> None:
     assert failures == []
 
 
-SERVER = textwrap.dedent(
-    """
-    import hashlib, socket, sys
-    s = socket.socket(socket.AF_INET6)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("::", 5001)); s.listen(1)
-    print("ready", flush=True)
-    c, _ = s.accept(); h = hashlib.sha256(); n = 0
-    while True:
-        b = c.recv(1 << 16)
-        if not b: break
-        h.update(b); n += len(b)
-    print(n, h.hexdigest(), flush=True)
-    """
-)
-
-CLIENT = textwrap.dedent(
-    """
-    import hashlib, os, socket, sys
-    data = os.urandom(int(sys.argv[2]))
-    c = socket.create_connection((sys.argv[1], 5001), timeout=60)
-    c.sendall(data); c.close()
-    print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
-    """
-)
-
-
 def test_tcp_transfer_across_three_hops_arrives_intact(net: Network) -> None:
     nodes = build_line(net, 4)
     net.wait_ping(nodes[0].ns, nodes[3].address, timeout=30)
-    import subprocess
-
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", nodes[3].ns, sys.executable, "-c", SERVER],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready"
-        size = 20 * 1024 * 1024
-        sent = net.exec(
-            nodes[0].ns, sys.executable, "-c", CLIENT, nodes[3].address, str(size), timeout=120
-        ).stdout.split()
-        received = server.communicate(timeout=60)[0].split()
-    finally:
-        server.kill()
-    assert sent == [str(size), sent[1]]
+    sent, received = tcp_transfer(net, nodes[0].ns, nodes[3].ns, nodes[3].address, 20 << 20)
     assert received == sent, "bytes or checksum differ after 3 overlay hops"
-    assert len(hashlib.sha256().hexdigest()) == len(sent[1])
 
 
 def test_no_tun_node_in_the_middle_still_forwards(net: Network) -> None:

@@ -1,12 +1,14 @@
 """ICMPv6 errors the data plane writes to the TUN or wraps as out-of-band ICMP (wire.md §5.5, 9.3).
 
 Only error messages are built here, never parsed beyond the fixed 40 + 8 byte headers: these
-packets are rare, so clarity beats speed, except for the checksum which uses one big-int reduction.
+packets are rare, so clarity beats speed.
 """
 
 from __future__ import annotations
 
 import struct
+
+from ..checksum import checksum
 
 IPV6_HEADER_SIZE = 40
 ICMP6_HEADER_SIZE = 8
@@ -27,21 +29,6 @@ CODE_HOP_LIMIT = 0
 
 _IPV6 = struct.Struct("!IHBB16s16s")
 _ZERO4 = bytes(4)
-
-
-def checksum(data: bytes | bytearray) -> int:
-    """Internet checksum (RFC 1071) over ``data``.
-
-    The ones'-complement sum of 16-bit big-endian words equals the whole buffer read as one big
-    integer modulo 0xFFFF (since 2^16 ≡ 1), which CPython computes in C.
-    """
-    if len(data) & 1:
-        data = bytes(data) + b"\x00"
-    value = int.from_bytes(data, "big")
-    total = value % 0xFFFF
-    if total == 0 and value != 0:
-        total = 0xFFFF
-    return ~total & 0xFFFF
 
 
 def icmpv6_packet(

@@ -1,9 +1,11 @@
 """The Linux TUN device: ``/dev/net/tun`` with ``TUNSETIFF`` and a non-blocking fd.
 
-We open it with ``IFF_TUN | IFF_NO_PI`` and *without* ``IFF_VNET_HDR``: the kernel then
-segments GSO super-packets and completes checksums itself, so every read is one ordinary IPv6
-packet of at most the MTU (1400), exactly what may go on the wire (wire.md §9.2). Offloads would
-save syscalls but need segmentation and checksumming in Python, which costs more than it saves.
+We open it with ``IFF_TUN | IFF_NO_PI | IFF_VNET_HDR`` but enable no transmit offloads: the
+kernel still segments and checksums what it hands us, so every read is one ordinary IPv6 packet of
+at most the MTU (1400) behind a 10-byte ``virtio_net_hdr``, exactly what may go on the wire
+(wire.md §9.2). Segmenting in Python would cost more than the syscalls it saves. The header pays
+off on writes: consecutive TCP segments are joined into GSO super-packets (``gro.py``), so the
+receiving stack runs once per run of segments instead of once per packet.
 
 Closing the fd removes the (non-persistent) device, and with it its address and route.
 """
@@ -16,11 +18,13 @@ import os
 import struct
 
 from .errors import TunError
+from .gro import VNET_HDR_LEN, coalesce
 from .netconf import configure
 
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
 IFNAMSIZ = 16
 
 DEFAULT_NAME = "mycelium"
@@ -36,7 +40,7 @@ class TunDevice:
         self._fd = fd
         self.name = name
         self.mtu = mtu
-        self._read_size = max(mtu, 1500) + 64
+        self._read_size = max(mtu, 1500) + 64 + VNET_HDR_LEN
         self.read_errors = 0
         self.write_errors = 0
 
@@ -63,7 +67,7 @@ class TunDevice:
         except OSError as exc:
             raise TunError(f"cannot open {device}: {exc.strerror}") from None
         try:
-            ifr = struct.pack("16sH22x", encoded, IFF_TUN | IFF_NO_PI)
+            ifr = struct.pack("16sH22x", encoded, IFF_TUN | IFF_NO_PI | IFF_VNET_HDR)
             try:
                 result = fcntl.ioctl(fd, TUNSETIFF, ifr)
             except OSError as exc:
@@ -97,7 +101,7 @@ class TunDevice:
         fd, size, read = self._fd, self._read_size, os.read
         for _ in range(max_packets):
             try:
-                packets.append(read(fd, size))
+                packets.append(read(fd, size)[VNET_HDR_LEN:])
             except BlockingIOError:
                 break
             except InterruptedError:
@@ -108,14 +112,15 @@ class TunDevice:
         return packets
 
     def write_batch(self, packets: list[bytes]) -> int:
-        """Write each packet; returns how many the kernel took (the rest are dropped)."""
+        """Write the packets, TCP runs joined; returns how many writes the kernel took (a failed
+        write drops its packet or run)."""
         fd, write = self._fd, os.write
         written = 0
-        for packet in packets:
+        for buffer in coalesce(packets):
             try:
-                write(fd, packet)
+                write(fd, buffer)
                 written += 1
-            except OSError:  # EAGAIN (queue full), EINVAL (malformed): drop this packet
+            except OSError:  # EAGAIN (queue full), EINVAL (malformed): drop this buffer
                 self.write_errors += 1
         return written
 
