@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mycelium.api.facade import BadRequest, Conflict, NodeApi, NotFound, endpoint_json
+from mycelium.dataplane.packet_stats import PacketStats
 from mycelium.identity import Identity, node_subnet
 from mycelium.links.endpoint import Endpoint
 from mycelium.links.peer_manager import PeerEntry, PeerExists, PeerNotFound, PeerType
@@ -55,12 +56,18 @@ class FakePeers:
             raise PeerNotFound(endpoint)
 
 
+class FakeDataPlane:
+    def __init__(self) -> None:
+        self.packet_stats = PacketStats()
+
+
 class FakeNode:
     def __init__(self) -> None:
         self.identity = Identity.from_secret(bytes(range(32)))
         self.router = FakeRouter()
         self.peer_manager = FakePeers()
         self.started_at = time.monotonic() - 100
+        self.dataplane = FakeDataPlane()
 
     def now(self) -> float:
         return 1000.0
@@ -139,5 +146,17 @@ def test_public_key_lookup(node: FakeNode) -> None:
 
 
 def test_packet_statistics_shape(node: FakeNode) -> None:
-    stats: dict[str, Any] = NodeApi(node).packet_statistics()  # type: ignore[arg-type]
-    assert stats == {"bySource": [], "byDestination": []}
+    api = NodeApi(node)  # type: ignore[arg-type]
+    assert api.packet_statistics() == {"bySource": [], "byDestination": []}
+    a, b = bytes.fromhex("04" + "11" * 15), bytes.fromhex("05" + "22" * 15)
+    node.dataplane.packet_stats.record(a, b, 100)
+    node.dataplane.packet_stats.record(a, b, 50)
+    stats: dict[str, Any] = api.packet_statistics()
+    assert stats == {
+        "bySource": [
+            {"ip": "411:1111:1111:1111:1111:1111:1111:1111", "packetCount": 2, "byteCount": 150}
+        ],
+        "byDestination": [
+            {"ip": "522:2222:2222:2222:2222:2222:2222:2222", "packetCount": 2, "byteCount": 150}
+        ],
+    }

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
-from netns.harness import Network, NodeProcess, tcp_transfer
+from netns.harness import MYCELIUM, Network, NodeProcess, tcp_transfer
 
 pytestmark = pytest.mark.netns
 
@@ -38,6 +39,14 @@ def test_line_of_four_every_node_pings_every_other(net: Network) -> None:
         if not net.ping(a.ns, b.address, count=1, wait=3)
     ]
     assert failures == []
+    # The transit node counted the ends' packets by source and destination (stats packets).
+    out = net.exec(nodes[1].ns, MYCELIUM, "stats", "packets", "--json").stdout
+    stats = json.loads(out)
+    by_source = {e["ip"]: e for e in stats["bySource"]}
+    by_destination = {e["ip"]: e for e in stats["byDestination"]}
+    for end in (nodes[0], nodes[3]):
+        assert by_source[end.address]["packetCount"] >= 2, stats
+        assert by_destination[end.address]["byteCount"] > 0, stats
 
 
 def test_tcp_transfer_across_three_hops_arrives_intact(net: Network) -> None:

@@ -140,5 +140,4 @@ class NodeApi:
         return key.hex()
 
     def packet_statistics(self) -> dict[str, Any]:
-        """Per-address counters are not kept (the reference's grow without bound): empty."""
-        return {"bySource": [], "byDestination": []}
+        return self.node.dataplane.packet_stats.snapshot()

@@ -22,6 +22,7 @@ from ..subnet import Subnet
 from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
 from . import icmp
 from .counters import Counters
+from .packet_stats import PacketStats, Tally, tally
 from .queue import PacketQueue
 
 #: Largest inner packet we put on the wire or accept from the TUN (its MTU, wire.md §4.6).
@@ -82,11 +83,13 @@ class DataPlane:
         random_bytes: Callable[[int], bytes] = os.urandom,
         route_queue: PacketQueue | None = None,
         incoming_queue: PacketQueue | None = None,
+        packet_stats: PacketStats | None = None,
     ) -> None:
         self.identity = identity
         self.router = router
         self.keys = keys
         self.counters = Counters()
+        self.packet_stats = packet_stats if packet_stats is not None else PacketStats()
         self._random = random_bytes
         self._address = identity.address
         self._prefix = identity.address[:8]
@@ -144,6 +147,7 @@ class DataPlane:
         c.tun_packets += len(packets)
         prefix = self._prefix
         ready: dict[bytes, tuple[list[bytes], Any]] = {}
+        counts: Tally = {}
         sent = 0
         for pkt in packets:
             if type(pkt) is not bytes:
@@ -183,8 +187,10 @@ class DataPlane:
             frames.append(
                 b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | (hop - 1)), src, dst, body))
             )
+            tally(counts, src, dst, len(body))
             sent += 1
         c.sent += sent
+        self.packet_stats.add(counts)
 
     def send_message(self, dst: bytes, payload: bytes, now: float) -> None:
         """Send a message-subsystem payload (type 0x01) from our own address, hop limit 64."""
@@ -206,8 +212,11 @@ class DataPlane:
         # route table between two packets of one batch.
         opened: dict[bytes, Any] = {}
         to_tun = self._to_tun
+        counts: Tally = {}
         delivered = 0
         for p in packets:
+            # Like the reference's router, count every packet handed to it, before any check.
+            tally(counts, p.src, p.dst, len(p.body))
             hop = p.hop_limit
             if hop < 2:
                 c.hop_limit_expired += 1
@@ -247,6 +256,7 @@ class DataPlane:
             else:
                 self._forward_slow(decision, DataPacket(p.src, dst, hop, p.body), now)
         c.delivered += delivered
+        self.packet_stats.add(counts)
 
     def route_changes(self, subnets: list[Subnet], now: float) -> None:
         """Selected routes appeared or were lost: release or drop what waits for them."""
@@ -313,6 +323,7 @@ class DataPlane:
             body = key.seal(header + payload, self._nonce())
             hop -= 1  # the origin's own router step (wire.md §4.5)
             frame = b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | hop), src, dst, body))
+            self.packet_stats.record(src, dst, len(body))
             frames = self._to_links.get(decision.neighbour)
             if frames is None:
                 frames = self._to_links[decision.neighbour] = [frame]

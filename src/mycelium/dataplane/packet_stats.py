@@ -1,0 +1,82 @@
+"""Packets and bytes routed per source and per destination address (``stats packets``).
+
+The reference counts every data packet its router handles (originated after encryption,
+forwarded, or received for delivery; bytes = encrypted body) in two maps that never shrink, so a
+scan of many addresses grows them without bound. Here each map holds at most ``limit``
+addresses: when a new address finds it full, the half with the fewest packets is forgotten
+(heavy talkers stay, and ``evicted`` says how many entries went).
+
+The data plane tallies each batch in a local dict keyed by (src, dst) and folds it in once per
+batch, so the per-packet cost is one dict probe.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+DEFAULT_LIMIT = 10_000
+
+#: (src, dst) -> [packets, bytes] for one batch.
+Tally = dict[tuple[bytes, bytes], list[int]]
+
+
+class PacketStats:
+    __slots__ = ("by_dst", "by_src", "evicted", "limit")
+
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        if limit < 2:
+            raise ValueError("the limit must allow at least 2 addresses")
+        self.limit = limit
+        #: address -> [packets, bytes]
+        self.by_src: dict[bytes, list[int]] = {}
+        self.by_dst: dict[bytes, list[int]] = {}
+        self.evicted = 0
+
+    def record(self, src: bytes, dst: bytes, size: int) -> None:
+        """Count one packet (the slow paths)."""
+        self._bump(self.by_src, src, 1, size)
+        self._bump(self.by_dst, dst, 1, size)
+
+    def add(self, counts: Tally) -> None:
+        """Fold in a batch's tally."""
+        for (src, dst), (packets, size) in counts.items():
+            self._bump(self.by_src, src, packets, size)
+            self._bump(self.by_dst, dst, packets, size)
+
+    def _bump(self, table: dict[bytes, list[int]], address: bytes, packets: int, size: int) -> None:
+        entry = table.get(address)
+        if entry is not None:
+            entry[0] += packets
+            entry[1] += size
+            return
+        if len(table) >= self.limit:
+            self._shrink(table)
+        table[address] = [packets, size]
+
+    def _shrink(self, table: dict[bytes, list[int]]) -> None:
+        ranked = sorted(table, key=lambda a: table[a][0])
+        for address in ranked[: len(ranked) - self.limit // 2]:
+            del table[address]
+        self.evicted += len(ranked) - len(table)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The reference's JSON shape: ``{"bySource": [...], "byDestination": [...]}``."""
+        return {"bySource": _entries(self.by_src), "byDestination": _entries(self.by_dst)}
+
+
+def _entries(table: dict[bytes, list[int]]) -> list[dict[str, Any]]:
+    return [
+        {"ip": str(ipaddress.IPv6Address(address)), "packetCount": p, "byteCount": b}
+        for address, (p, b) in table.items()
+    ]
+
+
+def tally(counts: Tally, src: bytes, dst: bytes, size: int) -> None:
+    """Count one packet in a batch's tally."""
+    entry = counts.get((src, dst))
+    if entry is None:
+        counts[(src, dst)] = [1, size]
+    else:
+        entry[0] += 1
+        entry[1] += size

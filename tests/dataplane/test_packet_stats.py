@@ -1,0 +1,80 @@
+"""Per-address packet statistics: what the data plane counts (as the reference's router does) and
+the bound that the reference lacks."""
+
+from __future__ import annotations
+
+from dp_fakes import identity, ipv6_packet, make_plane, parse_frame
+from mycelium.dataplane.packet_stats import PacketStats, tally
+from mycelium.wire.packet import DataPacket
+
+
+def test_originated_packets_are_counted_with_their_encrypted_size() -> None:
+    a, b = identity("a"), identity("b")
+    plane, router = make_plane(a)
+    router.add(b, "link-b")
+    packets = [ipv6_packet(a.address, b.address, payload=b"p" * n) for n in (10, 200, 30)]
+    plane.from_tun(packets, 0.0)
+    frames = [parse_frame(f) for _, f in plane.take_to_links()]
+    assert len(frames) == 3
+    total = sum(len(f.body) for f in frames)
+    assert plane.packet_stats.by_src == {a.address: [3, total]}
+    assert plane.packet_stats.by_dst == {b.address: [3, total]}
+
+
+def test_forwarded_and_delivered_packets_are_counted_even_when_dropped() -> None:
+    a, b, c = identity("a"), identity("b"), identity("c")
+    plane, router = make_plane(b)
+    router.add(c, "link-c")
+    router.add(a, "link-a")
+    plane.from_link(
+        [
+            DataPacket(a.address, c.address, 64, b"x" * 80),  # forwarded
+            DataPacket(a.address, c.address, 1, b"y" * 40),  # hop limit expired
+            DataPacket(a.address, b.address, 64, b"z" * 60),  # for us (fails to open)
+        ],
+        0.0,
+    )
+    stats = plane.packet_stats
+    assert stats.by_src[a.address] == [3, 180]
+    assert stats.by_dst[c.address] == [2, 120]
+    assert stats.by_dst[b.address] == [1, 60]
+
+
+def test_messages_are_counted() -> None:
+    a, b = identity("a"), identity("b")
+    plane, router = make_plane(a)
+    router.add(b, "link-b")
+    plane.send_message(b.address, b"hello", 0.0)
+    [(_, frame)] = plane.take_to_links()
+    assert plane.packet_stats.by_dst == {b.address: [1, len(parse_frame(frame).body)]}
+
+
+def test_full_maps_forget_the_quietest_half() -> None:
+    stats = PacketStats(limit=10)
+    heavy = bytes([4]) + bytes(15)
+    for _ in range(5):
+        stats.record(heavy, heavy, 1)
+    for i in range(1, 30):
+        stats.record(bytes([5, i]) + bytes(14), heavy, 1)
+    assert len(stats.by_src) <= 10
+    assert stats.by_src[heavy] == [5, 5]  # the heavy talker survived every eviction
+    assert bytes([5, 29]) + bytes(14) in stats.by_src  # the newest is always kept
+    assert stats.evicted == 30 - len(stats.by_src)
+    assert stats.by_dst == {heavy: [34, 34]}
+
+
+def test_a_batch_tally_folds_in_once() -> None:
+    stats = PacketStats()
+    batch: dict[tuple[bytes, bytes], list[int]] = {}
+    x, y = b"x" * 16, b"y" * 16
+    for size in (10, 20, 30):
+        tally(batch, x, y, size)
+    tally(batch, y, x, 5)
+    stats.add(batch)
+    assert stats.by_src == {x: [3, 60], y: [1, 5]}
+    assert stats.by_dst == {y: [3, 60], x: [1, 5]}
+    snapshot = stats.snapshot()
+    assert {e["ip"] for e in snapshot["bySource"]} == {
+        "7878:7878:7878:7878:7878:7878:7878:7878",
+        "7979:7979:7979:7979:7979:7979:7979:7979",
+    }
