@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from .crypto import KeyCache
@@ -86,6 +87,8 @@ class Node:
         self.keys = KeyCache(self.identity.secret)
         self.dataplane = DataPlane(self.identity, self.router, self.keys)
         self.links: set[Link] = set()
+        #: Wall nanoseconds spent in the router per TLV type (the metric tlv_handling_time).
+        self.tlv_handling_ns: dict[type, int] = {}
         # Every protocol has a dialer: as in the reference, a peer whose transport is off here
         # (QUIC disabled or private, tls:// without a private network) stays in the table and
         # its dial attempts fail, instead of the node refusing to start.
@@ -279,11 +282,15 @@ class Node:
         now = self.now()
         data: list[DataPacket] = []
         router = self.router
+        spent = self.tlv_handling_ns
         for packet in packets:
-            if type(packet) is DataPacket:
+            kind = type(packet)
+            if kind is DataPacket:
                 data.append(packet)
             else:
+                started = perf_counter_ns()
                 router.handle_tlv(link, packet, now)  # type: ignore[arg-type]
+                spent[kind] = spent.get(kind, 0) + perf_counter_ns() - started
         if data:
             self.dataplane.from_link(data, now)
         self._flush()

@@ -159,36 +159,121 @@ async def test_jsonrpc_protocol_errors_and_batches(pair: Pair) -> None:
     assert [x["id"] for x in replies] == [1]
 
 
-async def test_metrics_scrape_parses(pair: Pair) -> None:
+#: Every metric of the reference (mycelium-metrics/src/prometheus.rs): type and label values.
+REFERENCE_METRICS: dict[str, tuple[str, str | None, set[str]]] = {
+    "mycelium_router_processed_tlvs": (
+        "counter",
+        "tlv_type",
+        {"hello", "ihu", "update", "route_request", "wildcard_route_request", "seqno_request"},
+    ),
+    "mycelium_router_peer_added": ("counter", None, set()),
+    "mycelium_router_peer_removed": ("counter", None, set()),
+    "mycelium_router_peer_died": ("counter", None, set()),
+    "mycelium_router_route_selections": ("counter", None, set()),
+    "mycelium_router_source_key_expired": ("counter", None, set()),
+    "mycelium_router_expired_routes": ("counter", "action", {"removed", "retracted"}),
+    "mycelium_router_selected_route_expired": ("counter", None, set()),
+    "mycelium_router_triggered_updates": ("counter", None, set()),
+    "mycelium_router_packets_routed": (
+        "counter",
+        "verdict",
+        {"local", "forward", "ttl_expired", "no_route"},
+    ),
+    "mycelium_router_seqno_handling": (
+        "counter",
+        "action",
+        {
+            "reply_local",
+            "bump_seqno",
+            "ttl_expired",
+            "forward_feasible",
+            "forward_unfeasible",
+            "unhandled",
+        },
+    ),
+    "mycelium_router_tlv_handling_time": (
+        "counter",
+        "tlv_type",
+        {"hello", "ihu", "update", "route_request", "seqno"},
+    ),
+    "mycelium_router_update_dead_peer": ("counter", None, set()),
+    "mycelium_router_received_tlvs": ("counter", None, set()),
+    "mycelium_router_tlv_source_died": ("counter", None, set()),
+    "mycelium_router_tlv_discarded": ("counter", None, set()),
+    "mycelium_router_propagate_selected_route_time": ("counter", None, set()),
+    "mycelium_router_update_skipped_route_selection": ("counter", None, set()),
+    "mycelium_router_update_denied": ("counter", None, set()),
+    "mycelium_router_update_not_interested": ("counter", None, set()),
+    "mycelium_peer_manager_peers_added": (
+        "counter",
+        "peer_type",
+        {"static", "inbound", "link_local"},
+    ),
+    "mycelium_peer_manager_known_peers": ("gauge", None, set()),
+    "mycelium_peer_manager_connection_attempts": (
+        "counter",
+        "connection_state",
+        {"started", "finished"},
+    ),
+    "mycelium_router_outbound_packet_queue": (
+        "counter",
+        "event",
+        {"enqueued", "dequeued", "dropped_query_timeout", "queue_full_global", "queue_full_subnet"},
+    ),
+    "mycelium_router_incoming_packet_queue": (
+        "counter",
+        "event",
+        {"enqueued", "dequeued", "dropped_query_timeout", "queue_full_global", "queue_full_subnet"},
+    ),
+}
+
+
+async def test_metrics_scrape_has_every_reference_metric(pair: Pair) -> None:
     async with pair.http.get(pair.url("metrics", "/metrics")) as r:
         text = await r.text()
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    tlvs = {
-        s.labels["tlv_type"]: s.value
-        for s in families["mycelium_router_processed_tlvs"].samples
-        if s.name.endswith("_total")
+    for name, (kind, label, values) in REFERENCE_METRICS.items():
+        family = families[name]
+        assert family.type == kind, name
+        # Bare counter names, as the reference's Rust exporter writes them (no "_total").
+        assert f"\n# TYPE {name} {kind}\n" in text
+        assert any(
+            line.startswith(name + (" " if label is None else "{")) for line in text.splitlines()
+        ), name
+        if label is None:
+            assert [s.labels for s in family.samples] == [{}], name
+        else:
+            assert {s.labels[label] for s in family.samples} == values, name
+    assert "_total" not in text
+
+    def value(name: str, **labels: str) -> float:
+        (sample,) = [s for s in families[name].samples if s.labels == labels]
+        return sample.value
+
+    # The live pair has exchanged Hellos, IHUs and Updates over one static TCP link.
+    assert value("mycelium_router_processed_tlvs", tlv_type="update") >= 1
+    assert value("mycelium_router_tlv_handling_time", tlv_type="update") > 0
+    assert value("mycelium_router_peer_added") == 1
+    assert value("mycelium_peer_manager_known_peers") == 1
+    assert value("mycelium_router_received_tlvs") >= value(
+        "mycelium_router_processed_tlvs", tlv_type="update"
+    )
+    added = value("mycelium_peer_manager_peers_added", peer_type="static") + value(
+        "mycelium_peer_manager_peers_added", peer_type="inbound"
+    )
+    assert added == 1
+    attempts = {
+        s.labels["connection_state"]: s.value
+        for s in families["mycelium_peer_manager_connection_attempts"].samples
     }
-    assert tlvs["update"] >= 1
-    (known,) = families["mycelium_peer_manager_known_peers"].samples
-    assert known.labels == {} and known.value == 1
+    assert attempts["started"] == attempts["finished"] == added - value(
+        "mycelium_peer_manager_peers_added", peer_type="inbound"
+    )
     by_state = {
         s.labels["connection_state"]: s.value
         for s in families["pymycelium_peer_manager_peers_by_state"].samples
     }
     assert by_state["alive"] == 1
-    routed = {
-        s.labels["verdict"]
-        for s in families["mycelium_router_packets_routed"].samples
-        if s.name.endswith("_total")
-    }
-    assert routed == {"local", "forward", "ttl_expired", "no_route"}
-    events = {
-        s.labels["event"]
-        for s in families["mycelium_router_outbound_packet_queue"].samples
-        if s.name.endswith("_total")
-    }
-    assert events >= {"enqueued", "dequeued", "dropped_query_timeout"}
-    assert "mycelium_router_incoming_packet_queue" in families
 
 
 async def test_jsonrpc_proxy_methods_without_a_proxy(pair: Pair) -> None:

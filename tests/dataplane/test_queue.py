@@ -18,7 +18,7 @@ def test_reference_limits() -> None:
     assert plane.ROUTE_QUEUE_PER_SUBNET == 10_000 and plane.ROUTE_QUEUE_TOTAL == 1_000_000
     assert plane.INCOMING_QUEUE_PER_SUBNET == 100 and plane.INCOMING_QUEUE_TOTAL == 10_000
     pa, _ = make_plane(A)
-    assert pa._route_queue.timeout == 15.0 and pa._incoming_queue.timeout == 15.0
+    assert pa.route_queue.timeout == 15.0 and pa.incoming_queue.timeout == 15.0
 
 
 def test_origin_packet_waits_for_route_then_is_sealed_and_sent() -> None:

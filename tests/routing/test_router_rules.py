@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mycelium.routing.router import Forward, Local, NoRoute, Queue, Router
+from mycelium.routing.source_table import SourceTable
 from mycelium.subnet import Subnet
 from mycelium.wire.tlv import INFINITY, Hello, Ihu, RouteRequest, SeqnoRequest, Update
 from routing_lab import Lab, router_id
@@ -118,6 +119,7 @@ def test_update_filters() -> None:
     # A retraction for a subnet we have no entry for creates nothing.
     r.handle_tlv("n", Update(good.subnet, 0, INFINITY, router_id(9)), 1.0)
     assert r.routes() == []
+    assert r.counters.updates_not_interested == 1
     r.handle_tlv("n", good, 1.0)
     assert [v.selected for v in r.routes()] == [True]
     # ... but retracts an existing entry, whoever's router ID it carries.
@@ -214,8 +216,11 @@ def test_route_expires_after_its_hold_time_and_is_retracted() -> None:
     out = r.take_outgoing()
     assert ("m", Update(dst.subnet, 0, INFINITY, r.router_id, 30000)) in out
     assert ("n", Update(dst.subnet, 0, INFINITY, r.router_id, 30000)) in out
+    c = r.counters
+    assert (c.selected_routes_expired, c.routes_expired_retracted, c.route_selections) == (1, 1, 1)
     advance(r, 1051.0, 1057.5)
     assert r.routes() == []
+    assert c.routes_expired_removed == 1  # the retracted entry, after its hold time
 
 
 # --- route requests ---------------------------------------------------------------------------
@@ -357,6 +362,10 @@ def test_seqno_request_for_us_bumps_once_per_4s() -> None:
     assert r.seqno == 1
     r.handle_tlv("n", SeqnoRequest(r.subnet, 1, r.router_id, 64), 20.0)  # not newer
     assert r.seqno == 1 and r.take_outgoing() == []
+    assert {k: v for k, v in r.counters.seqno_requests.items() if v} == {
+        "bump_seqno": 1,
+        "unhandled": 1,
+    }
 
 
 def test_seqno_request_is_forwarded_to_one_feasible_neighbour_and_deduplicated() -> None:
@@ -377,6 +386,11 @@ def test_seqno_request_is_forwarded_to_one_feasible_neighbour_and_deduplicated()
     # Hop count 1 is not forwarded.
     r.handle_tlv("m", SeqnoRequest(dst.subnet, 9, dst.router_id, 1), 5.0)
     assert r.take_outgoing() == []
+    assert {k: v for k, v in r.counters.seqno_requests.items() if v} == {
+        "forward_feasible": 1,
+        "unhandled": 1,
+        "ttl_expired": 1,
+    }
 
 
 def test_seqno_request_answered_from_selected_route_with_newer_seqno() -> None:
@@ -386,6 +400,7 @@ def test_seqno_request_answered_from_selected_route_with_newer_seqno() -> None:
     r.take_outgoing()
     r.handle_tlv("m", SeqnoRequest(dst.subnet, 6, dst.router_id, 64), 2.0)
     assert r.take_outgoing() == [("m", Update(dst.subnet, 6, 1010, dst.router_id))]
+    assert r.counters.seqno_requests["reply_local"] == 1
 
 
 def test_routes_view_shows_received_metrics() -> None:
@@ -395,3 +410,19 @@ def test_routes_view_shows_received_metrics() -> None:
     r.handle_tlv("m", Update(dst.subnet, 3, 70, dst.router_id), 1.0)
     views = sorted((v.neighbour, v.metric, v.seqno, v.selected) for v in r.routes())
     assert views == [("m", 70, 3, False), ("n", 40, 3, True)]
+
+
+# --- source table -----------------------------------------------------------------------------
+
+
+def test_feasibility_distances_are_forgotten_30_minutes_after_their_last_update() -> None:
+    table = SourceTable()
+    key = (announce(7).subnet, router_id(7))
+    table.note_sent(key, 5, 100, 0.0)
+    assert not table.feasible(key, 5, 100, 1799.0)  # not better than what we advertised
+    table.note_sent(key, 5, 100, 1000.0)  # refreshed
+    assert table.get(key, 2799.0) == (100, 5)
+    assert table.get(key, 2800.0) is None
+    table.note_sent(key, 6, 90, 2800.0)
+    table.sweep(5000.0)
+    assert len(table) == 0 and table.expired == 2

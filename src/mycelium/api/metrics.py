@@ -1,7 +1,9 @@
-"""Prometheus metrics of a running node, under the reference's metric names where one maps.
+"""Prometheus metrics of a running node, under the reference's metric names and labels.
 
 A custom collector reads the node's own counters at scrape time, so the hot paths count with
-plain integer increments and nothing here runs per packet.
+plain integer increments and nothing here runs per packet. The text is rendered here rather than
+by prometheus_client, whose exposition renames every counter to ``<name>_total``: the reference
+(Rust ``prometheus`` crate) exposes counters under their bare names, and dashboards query those.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ..links.peer_manager import ConnectionState
+from ..links.peer_manager import ConnectionState, PeerType
+from ..routing.router import SEQNO_ACTIONS
+from ..wire.tlv import Hello, Ihu, RouteRequest, SeqnoRequest, Update
 
 if TYPE_CHECKING:
     from ..node import Node
@@ -27,6 +30,32 @@ _TLV_LABELS = {
     "RouteRequest": "route_request",
     "SeqnoRequest": "seqno_request",
 }
+#: The reference's labels of time spent per TLV type (``seqno``, not ``seqno_request``).
+_TIME_LABELS = {
+    Hello: "hello",
+    Ihu: "ihu",
+    Update: "update",
+    RouteRequest: "route_request",
+    SeqnoRequest: "seqno",
+}
+_PEER_TYPE_LABELS = {
+    PeerType.STATIC: "static",
+    PeerType.INBOUND: "inbound",
+    PeerType.LINK_LOCAL_DISCOVERY: "link_local",
+}
+
+
+def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def _labelled(
+    name: str, documentation: str, label: str, values: dict[str, int]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for key, value in values.items():
+        family.add_metric([key], value)
+    return family
 
 
 class NodeCollector:
@@ -34,45 +63,132 @@ class NodeCollector:
         self.node = node
 
     def collect(self) -> Iterator[Metric]:
-        counters = self.node.router.counters
-        tlvs = CounterMetricFamily(
-            "mycelium_router_processed_tlvs", "Amount of processed TLVs", labels=["tlv_type"]
+        yield from self._router()
+        yield from self._peer_manager()
+        yield from self._data_plane()
+
+    def _router(self) -> Iterator[Metric]:
+        c = self.node.router.counters
+        by_type = {label: c.tlvs_by_type.get(kind, 0) for kind, label in _TLV_LABELS.items()}
+        by_type["route_request"] -= c.wildcard_route_requests
+        by_type["wildcard_route_request"] = c.wildcard_route_requests
+        yield _labelled(
+            "mycelium_router_processed_tlvs",
+            "Amount of processed TLVs from peers, by type of TLV",
+            "tlv_type",
+            by_type,
         )
-        for kind, label in _TLV_LABELS.items():
-            tlvs.add_metric([label], counters.tlvs_by_type.get(kind, 0))
-        yield tlvs
-        yield CounterMetricFamily(
+        yield _counter(
             "mycelium_router_received_tlvs",
-            "Amount of received TLVs",
-            value=sum(counters.tlvs_by_type.values()),
+            "Amount of TLVs received from peers",
+            sum(c.tlvs_by_type.values()) + c.tlvs_from_unknown_neighbour,
         )
-        yield CounterMetricFamily(
-            "mycelium_router_peer_added", "Amount of peers added", value=counters.neighbours_added
+        yield _counter(
+            "mycelium_router_tlv_source_died",
+            "Received TLVs dropped because their peer had died before they were processed",
+            c.tlvs_from_unknown_neighbour,
         )
-        yield CounterMetricFamily(
-            "mycelium_router_peer_removed",
-            "Amount of peers removed",
-            value=counters.neighbours_removed,
+        # TLVs are handled as they are read, never queued, so none is ever discarded for load.
+        yield _counter(
+            "mycelium_router_tlv_discarded",
+            "Received TLVs not processed because the router could not keep up",
+            0,
         )
-        yield CounterMetricFamily(
-            "mycelium_router_peer_died",
-            "Amount of peers declared dead",
-            value=counters.neighbours_died,
+        spent = self.node.tlv_handling_ns
+        yield _labelled(
+            "mycelium_router_tlv_handling_time",
+            "Time spent handling incoming TLVs, in nanoseconds",
+            "tlv_type",
+            {label: spent.get(kind, 0) for kind, label in _TIME_LABELS.items()},
         )
-        yield CounterMetricFamily(
+        # Selected routes are propagated as they change, not by a periodic task (the reference
+        # registers this metric but never updates it either).
+        yield _counter(
+            "mycelium_router_propagate_selected_route_time",
+            "Time spent in periodic propagation of selected routes, in nanoseconds",
+            0,
+        )
+        yield _counter(
+            "mycelium_router_peer_added", "Peers added to the router", c.neighbours_added
+        )
+        yield _counter(
+            "mycelium_router_peer_removed", "Peers removed from the router", c.neighbours_removed
+        )
+        yield _counter(
+            "mycelium_router_peer_died", "Peers the router declared dead", c.neighbours_died
+        )
+        yield _counter(
+            "mycelium_router_route_selections",
+            "Route selections run because routes expired or peers went away",
+            c.route_selections,
+        )
+        yield _counter(
+            "mycelium_router_source_key_expired",
+            "Amount of source keys expired",
+            self.node.router.sources.expired,
+        )
+        yield _labelled(
+            "mycelium_router_expired_routes",
+            "Route expiration events and the action taken on the route",
+            "action",
+            {"removed": c.routes_expired_removed, "retracted": c.routes_expired_retracted},
+        )
+        yield _counter(
+            "mycelium_router_selected_route_expired",
+            "Amount of times a selected route in the routing table expired",
+            c.selected_routes_expired,
+        )
+        yield _counter(
             "mycelium_router_triggered_updates",
             "Amount of triggered updates sent",
-            value=counters.triggered_updates,
+            c.triggered_updates,
         )
-        yield CounterMetricFamily(
+        yield _labelled(
+            "mycelium_router_seqno_handling",
+            "What happened to a received seqno request",
+            "action",
+            {action: c.seqno_requests[action] for action in SEQNO_ACTIONS},
+        )
+        yield _counter(
+            "mycelium_router_update_dead_peer",
+            "Updates not sent because their peer was found dead",
+            c.updates_to_dead_neighbour,
+        )
+        yield _counter(
+            "mycelium_router_update_skipped_route_selection",
+            "Updates processed without route selection, as they could not be selected anyway",
+            c.updates_skipped_selection,
+        )
+        yield _counter(
             "mycelium_router_update_denied",
-            "Updates denied by a filter",
-            value=counters.updates_filtered,
+            "Updates received and immediately denied by a filter",
+            c.updates_filtered,
         )
+        yield _counter(
+            "mycelium_router_update_not_interested",
+            "Updates for an unknown subnet that were unfeasible or retractions",
+            c.updates_not_interested,
+        )
+
+    def _peer_manager(self) -> Iterator[Metric]:
+        manager = self.node.peer_manager
+        yield _labelled(
+            "mycelium_peer_manager_peers_added",
+            "Peers added to the peer manager at runtime, by peer type",
+            "peer_type",
+            {label: manager.added[kind] for kind, label in _PEER_TYPE_LABELS.items()},
+        )
+        yield _labelled(
+            "mycelium_peer_manager_connection_attempts",
+            "Connections the peer manager started to remotes, and finished",
+            "connection_state",
+            {"started": manager.attempts_started, "finished": manager.attempts_finished},
+        )
+        peers = manager.peers()
         yield GaugeMetricFamily(
             "mycelium_peer_manager_known_peers",
             "Amount of known peers in the peer manager",
-            value=len(self.node.peer_manager.peers()),
+            value=len(peers),
         )
         # Not in the reference: the same peers by state (alive, connecting, ...).
         by_state = GaugeMetricFamily(
@@ -80,58 +196,86 @@ class NodeCollector:
             "Known peers by connection state",
             labels=["connection_state"],
         )
-        states = [entry.state for entry in self.node.peer_manager.peers()]
+        states = [entry.state for entry in peers]
         for state in ConnectionState:
             by_state.add_metric([state.value], states.count(state))
         yield by_state
-        yield from self._data_plane()
 
     def _data_plane(self) -> Iterator[Metric]:
-        c = self.node.dataplane.counters
-        routed = CounterMetricFamily(
+        dataplane = self.node.dataplane
+        c = dataplane.counters
+        yield _labelled(
             "mycelium_router_packets_routed",
             "What happened to a routed data packet",
-            labels=["verdict"],
+            "verdict",
+            {
+                "local": c.delivered + c.messages_received + c.icmp_received,
+                "forward": c.forwarded,
+                "ttl_expired": c.hop_limit_expired,
+                "no_route": c.no_route,
+            },
         )
-        for verdict, value in (
-            ("local", c.delivered + c.messages_received + c.icmp_received),
-            ("forward", c.forwarded),
-            ("ttl_expired", c.hop_limit_expired),
-            ("no_route", c.no_route),
-        ):
-            routed.add_metric([verdict], value)
-        yield routed
-        # The reference splits "queue full" into global and per-subnet; this node has one limit
-        # check, reported as per-subnet.
-        outbound = CounterMetricFamily(
+        route_queue = dataplane.route_queue
+        yield _labelled(
             "mycelium_router_outbound_packet_queue",
             "Events related to the outbound packet queue for packets waiting on route discovery",
-            labels=["event"],
+            "event",
+            {
+                "enqueued": c.queued,
+                "dequeued": c.queue_released,
+                "dropped_query_timeout": c.queue_timeout,
+                "queue_full_global": route_queue.full_global,
+                "queue_full_subnet": route_queue.full_subnet,
+            },
         )
-        for event, value in (
-            ("enqueued", c.queued),
-            ("dequeued", c.queue_released),
-            ("dropped_query_timeout", c.queue_timeout),
-            ("queue_full_subnet", c.queue_full),
-        ):
-            outbound.add_metric([event], value)
-        yield outbound
-        incoming = CounterMetricFamily(
+        incoming_queue = dataplane.incoming_queue
+        yield _labelled(
             "mycelium_router_incoming_packet_queue",
             "Events related to the incoming packet queue for packets waiting on sender route "
             "discovery",
-            labels=["event"],
+            "event",
+            {
+                "enqueued": c.awaiting_key,
+                "dequeued": c.awaiting_key_released,
+                "dropped_query_timeout": c.awaiting_key_timeout,
+                "queue_full_global": incoming_queue.full_global,
+                "queue_full_subnet": incoming_queue.full_subnet,
+            },
         )
-        incoming.add_metric(["enqueued"], c.awaiting_key)
-        yield incoming
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_label(text: str) -> str:
+    return _escape(text).replace('"', '\\"')
+
+
+def render(families: Iterator[Metric]) -> str:
+    """The text exposition format (0.0.4), counters under their family's own name."""
+    lines: list[str] = []
+    for family in families:
+        name = family.name
+        lines.append(f"# HELP {name} {_escape(family.documentation)}")
+        lines.append(f"# TYPE {name} {family.type}")
+        for sample in family.samples:
+            sample_name = name if family.type == "counter" else sample.name
+            value = sample.value
+            number = str(int(value)) if float(value).is_integer() else repr(float(value))
+            if sample.labels:
+                labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sample.labels.items())
+                lines.append(f"{sample_name}{{{labels}}} {number}")
+            else:
+                lines.append(f"{sample_name} {number}")
+    return "\n".join(lines) + "\n"
 
 
 def build_app(node: Node) -> web.Application:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(NodeCollector(node))  # type: ignore[arg-type]
+    collector = NodeCollector(node)
 
     async def scrape(_: web.Request) -> web.Response:
-        body = generate_latest(registry)
+        body = render(collector.collect()).encode()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()

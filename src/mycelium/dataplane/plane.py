@@ -101,8 +101,8 @@ class DataPlane:
             incoming_queue = PacketQueue(
                 INCOMING_QUEUE_PER_SUBNET, INCOMING_QUEUE_TOTAL, INCOMING_QUEUE_BYTES
             )
-        self._route_queue = route_queue
-        self._incoming_queue = incoming_queue
+        self.route_queue = route_queue
+        self.incoming_queue = incoming_queue
         self._to_tun: list[bytes] = []
         self._to_links: dict[NeighbourId, list[bytes]] = {}
         self._messages: list[tuple[bytes, bytes, bytes]] = []
@@ -133,7 +133,7 @@ class DataPlane:
     @property
     def queued(self) -> int:
         """Packets parked waiting for a route (both directions)."""
-        return len(self._route_queue) + len(self._incoming_queue)
+        return len(self.route_queue) + len(self.incoming_queue)
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -261,23 +261,26 @@ class DataPlane:
     def route_changes(self, subnets: list[Subnet], now: float) -> None:
         """Selected routes appeared or were lost: release or drop what waits for them."""
         for changed in subnets:
-            for subnet in self._incoming_queue.subnets_within(changed):
-                for p in self._incoming_queue.take(subnet):
+            for subnet in self.incoming_queue.subnets_within(changed):
+                released = self.incoming_queue.take(subnet)
+                self.counters.awaiting_key_released += len(released)
+                for p in released:
                     self._deliver(p.src, p.dst, p.hop_limit, p.body, now)
-            for subnet in self._route_queue.subnets_within(changed):
+            for subnet in self.route_queue.subnets_within(changed):
                 self._release(subnet, now)
 
     def tick(self, now: float) -> None:
         """Time out parked packets (15 s, the reference's route query timeout)."""
-        for _, items in self._route_queue.expire(now):
+        for _, items in self.route_queue.expire(now):
             self.counters.queue_timeout += len(items)
             self._drop_parked(items)
-        for _, items in self._incoming_queue.expire(now):
+        for _, items in self.incoming_queue.expire(now):
             self.counters.awaiting_key_dropped += len(items)
+            self.counters.awaiting_key_timeout += len(items)
 
     def next_deadline(self) -> float | None:
-        a = self._route_queue.next_deadline()
-        b = self._incoming_queue.next_deadline()
+        a = self.route_queue.next_deadline()
+        b = self.incoming_queue.next_deadline()
         if a is None:
             return b
         if b is None:
@@ -336,7 +339,7 @@ class DataPlane:
             return None
         # Queue (route being resolved) or, defensively, NoRoute: park it unencrypted.
         item: _Unsealed = (header, payload, src, dst, hop)
-        if self._route_queue.add(Subnet.of(dst, 64), item, len(payload), now):
+        if self.route_queue.add(Subnet.of(dst, 64), item, len(payload), now):
             self.counters.queued += 1
         else:
             self.counters.queue_full += 1
@@ -359,7 +362,7 @@ class DataPlane:
     # queue release
 
     def _release(self, subnet: Subnet, now: float) -> None:
-        items = self._route_queue.take(subnet)
+        items = self.route_queue.take(subnet)
         if not items:
             return
         first = items[0]
@@ -393,7 +396,7 @@ class DataPlane:
             self._deliver(p.src, p.dst, p.hop_limit, p.body, now)
             return
         if type(decision) is Queue:
-            if self._route_queue.add(Subnet.of(p.dst, 64), p, len(p.body), now):
+            if self.route_queue.add(Subnet.of(p.dst, 64), p, len(p.body), now):
                 self.counters.queued += 1
                 return
             self.counters.queue_full += 1
@@ -434,7 +437,7 @@ class DataPlane:
         public_key = self.router.public_key_for(src)
         if public_key is None:
             self.router.request_route(src, now)
-            if self._incoming_queue.add(
+            if self.incoming_queue.add(
                 Subnet.of(src, 64), DataPacket(src, dst, hop, body), len(body), now
             ):
                 c.awaiting_key += 1

@@ -31,6 +31,8 @@ class PacketQueue:
         "_heap",
         "_lists",
         "bytes",
+        "full_global",
+        "full_subnet",
         "max_bytes",
         "max_per_subnet",
         "max_total",
@@ -51,15 +53,19 @@ class PacketQueue:
         self.timeout = timeout
         self.total = 0
         self.bytes = 0
+        #: Refusals, by the reference's metric labels (the byte bound counts as global).
+        self.full_global = 0
+        self.full_subnet = 0
         self._lists: dict[Subnet, list[tuple[int, Any]]] = {}
         self._deadlines: dict[Subnet, float] = {}
         self._heap: list[tuple[float, Subnet]] = []
 
     def add(self, subnet: Subnet, item: Any, size: int, now: float) -> bool:
         """Park ``item``; False when a limit is reached (the caller answers or drops it)."""
-        if self.total >= self.max_total:
-            return False
-        if self.max_bytes is not None and self.bytes + size > self.max_bytes:
+        if self.total >= self.max_total or (
+            self.max_bytes is not None and self.bytes + size > self.max_bytes
+        ):
+            self.full_global += 1
             return False
         items = self._lists.get(subnet)
         if items is None:
@@ -68,6 +74,7 @@ class PacketQueue:
             self._deadlines[subnet] = deadline
             heapq.heappush(self._heap, (deadline, subnet))
         elif len(items) >= self.max_per_subnet:
+            self.full_subnet += 1
             return False
         items.append((size, item))
         self.total += 1

@@ -93,6 +93,10 @@ class PeerManager:
         self._by_link: dict[Link, PeerEntry] = {}
         self._task: asyncio.Task[None] | None = None
         self._attempts: set[asyncio.Task[None]] = set()
+        #: For metrics: peers added by type, and connection attempts started and finished.
+        self.added: dict[PeerType, int] = dict.fromkeys(PeerType, 0)
+        self.attempts_started = 0
+        self.attempts_finished = 0
 
     # --- table ----------------------------------------------------------------------------
     def peers(self) -> list[PeerEntry]:
@@ -104,6 +108,7 @@ class PeerManager:
         if endpoint.proto not in self._dialers:
             raise ValueError(f"protocol {endpoint.proto} is not available on this node")
         self._peers[endpoint] = PeerEntry(endpoint, kind)
+        self.added[kind] += 1
         if self._task is not None:
             self._dial(self._peers[endpoint])
 
@@ -128,6 +133,7 @@ class PeerManager:
             self._by_link.pop(old.link, None)
             old.link.close()
         entry = PeerEntry(endpoint, PeerType.INBOUND, last_connected=time.monotonic())
+        self.added[PeerType.INBOUND] += 1
         entry.link = link
         self._peers[endpoint] = entry
         self._by_link[link] = entry
@@ -169,6 +175,7 @@ class PeerManager:
 
     def _dial(self, entry: PeerEntry) -> None:
         entry.connecting = True
+        self.attempts_started += 1
         task = asyncio.get_running_loop().create_task(self._attempt(entry))
         self._attempts.add(task)
         task.add_done_callback(self._attempts.discard)
@@ -178,6 +185,7 @@ class PeerManager:
         try:
             link = await self._dialers[endpoint.proto](endpoint)
         except (TimeoutError, OSError, ValueError) as exc:
+            self.attempts_finished += 1
             entry.connecting = False
             entry.failures += 1
             log.debug("connecting to %s failed: %s", entry.endpoint, exc)
@@ -188,6 +196,7 @@ class PeerManager:
             ):
                 del self._peers[entry.endpoint]
             return
+        self.attempts_finished += 1
         entry.connecting = False
         if self._peers.get(entry.endpoint) is not entry:  # removed while connecting
             link.close()

@@ -106,6 +106,17 @@ def _owner_address(router_id: bytes) -> int:
     return int.from_bytes(overlay_address(router_id[:32]), "big")
 
 
+#: The reference's ``action`` labels for received seqno requests.
+SEQNO_ACTIONS = (
+    "reply_local",
+    "bump_seqno",
+    "ttl_expired",
+    "forward_feasible",
+    "forward_unfeasible",
+    "unhandled",
+)
+
+
 class RouterCounters:
     """What the metrics endpoint reports (names follow the reference's where they map)."""
 
@@ -114,20 +125,44 @@ class RouterCounters:
         "neighbours_died",
         "neighbours_removed",
         "requests_ignored",
+        "route_selections",
+        "routes_expired_removed",
+        "routes_expired_retracted",
+        "selected_routes_expired",
+        "seqno_requests",
         "tlvs_by_type",
         "tlvs_from_unknown_neighbour",
         "triggered_updates",
         "updates_filtered",
+        "updates_not_interested",
+        "updates_skipped_selection",
+        "updates_to_dead_neighbour",
+        "wildcard_route_requests",
     )
 
     def __init__(self) -> None:
         self.tlvs_from_unknown_neighbour = 0
         self.updates_filtered = 0
+        #: Updates for an unknown subnet that were retractions or unfeasible.
+        self.updates_not_interested = 0
+        #: Updates processed without running route selection (they could not be selected).
+        self.updates_skipped_selection = 0
+        #: Updates not queued because their neighbour had been declared dead.
+        self.updates_to_dead_neighbour = 0
         self.requests_ignored = 0
+        self.wildcard_route_requests = 0
         self.triggered_updates = 0
         self.neighbours_added = 0
         self.neighbours_removed = 0
         self.neighbours_died = 0
+        #: Selections run because routes expired or neighbours went away (not after Updates).
+        self.route_selections = 0
+        #: Expired entries: unselected ones are removed, selected ones retracted.
+        self.routes_expired_removed = 0
+        self.routes_expired_retracted = 0
+        self.selected_routes_expired = 0
+        #: What happened to received seqno requests, by the reference's ``action`` label.
+        self.seqno_requests: dict[str, int] = dict.fromkeys(SEQNO_ACTIONS, 0)
         #: TLV class name -> received from a live neighbour.
         self.tlvs_by_type: dict[str, int] = {}
 
@@ -431,6 +466,7 @@ class Router:
             if not feasible or metric == INFINITY:
                 if not feasible:
                     self._send_seqno_request(key, n, now)
+                self.counters.updates_not_interested += 1
                 return
             rl = RouteList(router_id)
         old = rl.selected()
@@ -438,11 +474,14 @@ class Router:
         old_metric = old.metric if old is not None else INFINITY
 
         e = rl.entry_for(n)
+        skipped = self.counters
         if e is not None:
             if e.selected and not feasible and e.router_id == router_id:
                 self._send_seqno_request(key, n, now)
+                skipped.updates_skipped_selection += 1
                 return
             if e.metric == INFINITY and metric == INFINITY:
+                skipped.updates_skipped_selection += 1
                 return
             e.seqno = u.seqno
             e.metric = metric
@@ -453,12 +492,14 @@ class Router:
                 self._schedule(e)
             if not feasible:
                 if not e.selected:
+                    skipped.updates_skipped_selection += 1
                     return
                 rl.unselect()
         else:
             if metric == INFINITY or not feasible:
                 if not feasible and old is None:
                     self._send_seqno_request(key, n, now)
+                skipped.updates_skipped_selection += 1
                 return
             # Share one copy of the subnet and of the 40-byte ID among a subnet's entries.
             if not new_list:
@@ -550,8 +591,12 @@ class Router:
             skip = None
         out = self._outgoing
         for n in self._neighbours.values() if to is None else to:
-            if n is not skip and n.alive:
+            if n is skip:
+                continue
+            if n.alive:
                 out.append((n.id, upd))
+            else:
+                self.counters.updates_to_dead_neighbour += 1
 
     def _send_own_update(self, to: Iterable[Neighbour], now: float) -> None:
         upd = Update(self.subnet, self.seqno, 0, self.router_id, UPDATE_INTERVAL_CS)
@@ -566,11 +611,16 @@ class Router:
         rl = self.table.lists.get(subnet)
         if rl is None or rl.entry_for(e.neighbour) is not e:
             return  # removed meanwhile
+        counters = self.counters
         if not e.selected:
+            counters.routes_expired_removed += 1
             rl.remove(e)
             if not rl.entries:
                 self.table.remove_list(subnet)
             return
+        counters.routes_expired_retracted += 1
+        counters.selected_routes_expired += 1
+        counters.route_selections += 1
         e.metric = INFINITY
         e.expires = now + RETRACTED_ROUTE_HOLD_TIME
         self._schedule(e)
@@ -600,6 +650,7 @@ class Router:
             self._route_selection(subnet, rl, now)
 
     def _route_selection(self, subnet: Subnet, rl: RouteList, now: float) -> None:
+        self.counters.route_selections += 1
         first = rl.entries[0]
         had_valid = first.selected and first.metric != INFINITY
         new = self._find_best_route(rl, now)
@@ -631,6 +682,7 @@ class Router:
     def _on_route_request(self, n: Neighbour, rr: RouteRequest, now: float) -> None:
         subnet = rr.subnet
         if subnet is None:
+            self.counters.wildcard_route_requests += 1
             self._send_full_dump(n, now)
             return
         if self.subnet.contains_subnet(subnet):
@@ -716,7 +768,9 @@ class Router:
         key = (r.router_id, r.subnet, r.seqno)
         cache = self._seqno_cache
         info = cache.get(key)
+        actions = self.counters.seqno_requests
         if info is not None and now - info.last_sent <= SEQNO_DEDUP_TTL:
+            actions["unhandled"] += 1
             return
         rl = self.table.lists.get(r.subnet)
         sre = rl.selected() if rl is not None else None
@@ -728,18 +782,23 @@ class Router:
             # The reference adds the requester's link cost here, not the next hop's.
             upd = self._advertised(sre, metric_add(sre.metric, n.link_cost), now)
             self._outgoing.append((n.id, upd))
+            actions["reply_local"] += 1
             return
         if r.router_id == self.router_id:
-            if (
-                r.subnet == self.subnet
-                and seqno_gt(r.seqno, self.seqno)
-                and now - self._last_bump >= SEQNO_BUMP_TIMEOUT
-            ):
-                self.seqno = seqno_next(self.seqno)
-                self._last_bump = now
-                self._send_own_update(self._neighbours.values(), now)
+            if r.subnet == self.subnet and seqno_gt(r.seqno, self.seqno):
+                if now - self._last_bump >= SEQNO_BUMP_TIMEOUT:
+                    self.seqno = seqno_next(self.seqno)
+                    self._last_bump = now
+                    self._send_own_update(self._neighbours.values(), now)
+                    actions["bump_seqno"] += 1
+            else:  # nothing of ours to answer and never forwarded, as with the reference
+                actions["ttl_expired" if r.hop_count < 2 else "unhandled"] += 1
             return
-        if r.hop_count < 2 or rl is None:
+        if r.hop_count < 2:
+            actions["ttl_expired"] += 1
+            return
+        if rl is None:
+            actions["unhandled"] += 1
             return
         forwarded = SeqnoRequest(r.subnet, r.seqno, r.router_id, r.hop_count - 1)
         recent = (
@@ -762,7 +821,9 @@ class Router:
                     continue
                 self._outgoing.append((target.id, forwarded))
                 cache.record(key, target, n, now)
+                actions["forward_feasible" if want_feasible else "forward_unfeasible"] += 1
                 return
+        actions["unhandled"] += 1
 
 
 def _advance(deadline: float, period: float, now: float) -> float:

@@ -17,11 +17,13 @@ SourceKey = tuple[Subnet, RouterId]
 
 
 class SourceTable:
-    __slots__ = ("_fd",)
+    __slots__ = ("_fd", "expired")
 
     def __init__(self) -> None:
         # key -> (metric, seqno, gc deadline)
         self._fd: dict[SourceKey, tuple[int, int, float]] = {}
+        #: Entries dropped after their hold time (the metric ``source_key_expired``).
+        self.expired = 0
 
     def get(self, key: SourceKey, now: float) -> tuple[int, int] | None:
         """(metric, seqno) of the feasibility distance, or None."""
@@ -30,6 +32,7 @@ class SourceTable:
             return None
         if fd[2] <= now:
             del self._fd[key]
+            self.expired += 1
             return None
         return fd[0], fd[1]
 
@@ -41,6 +44,7 @@ class SourceTable:
             return True
         if fd[2] <= now:
             del self._fd[key]
+            self.expired += 1
             return True
         fd_seqno = fd[1]
         return seqno_gt(seqno, fd_seqno) or (seqno == fd_seqno and metric < fd[0])
@@ -49,6 +53,7 @@ class SourceTable:
         """An Update for ``key`` is being sent: lower the feasibility distance or refresh it."""
         fd = self._fd.get(key)
         if fd is not None and fd[2] <= now:
+            self.expired += 1
             fd = None
         if fd is None or seqno_gt(seqno, fd[1]) or (seqno == fd[1] and metric < fd[0]):
             self._fd[key] = (metric, seqno, now + SOURCE_HOLD_DURATION)
@@ -59,6 +64,7 @@ class SourceTable:
         dead = [k for k, fd in self._fd.items() if fd[2] <= now]
         for k in dead:
             del self._fd[k]
+        self.expired += len(dead)
 
     def __len__(self) -> int:
         return len(self._fd)
