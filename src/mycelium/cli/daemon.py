@@ -43,7 +43,6 @@ DEFAULTS: dict[str, Any] = {
 
 #: Flags whose feature does not exist yet: accepted (scripts keep working) with a warning.
 UNBUILT = {
-    "cdn_cache": "--cdn-cache",
     "enable_dns": "--enable-dns",
 }
 
@@ -285,6 +284,13 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 async def _serve(config: Any, settings: dict[str, Any]) -> None:
     from ..node import Node
 
+    cdn = None
+    if settings["cdn_cache"] is not None:
+        from ..cdn.gateway import Gateway
+
+        # Like the reference, a gateway that cannot start stops the node from starting.
+        cdn = Gateway(Path(settings["cdn_cache"]))
+        await cdn.serve()
     node = Node(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -300,6 +306,7 @@ async def _serve(config: Any, settings: dict[str, Any]) -> None:
         # slow to close, are cut off rather than delaying the exit (or failing it).
         for what, closing, limit in (
             ("API servers", servers.close() if servers is not None else None, 1.0),
+            ("CDN gateway", cdn.close() if cdn is not None else None, 0.2),
             ("node", node.stop(), 0.8),
         ):
             if closing is None:

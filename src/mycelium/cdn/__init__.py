@@ -1,0 +1,1 @@
+"""The CDN gateway (``--cdn-cache``): files from the ThreeFold CDN registry served over HTTP."""
