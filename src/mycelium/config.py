@@ -30,6 +30,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "topic_config": str,
     "cdn_cache": str,
     "enable_dns": bool,
+    "dns_upstream": list,
     "vsock_listen_port": int,
     "network_name": str,
     "network_key_file": str,

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .crypto import KeyCache
 from .dataplane import DataPlane
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .messages.topics import TopicConfig
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -331,6 +332,13 @@ class Node:
         for dst, payload in items:
             self.dataplane.send_message(dst, payload, now)
         self._flush()
+
+    def with_router(self, action: Callable[[Router, float], T]) -> T:
+        """Run ``action(router, now)`` for a component outside the node (the DNS forwarder's
+        upstream choice), then send whatever it queued."""
+        result = action(self.router, self.now())
+        self._flush()
+        return result
 
     def set_message_sink(self, sink) -> None:  # type: ignore[no-untyped-def]
         """``sink(list[(src, dst, payload)])`` receives message-subsystem payloads."""

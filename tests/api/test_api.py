@@ -266,8 +266,10 @@ async def test_metrics_scrape_has_every_reference_metric(pair: Pair) -> None:
         s.labels["connection_state"]: s.value
         for s in families["mycelium_peer_manager_connection_attempts"].samples
     }
-    assert attempts["started"] == attempts["finished"] == added - value(
-        "mycelium_peer_manager_peers_added", peer_type="inbound"
+    assert (
+        attempts["started"]
+        == attempts["finished"]
+        == added - value("mycelium_peer_manager_peers_added", peer_type="inbound")
     )
     by_state = {
         s.labels["connection_state"]: s.value

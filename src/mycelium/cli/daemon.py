@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 import sys
@@ -37,13 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "cdn_cache": None,
     "vsock_listen_port": None,
     "enable_dns": False,
+    "dns_upstream": (),
     "network_name": None,
     "network_key_file": None,
-}
-
-#: Flags whose feature does not exist yet: accepted (scripts keep working) with a warning.
-UNBUILT = {
-    "enable_dns": "--enable-dns",
 }
 
 NODE_OPTIONS: list[Callable[[Any], Any]] = [
@@ -151,6 +148,13 @@ NODE_OPTIONS: list[Callable[[Any], Any]] = [
         help="Port to listen on for vsock connections.",
     ),
     click.option("--enable-dns", is_flag=True, help="Enable the dns resolver."),
+    click.option(
+        "--dns-upstream",
+        multiple=True,
+        metavar="IPV6",
+        help="(pymycelium) Forward DNS to these overlay addresses instead of the public nodes "
+        "(repeatable; the cheapest reachable one is used).",
+    ),
     # Only `mycelium-private` shows these (the reference's separate binary); see private_main.
     click.option(
         "--network-name",
@@ -218,9 +222,12 @@ def run_daemon(ctx: click.Context, key_file: Path, params: dict[str, Any]) -> No
         peers = [Endpoint.parse(p) for p in settings["peers"]]
     except EndpointError as exc:
         raise click.ClickException(str(exc)) from None
-    for key, flag in UNBUILT.items():
-        if settings[key] not in (None, False):
-            log.warning("%s is not supported by this node yet; ignored", flag)
+    try:
+        settings["dns_upstream"] = [
+            ipaddress.IPv6Address(str(a)).packed for a in settings["dns_upstream"]
+        ]
+    except ValueError as exc:
+        raise click.ClickException(f"--dns-upstream: {exc}") from None
 
     from ..links.private import PrivateNetwork, PrivateNetworkError
     from ..node import NodeConfig
@@ -292,11 +299,23 @@ async def _serve(config: Any, settings: dict[str, Any]) -> None:
         cdn = Gateway(Path(settings["cdn_cache"]))
         await cdn.serve()
     node = Node(config)
+    dns = None
+    if settings["enable_dns"]:
+        from ..dns.resolver import DnsForwarder
+        from ..dns.upstream import PUBLIC_NODES, choose
+
+        def chooser(candidates: Any) -> bytes | None:
+            return node.with_router(lambda router, now: choose(router, candidates, now))
+
+        dns = DnsForwarder(chooser, candidates=settings["dns_upstream"] or PUBLIC_NODES)
+        await dns.bind()  # a taken port 53 stops the start, as with the reference
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await node.start()
+    if dns is not None:
+        dns.start()
     servers = await _start_api(node, settings)
     try:
         await stop.wait()
@@ -307,6 +326,7 @@ async def _serve(config: Any, settings: dict[str, Any]) -> None:
         for what, closing, limit in (
             ("API servers", servers.close() if servers is not None else None, 1.0),
             ("CDN gateway", cdn.close() if cdn is not None else None, 0.2),
+            ("DNS resolver", dns.close() if dns is not None else None, 0.2),
             ("node", node.stop(), 0.8),
         ):
             if closing is None:
