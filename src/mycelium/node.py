@@ -7,6 +7,7 @@ return, batch by batch: no task, await or log line per packet.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 import time
@@ -18,12 +19,19 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .crypto import KeyCache
 from .dataplane import DataPlane
-from .identity import Identity, RouterId, default_key_path, load_or_create_key_file
+from .identity import (
+    Identity,
+    RouterId,
+    default_key_path,
+    load_or_create_key_file,
+    overlay_address,
+)
 from .links import quic, tcp, tls_psk, vsock
 from .links.base import Link
 from .links.endpoint import Endpoint
 from .links.peer_manager import PeerManager
 from .links.private import PrivateNetwork
+from .proxy import SOCKS_PORT, Proxy
 from .routing import Router
 from .wire.packet import DataPacket, encode_control
 from .wire.stream import Packet
@@ -58,6 +66,8 @@ class NodeConfig:
     private: PrivateNetwork | None = None
     #: Supply an identity directly (embedding, tests) instead of reading ``key_file``.
     identity: Identity | None = None
+    #: Where a proxy ``connect`` listens (the reference's fixed ``[::]:1080``).
+    proxy_listen: tuple[str, int] = ("::", SOCKS_PORT)
 
     @classmethod
     def loopback(cls, peers: list[Endpoint] | tuple[Endpoint, ...] = ()) -> NodeConfig:
@@ -69,6 +79,7 @@ class NodeConfig:
             tcp_listen_port=0,
             quic_listen_port=0,
             listen_host="::1",
+            proxy_listen=("::1", 0),
             no_tun=True,
             disable_peer_discovery=True,
         )
@@ -112,6 +123,7 @@ class Node:
         self._message_sink = None
         #: The message bus, once the node runs (``start()``).
         self.messages: MessageService | None = None
+        self.proxy = Proxy(self._proxy_targets, listen=config.proxy_listen)
         self._stopped = asyncio.Event()
 
     def _now_boot(self) -> float:
@@ -202,6 +214,7 @@ class Node:
     async def stop(self) -> None:
         if self.messages is not None:
             self.messages.close()
+        await self.proxy.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -332,6 +345,15 @@ class Node:
         for dst, payload in items:
             self.dataplane.send_message(dst, payload, now)
         self._flush()
+
+    def _proxy_targets(self) -> list[str]:
+        """The key-derived address of every selected route's origin."""
+        return sorted(
+            {
+                str(ipaddress.IPv6Address(overlay_address(rid[:32])))
+                for rid in self.router.selected_origins()
+            }
+        )
 
     def with_router(self, action: Callable[[Router, float], T]) -> T:
         """Run ``action(router, now)`` for a component outside the node (the DNS forwarder's

@@ -99,17 +99,21 @@ async def test_peers_list_add_remove(pair: Pair) -> None:
     assert status == 400
 
 
-async def test_proxy_endpoints_without_a_proxy(pair: Pair) -> None:
+async def test_proxy_endpoints(pair: Pair) -> None:
     assert await pair.rest("GET", "/admin/proxy") == (200, [])
-    status, _ = await pair.rest("POST", "/admin/proxy", json={})
-    assert status == 404
-    for remote in ("[407::1]:1080", "10.1.2.3:1080", None):
-        assert (await pair.rest("POST", "/admin/proxy", json={"remote": remote}))[0] == 404
+    # Nothing discovered: connecting without a remote finds no proxy.
+    for body in ({}, {"remote": None}):
+        assert (await pair.rest("POST", "/admin/proxy", json=body))[0] == 404
+    # A given remote is taken as is, without probing (extras.md §1.6 item 6).
+    for remote, shown in (("[407::1]:9999", "[407::1]:9999"), ("10.1.2.3:1080", "10.1.2.3:1080")):
+        assert await pair.rest("POST", "/admin/proxy", json={"remote": remote}) == (200, shown)
     for remote in ("407::1", "[407::1]:99999", 5, "host:80"):
         assert (await pair.rest("POST", "/admin/proxy", json={"remote": remote}))[0] == 422
     assert (await pair.rest("POST", "/admin/proxy", json=[]))[0] == 422
     assert (await pair.rest("POST", "/admin/proxy", data=b"{}"))[0] == 415
     assert (await pair.rest("DELETE", "/admin/proxy"))[0] == 204
+    assert (await pair.rest("GET", "/admin/proxy/probe"))[0] == 204
+    assert (await pair.rest("DELETE", "/admin/proxy/probe"))[0] == 204
 
 
 def rpc_result_schema(method: str) -> dict[str, Any]:

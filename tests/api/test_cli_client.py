@@ -66,11 +66,18 @@ def test_table_and_units() -> None:
     assert format_seconds(3725) == "1h 2m 5s"
 
 
-async def test_proxy_commands_without_a_proxy(pair: Pair) -> None:
+async def test_proxy_commands(pair: Pair) -> None:
     listed = await run(pair, "proxy", "list")
     assert listed.exit_code == 0 and "IPv6 Address" in listed.output
     assert (await run(pair, "proxy", "list", "--json")).output.strip() == "[]"
     connect = await run(pair, "proxy", "connect")
-    assert connect.exit_code != 0 and "404" in connect.output
+    assert connect.exit_code != 0
+    assert "No valid proxy available or connection failed" in connect.output
+    bad = await run(pair, "proxy", "connect", "--remote", "407::1")
+    assert bad.exit_code != 0 and "invalid --remote socket address" in bad.output
+    given = await run(pair, "proxy", "connect", "--remote", "[407::1]:9999")
+    assert (given.exit_code, given.output.strip()) == (0, "[407::1]:9999")
+    as_json = await run(pair, "proxy", "connect", "--remote", "[407::1]:9999", "--json")
+    assert as_json.output.strip() == '"[407::1]:9999"'
     for args in (("disconnect",), ("probe", "start"), ("probe", "stop")):
         assert (await run(pair, "proxy", *args)).exit_code == 0, args

@@ -139,5 +139,22 @@ class NodeApi:
             raise NotFound("no route to that address")
         return key.hex()
 
+    # --- proxy ------------------------------------------------------------------------------
+    def proxies(self) -> list[str]:
+        return self.node.proxy.valid()
+
+    async def connect_proxy(self, remote: str | None) -> str:
+        """Raises ``ProxyError`` when nothing answers or the local port cannot be bound."""
+        return await self.node.proxy.connect(remote)
+
+    async def disconnect_proxy(self) -> None:
+        await self.node.proxy.disconnect()
+
+    def start_proxy_probe(self) -> None:
+        self.node.proxy.start_probing()
+
+    def stop_proxy_probe(self) -> None:
+        self.node.proxy.stop_probing()
+
     def packet_statistics(self) -> dict[str, Any]:
         return self.node.dataplane.packet_stats.snapshot()

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..proxy import ProxyError, parse_socket_address
 from .errors import RpcError
 from .facade import BadRequest, Conflict, NodeApi, NotFound
 from .messages import MAX_BODY, message_rpc_methods
@@ -71,20 +72,34 @@ class Dispatcher:
             "getQueriedSubnets": lambda p: api.queried_subnets(),
             "getPublicKeyFromIp": self._pubkey,
             "getPacketStatistics": lambda p: api.packet_statistics(),
-            # This node has no SOCKS proxy client: nothing is known and connecting finds nothing
-            # (the reference's answers when no proxy is reachable); the rest are no-ops.
-            "getProxies": lambda p: [],
+            "getProxies": lambda p: api.proxies(),
             "connectProxy": self._connect_proxy,
-            "disconnectProxy": lambda p: True,
-            "startProxyProbe": lambda p: True,
-            "stopProxyProbe": lambda p: True,
+            "disconnectProxy": self._disconnect_proxy,
+            "startProxyProbe": lambda p: api.start_proxy_probe() or True,
+            "stopProxyProbe": lambda p: api.stop_proxy_probe() or True,
             "rpc.discover": lambda p: openrpc_document(),
             **message_rpc_methods(api.node, _param),
         }
 
-    @staticmethod
-    def _connect_proxy(params: Any) -> Any:
-        raise RpcError(NO_PROXY, "no valid proxy available or connection failed")
+    async def _connect_proxy(self, params: Any) -> str:
+        try:
+            remote = _param(params, 0, "remote")
+        except RpcError:
+            remote = None  # an Option: absent means "pick a discovered proxy"
+        if remote is not None:
+            try:
+                parse_socket_address(remote)
+            except (ValueError, TypeError, AttributeError):
+                raise RpcError(INVALID_PARAMS, "remote must be an ip:port socket address") from None
+        try:
+            return await self.api.connect_proxy(remote)
+        except ProxyError:
+            # The reference maps every failure to this code; jsonrpsee names it "Server error".
+            raise RpcError(NO_PROXY, "Server error") from None
+
+    async def _disconnect_proxy(self, params: Any) -> bool:
+        await self.api.disconnect_proxy()
+        return True
 
     def _add_peer(self, params: Any) -> bool:
         try:

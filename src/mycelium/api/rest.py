@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from ..proxy import ProxyError, parse_socket_address
 from .facade import BadRequest, Conflict, NodeApi, NotFound
 from .messages import MAX_BODY, add_message_routes
 
@@ -36,6 +36,14 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=404, text=str(exc))
 
 
+def _is_socket_address(value: Any) -> bool:
+    try:
+        parse_socket_address(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
 async def _json_body(request: web.Request) -> Any:
     """A JSON body refused as axum's ``Json`` extractor refuses it: 415 without a JSON content
     type, 400 when it does not parse (a 422 for the wrong shape is the handler's)."""
@@ -51,23 +59,6 @@ async def _json_body(request: web.Request) -> Any:
         return json.loads(await request.read())
     except ValueError as exc:
         raise web.HTTPBadRequest(text=f"Failed to parse the request body as JSON: {exc}") from None
-
-
-def _is_socket_address(value: Any) -> bool:
-    """``1.2.3.4:5`` or ``[ipv6]:5``, as Rust's SocketAddr parses it."""
-    if not isinstance(value, str):
-        return False
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 0xFFFF:
-        return False
-    try:
-        if host.startswith("[") and host.endswith("]"):
-            ipaddress.IPv6Address(host[1:-1])
-        else:
-            ipaddress.IPv4Address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def build_app(api: NodeApi) -> web.Application:
@@ -114,9 +105,8 @@ def build_app(api: NodeApi) -> web.Application:
             return web.Response(status=400, text=str(exc))
         return _json({"publicKey": key})
 
-    # This node runs no SOCKS proxy client: nothing is known, connecting finds nothing.
     async def list_proxies(_: web.Request) -> web.Response:
-        return _json([])
+        return _json(api.proxies())
 
     async def connect_proxy(request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -127,9 +117,21 @@ def build_app(api: NodeApi) -> web.Application:
                 text="Failed to deserialize the JSON body into the target type: "
                 'expected {"remote": "<ip>:<port>" or null}',
             )
-        return web.Response(status=404)
+        try:
+            return _json(await api.connect_proxy(remote))
+        except ProxyError:
+            return web.Response(status=404)  # any failure, with an empty body, as the reference
 
-    async def no_op(_: web.Request) -> web.Response:
+    async def disconnect_proxy(_: web.Request) -> web.Response:
+        await api.disconnect_proxy()
+        return _no_content()
+
+    async def start_probe(_: web.Request) -> web.Response:
+        api.start_proxy_probe()
+        return _no_content()
+
+    async def stop_probe(_: web.Request) -> web.Response:
+        api.stop_proxy_probe()
         return _no_content()
 
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
@@ -145,9 +147,9 @@ def build_app(api: NodeApi) -> web.Application:
             web.get("/api/v1/admin/stats/packets", packet_stats),
             web.get("/api/v1/admin/proxy", list_proxies),
             web.post("/api/v1/admin/proxy", connect_proxy),
-            web.delete("/api/v1/admin/proxy", no_op),
-            web.get("/api/v1/admin/proxy/probe", no_op),
-            web.delete("/api/v1/admin/proxy/probe", no_op),
+            web.delete("/api/v1/admin/proxy", disconnect_proxy),
+            web.get("/api/v1/admin/proxy/probe", start_probe),
+            web.delete("/api/v1/admin/proxy/probe", stop_probe),
             web.get("/api/v1/pubkey/{ip}", pubkey),
         ]
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..proxy import parse_socket_address, socket_text
 from .table import format_bytes, format_seconds, render
 
 
@@ -217,9 +218,18 @@ def proxy_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def proxy_connect(ctx: click.Context, remote: str | None, as_json: bool) -> None:
     """Connect to a proxy, optionally a given one."""
+    if remote is not None:
+        try:
+            host, port = parse_socket_address(remote)
+        except ValueError as exc:
+            raise click.ClickException(f"invalid --remote socket address: {exc}") from None
+        remote = socket_text(host, port)
     status, body = client_for(ctx).call("POST", "/admin/proxy", {"remote": remote})
-    if status != 200:
-        raise click.ClickException(f"HTTP {status}")
+    if status == 404:
+        raise click.ClickException("No valid proxy available or connection failed")
+    if not 200 <= status < 300:
+        text = body.decode(errors="replace")
+        raise click.ClickException(f"Proxy connect failed, status {status}, body: {text}")
     click.echo(body.decode() if as_json else json.loads(body))
 
 

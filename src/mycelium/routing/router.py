@@ -390,6 +390,15 @@ class Router:
     def neighbours(self) -> list[NeighbourId]:
         return list(self._neighbours)
 
+    def selected_origins(self) -> list[RouterId]:
+        """The router ID behind every selected route (whose keys the proxy prober knocks on)."""
+        origins = []
+        for rl in self.table.lists.values():
+            sre = rl.selected()
+            if sre is not None:
+                origins.append(sre.router_id)
+        return origins
+
     def selected_entry(self, subnet: Subnet) -> RouteEntry | None:
         rl = self.table.lists.get(subnet)
         return None if rl is None else rl.selected()
