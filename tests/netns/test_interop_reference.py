@@ -6,13 +6,15 @@ threefoldtech/mycelium's ``myceliumd``); otherwise every test is skipped with th
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
 
 import pytest
 
 from mycelium.identity import node_subnet
-from netns.harness import Network, NodeProcess, overlay_route_table, tcp_transfer
+from netns.harness import MYCELIUM, Network, NodeProcess, overlay_route_table, tcp_transfer
 
 pytestmark = pytest.mark.netns
 
@@ -79,6 +81,85 @@ def test_bulk_tcp_between_python_and_reference_nodes_arrives_intact(net: Network
     for src, dst in ((rust, py), (py, rust)):
         sent, received = tcp_transfer(net, src.ns, dst.ns, dst.address, 8 << 20)
         assert received == sent, f"{src.ns} -> {dst.ns}: bytes or checksum differ"
+
+
+def test_messages_between_python_and_reference_nodes(net: Network) -> None:
+    """The message bus both ways through each side's own CLI: small and 300 KB payloads, topics,
+    and a request answered with a reply."""
+    py, rust = chain(net, "PR")
+    net.wait_ping(py.ns, rust.address, timeout=30)
+    ours, theirs = (MYCELIUM, py), (REFERENCE, rust)
+
+    def receive(side: tuple[str, NodeProcess], *args: str) -> subprocess.Popen[str]:
+        binary, node = side
+        return subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                node.ns,
+                binary,
+                "message",
+                "receive",
+                "--timeout",
+                "30",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def send(side: tuple[str, NodeProcess], *args: str) -> str:
+        binary, node = side
+        return net.exec(node.ns, binary, "message", "send", *args, timeout=60).stdout
+
+    for sender, receiver in ((theirs, ours), (ours, theirs)):
+        dst = receiver[1].address
+        listening = receive(receiver, "-t", "chat")
+        time.sleep(0.5)
+        send(sender, dst, f"hello from {sender[1].ns}", "-t", "chat")
+        got = json.loads(listening.communicate(timeout=40)[0])
+        assert got["payload"] == f"hello from {sender[1].ns}" and got["topic"] == "chat"
+        assert got["srcIp"] == sender[1].address
+
+        blob = os.urandom(300_000)
+        source, sink = net.workdir / f"{sender[1].ns}.out", net.workdir / f"{receiver[1].ns}.in"
+        source.write_bytes(blob)
+        listening = receive(receiver, "--msg-path", str(sink))
+        time.sleep(0.5)
+        send(sender, dst, "--msg-path", str(source))
+        listening.communicate(timeout=40)
+        assert sink.read_bytes() == blob, f"{sender[1].ns} -> {receiver[1].ns}"
+
+        # Request and reply: the sender waits, the receiver answers the message's id.
+        listening = receive(receiver, "-t", "rpc")
+        time.sleep(0.5)
+        waiting = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                sender[1].ns,
+                sender[0],
+                "message",
+                "send",
+                "--wait",
+                "--timeout",
+                "30",
+                "-t",
+                "rpc",
+                dst,
+                "ping",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        request = json.loads(listening.communicate(timeout=40)[0])
+        send(receiver, sender[1].address, "pong", "--reply-to", request["id"])
+        reply = json.loads(waiting.communicate(timeout=40)[0])
+        assert reply["payload"] == "pong" and reply["srcIp"] == dst, reply
 
 
 def test_quic_links_between_python_and_reference_nodes(net: Network) -> None:
