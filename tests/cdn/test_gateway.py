@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
@@ -105,6 +106,18 @@ async def test_a_failing_or_missing_data_shard_is_a_server_error(world: World) -
     world.servers[0].data.clear()
     assert (await world.get(digest, key))[0] == 500
     assert list(world.cache.iterdir()) == []
+
+
+async def test_a_block_failing_after_the_first_cuts_the_body_short(world: World) -> None:
+    content = os.urandom(3000)
+    file = upload(content, world.servers, k=1, chunk=1000)
+    digest, key = world.registry.publish(file)
+    world.servers[0].data[3].pop(file.blocks[2].encrypted_hash)
+    host = f"{digest.hex()}.{world.registry.host}"
+    r = await world.client.get("/", params={"key": key.hex()}, headers={"Host": host})  # type: ignore[union-attr]
+    assert r.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await r.read()
 
 
 async def test_a_mime_type_that_is_no_header_value_is_refused(world: World) -> None:

@@ -46,12 +46,11 @@ _DIRECTORY_TAIL = "</ul></body></html>"
 
 
 class Failure(Exception):
-    """Ends a request with ``status`` (and the reference's body where it has one)."""
+    """Ends a request with this HTTP status and an empty body, as the reference's errors do."""
 
-    def __init__(self, status: int, text: str = "") -> None:
-        super().__init__(text or str(status))
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
         self.status = status
-        self.text = text
 
 
 def request_host(request: web.BaseRequest) -> str | None:
@@ -190,7 +189,7 @@ class Gateway:
                 return web.Response(text=page, content_type="text/html")
             return await self.send_file(request, metadata)
         except Failure as failure:
-            return web.Response(status=failure.status, text=failure.text)
+            return web.Response(status=failure.status)
 
     async def load_metadata(self, registry: str, digest: bytes, key: bytes | None) -> meta.Metadata:
         if not registry:
@@ -233,7 +232,17 @@ class Gateway:
         await response.prepare(request)
         await response.write(first)
         for block in file.blocks[1:]:
-            await response.write(await self.block(block))
+            try:
+                data = await self.block(block)
+            except Failure as failure:
+                # Too late for a status: cut the connection so the body is visibly incomplete.
+                log.warning(
+                    "block %s failed (%d) mid-response", block.encrypted_hash.hex(), failure.status
+                )
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+            await response.write(data)
         await response.write_eof()
         return response
 
