@@ -115,6 +115,27 @@ async def test_the_chosen_overlay_upstream_is_used(forwarders: list[DnsForwarder
     assert len(chosen.seen) == 1 and fallback.seen == []
 
 
+async def test_on_the_fallback_a_query_looks_for_a_route_again(
+    forwarders: list[DnsForwarder],
+) -> None:
+    chosen, port = await upstream("::1", answer)
+    choice: list[bytes | None] = [None]
+    f = DnsForwarder(
+        lambda candidates: choice[0],
+        fallback="127.0.0.1",
+        upstream_port=port,
+        fallback_recheck=0.0,
+    )
+    forwarders.append(f)
+    await f.bind("::1", 0)
+    f.start()
+    await asyncio.sleep(0)
+    assert f.upstream == "127.0.0.1"
+    choice[0] = ipaddress.IPv6Address("::1").packed  # a route to a public node appeared
+    assert await ask(f.port, query(9)) == answer(query(9))
+    assert f.upstream == "::1" and len(chosen.seen) == 1
+
+
 async def test_silence_or_a_wrong_id_is_servfail_after_the_timeout(
     forwarders: list[DnsForwarder],
 ) -> None:

@@ -1,8 +1,9 @@
 """The DNS forwarder's runtime: the UDP socket on [::]:53, one upstream socket per query.
 
-Every query goes, unchanged, to the upstream ``upstream.choose`` last picked (re-chosen every 30
-s), from a fresh socket on a random port; the first reply from that upstream with the query's ID
-is returned unchanged, and anything else within 5 s (the reference's timeout) becomes SERVFAIL.
+Every query goes, unchanged, to the upstream ``upstream.choose`` last picked (re-chosen every
+30 s, and on queries at most once a second while the choice is the fallback), from a fresh
+socket on a random port; the first reply from that upstream with the query's ID is returned
+unchanged, and anything else within 5 s (the reference's timeout) becomes SERVFAIL.
 The reference rebuilds both directions and loses EDNS, authority records and the RCODE; passing
 messages through keeps all of it. Queries in flight are bounded; beyond the bound, and for
 malformed datagrams, the answer is SERVFAIL or a counted silent drop, never an exception.
@@ -26,6 +27,8 @@ from .upstream import EVALUATE_INTERVAL, FALLBACK, PUBLIC_NODES
 log = logging.getLogger(__name__)
 
 QUERY_TIMEOUT = 5.0
+#: While on the fallback, queries make us look for a reachable public node this often.
+FALLBACK_RECHECK = 1.0
 MAX_IN_FLIGHT = 256
 
 #: ``chooser(candidates) -> address or None``, run against the live router.
@@ -73,6 +76,7 @@ class DnsForwarder(asyncio.DatagramProtocol):
         upstream_port: int = 53,
         timeout: float = QUERY_TIMEOUT,
         max_in_flight: int = MAX_IN_FLIGHT,
+        fallback_recheck: float = FALLBACK_RECHECK,
     ) -> None:
         self._choose = chooser
         self.candidates = tuple(candidates)
@@ -80,11 +84,13 @@ class DnsForwarder(asyncio.DatagramProtocol):
         self.upstream_port = upstream_port
         self.timeout = timeout
         self.max_in_flight = max_in_flight
+        self.fallback_recheck = fallback_recheck
         self.upstream = fallback
         self.counters = Counters()
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._evaluator: asyncio.Task[None] | None = None
+        self._chosen_at = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def bind(self, host: str = "::", port: int = 53) -> None:
@@ -121,12 +127,16 @@ class DnsForwarder(asyncio.DatagramProtocol):
 
     async def _evaluate(self) -> None:
         while True:
-            best = self._choose(self.candidates)
-            upstream = str(ipaddress.IPv6Address(best)) if best is not None else self.fallback
-            if upstream != self.upstream:
-                log.info("DNS queries now go to %s", upstream)
-            self.upstream = upstream
+            self._rechoose()
             await asyncio.sleep(EVALUATE_INTERVAL)
+
+    def _rechoose(self) -> None:
+        self._chosen_at = asyncio.get_running_loop().time()
+        best = self._choose(self.candidates)
+        upstream = str(ipaddress.IPv6Address(best)) if best is not None else self.fallback
+        if upstream != self.upstream:
+            log.info("DNS queries now go to %s", upstream)
+        self.upstream = upstream
 
     # --- queries ------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -136,6 +146,14 @@ class DnsForwarder(asyncio.DatagramProtocol):
         if not message.is_query(data):
             self.counters.dropped += 1
             return
+        # On the fallback (typically just after start, before any route is known), look again
+        # at most once a second instead of waiting out the 30 s: a route may have appeared.
+        if (
+            self.upstream == self.fallback
+            and self._evaluator is not None
+            and asyncio.get_running_loop().time() - self._chosen_at >= self.fallback_recheck
+        ):
+            self._rechoose()
         if len(self._tasks) >= self.max_in_flight:
             self.counters.overloaded += 1
             self._answer(message.servfail(data), addr)
