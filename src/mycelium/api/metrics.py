@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 
 #: The reference's ``tlv_type`` label values.
 _TLV_LABELS = {
-    "Hello": "hello",
-    "Ihu": "ihu",
-    "Update": "update",
-    "RouteRequest": "route_request",
-    "SeqnoRequest": "seqno_request",
+    Hello: "hello",
+    Ihu: "ihu",
+    Update: "update",
+    RouteRequest: "route_request",
+    SeqnoRequest: "seqno_request",
 }
 #: The reference's labels of time spent per TLV type (``seqno``, not ``seqno_request``).
 _TIME_LABELS = {

@@ -56,6 +56,9 @@ from .table import RouteEntry, RouteList, RouteTable
 NeighbourId = Hashable
 
 _MASK64 = ((1 << 64) - 1) << 64
+#: 400::/7 as a shift and the value of the top 7 bits.
+_GLOBAL_SHIFT = 128 - GLOBAL_SUBNET.prefix_len
+_GLOBAL_TOP = GLOBAL_SUBNET.network >> _GLOBAL_SHIFT
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +166,10 @@ class RouterCounters:
         self.selected_routes_expired = 0
         #: What happened to received seqno requests, by the reference's ``action`` label.
         self.seqno_requests: dict[str, int] = dict.fromkeys(SEQNO_ACTIONS, 0)
-        #: TLV class name -> received from a live neighbour.
-        self.tlvs_by_type: dict[str, int] = {}
+        #: TLV class -> received from a live neighbour.
+        self.tlvs_by_type: dict[type, int] = dict.fromkeys(
+            (Update, Hello, Ihu, RouteRequest, SeqnoRequest), 0
+        )
 
 
 class Router:
@@ -229,8 +234,7 @@ class Router:
             self.counters.tlvs_from_unknown_neighbour += 1
             return
         kind = type(tlv)
-        by_type = self.counters.tlvs_by_type
-        by_type[kind.__name__] = by_type.get(kind.__name__, 0) + 1
+        self.counters.tlvs_by_type[kind] += 1
         if kind is Update:
             self._on_update(n, tlv, now)  # type: ignore[arg-type]
         elif kind is Hello:
@@ -455,10 +459,13 @@ class Router:
     def _on_update(self, n: Neighbour, u: Update, now: float) -> None:
         subnet = u.subnet
         metric = u.metric
+        network, plen = subnet
+        # Inline: at least a /64, inside 400::/7, and (unless a retraction) holding the address
+        # of the key in the router ID. Every flooded Update passes here.
         if (
-            subnet.prefix_len < NODE_PREFIX_LEN
-            or not GLOBAL_SUBNET.contains_subnet(subnet)
-            or (metric != INFINITY and not subnet.contains(_owner_address(u.router_id)))
+            plen < NODE_PREFIX_LEN
+            or network >> _GLOBAL_SHIFT != _GLOBAL_TOP
+            or (metric != INFINITY and (_owner_address(u.router_id) ^ network) >> (128 - plen))
         ):
             self.counters.updates_filtered += 1
             return
@@ -466,7 +473,8 @@ class Router:
             return
         router_id = u.router_id
         key: SourceKey = (subnet, router_id)
-        interested = self._seqno_cache.get((router_id, subnet, u.seqno))
+        seqno_cache = self._seqno_cache
+        interested = seqno_cache.get((router_id, subnet, u.seqno)) if seqno_cache else None
         feasible = self.sources.feasible(key, u.seqno, metric, now)
         table = self.table
         rl = table.lists.get(subnet)
