@@ -13,7 +13,7 @@ import blake3
 from aiohttp import web
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from mycelium.cdn import meta
+from mycelium.cdn import erasure, meta
 
 
 def h16(data: bytes) -> bytes:
@@ -159,7 +159,7 @@ def upload(
     mime: str | None = "application/octet-stream",
 ) -> meta.File:
     """Split, encrypt, pad and shard ``content`` onto ``servers`` (one shard each, the first
-    ``k`` being the data shards). Parity shards are filler: the gateway must never need them."""
+    ``k`` being the data shards, the rest Reed-Solomon parity)."""
     blocks = []
     for offset in range(0, max(len(content), 1), chunk):
         plain = content[offset : offset + chunk]
@@ -169,9 +169,10 @@ def upload(
         pad = k - len(sealed) % k
         padded = sealed + bytes([pad]) * pad
         size = len(padded) // k
+        data = [padded[i * size : (i + 1) * size] for i in range(k)]
+        shards = data + erasure.encode(data, len(servers) - k)
         locations = []
-        for i, server in enumerate(servers):
-            shard = padded[i * size : (i + 1) * size] if i < k else os.urandom(size)
+        for shard, server in zip(shards, servers, strict=True):
             server.data.setdefault(3, {})[encrypted_hash] = shard
             locations.append(meta.ShardLocation("127.0.0.1", server.port, 3, None))
         blocks.append(

@@ -97,13 +97,19 @@ async def test_request_errors(world: World) -> None:
     assert (await world.client.get("/elsewhere")).status == 404
 
 
-async def test_a_failing_or_missing_data_shard_is_a_server_error(world: World) -> None:
-    file = upload(b"y" * 100, world.servers, k=2)
+async def test_a_lost_data_shard_is_rebuilt_from_parity_and_two_are_an_error(
+    world: World,
+) -> None:
+    content = os.urandom(700)
+    file = upload(content, world.servers, k=2)
     digest, key = world.registry.publish(file)
-    world.servers[1].fail = True
-    assert (await world.get(digest, key))[0] == 500
-    world.servers[1].fail = False
-    world.servers[0].data.clear()
+    data, parity = world.servers[:2], world.servers[2]
+    data[1].fail = True
+    assert (await world.get(digest, key))[:2] == (200, content)
+    assert parity.gets == 1  # asked only because a data shard failed
+    for p in world.cache.iterdir():
+        p.unlink()
+    data[0].data.clear()  # a second loss: one parity shard cannot cover it
     assert (await world.get(digest, key))[0] == 500
     assert list(world.cache.iterdir()) == []
 
@@ -112,7 +118,8 @@ async def test_a_block_failing_after_the_first_cuts_the_body_short(world: World)
     content = os.urandom(3000)
     file = upload(content, world.servers, k=1, chunk=1000)
     digest, key = world.registry.publish(file)
-    world.servers[0].data[3].pop(file.blocks[2].encrypted_hash)
+    for server in world.servers:
+        server.data[3].pop(file.blocks[2].encrypted_hash)
     host = f"{digest.hex()}.{world.registry.host}"
     r = await world.client.get("/", params={"key": key.hex()}, headers={"Host": host})  # type: ignore[union-attr]
     assert r.status == 200

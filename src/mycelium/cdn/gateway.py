@@ -7,10 +7,11 @@ HTML list of links. Blocks come from Redis-protocol shard servers and are cached
 the cache directory by their encrypted hash.
 
 Deliberate improvements, invisible to a client that works with the reference: only the data
-shards are fetched (the reference fetches all and fails if any parity shard is down, yet never
-needs them when the data shards are there); every remote call has a timeout; file bodies are
-streamed after the first block rather than buffered whole; directory names are HTML-escaped and
-entries without a key link without ``?key=`` (the reference's empty ``key=`` fails to decode).
+shards are fetched, plus a parity shard (Reed-Solomon, ``erasure.py``) for each one that fails
+(the reference fetches all and fails if any is down); every remote call has a timeout; file
+bodies are streamed after the first block rather than buffered whole; directory names are
+HTML-escaped and entries without a key link without ``?key=`` (the reference's empty ``key=``
+fails to decode).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from aiohttp import web
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from . import meta, redis
+from . import erasure, meta, redis
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,37 @@ class Gateway:
         return response
 
     # --- blocks -------------------------------------------------------------------------------
+    async def _shards(self, block: meta.Block) -> dict[int, bytes]:
+        """``required_shards`` shards (index -> bytes): the data shards first, and for each one
+        that fails the next parity shard, so a failure costs one more download, not all."""
+        k, key = block.required_shards, block.encrypted_hash
+        locations = iter(enumerate(block.shards))
+        running: dict[asyncio.Task[bytes], int] = {}
+        got: dict[int, bytes] = {}
+
+        def launch() -> None:
+            following = next(locations, None)
+            if following is not None:
+                i, s = following
+                running[asyncio.ensure_future(redis.fetch(s.host, s.port, s.db, key))] = i
+
+        for _ in range(k):
+            launch()
+        try:
+            while len(got) < k and running:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    i = running.pop(task)
+                    try:
+                        got[i] = task.result()
+                    except (OSError, redis.RedisError) as exc:
+                        log.info("shard %d of block %s: %s", i, key.hex(), exc)
+                        launch()
+        finally:
+            for task in running:
+                task.cancel()
+        return got
+
     async def block(self, block: meta.Block) -> bytes:
         path = self.cache_dir / block.encrypted_hash.hex()
         try:
@@ -260,19 +292,16 @@ class Gateway:
         if not 0 < k <= len(block.shards):
             raise Failure(500)
         try:
-            shards = await asyncio.wait_for(
-                asyncio.gather(
-                    *(
-                        redis.fetch(s.host, s.port, s.db, block.encrypted_hash)
-                        for s in block.shards[:k]
-                    )
-                ),
-                REMOTE_TIMEOUT,
-            )
-        except (OSError, TimeoutError, redis.RedisError) as exc:
-            log.warning("shard of block %s: %s", block.encrypted_hash.hex(), exc)
+            shards = await asyncio.wait_for(self._shards(block), REMOTE_TIMEOUT)
+        except TimeoutError:
+            log.warning("shards of block %s: timed out", block.encrypted_hash.hex())
             raise Failure(500) from None
-        plain = open_block(block, list(shards))
+        try:
+            data_shards = erasure.reconstruct_data(shards, k, len(block.shards))
+        except ValueError as exc:
+            log.warning("block %s: %s", block.encrypted_hash.hex(), exc)
+            raise Failure(500) from None
+        plain = open_block(block, data_shards)
         try:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             await asyncio.to_thread(tmp.write_bytes, plain)
