@@ -37,8 +37,11 @@ from .wire.packet import DataPacket, encode_control
 from .wire.stream import Packet
 
 if TYPE_CHECKING:
+    from .links.discovery import Discovery
+    from .links.tls_psk import TlsListener
     from .messages.service import MessageService
     from .messages.topics import TopicConfig
+    from .tun import TunDevice
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,9 +118,9 @@ class Node:
         self.peer_manager = PeerManager(dialers, self._register)
         self._quic: quic.QuicEndpoint | None = None
         self._vsock: vsock.VsockListener | None = None
-        self.tun = None
-        self._listeners: list[asyncio.AbstractServer] = []
-        self._discovery = None
+        self.tun: TunDevice | None = None
+        self._listeners: list[asyncio.Server | TlsListener] = []
+        self._discovery: Discovery | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._message_sink = None
@@ -298,12 +301,12 @@ class Node:
         router = self.router
         spent = self.tlv_handling_ns
         for packet in packets:
-            kind = type(packet)
-            if kind is DataPacket:
+            if type(packet) is DataPacket:
                 data.append(packet)
             else:
                 started = perf_counter_ns()
                 router.handle_tlv(link, packet, now)  # type: ignore[arg-type]
+                kind = type(packet)
                 spent[kind] = spent.get(kind, 0) + perf_counter_ns() - started
         if data:
             self.dataplane.from_link(data, now)

@@ -5,18 +5,23 @@ a minute while probing is on, and remembers which answer like an open SOCKS5 ser
 binds ``[::]:1080`` and splices every accepted connection, byte for byte, to one remote proxy:
 the client's SOCKS handshake is answered by the remote server, never parsed here.
 
+Probes go through the operating system's stack, so through the node's TUN device: with
+``--no-tun`` nothing routes 400::/7 and every probe ends as "not listening", as in the reference.
+
 Differences that no client of the reference can rely on: probes run at most ``MAX_PROBES`` at a
-time (the reference opens one connection per route at once); starting twice does not probe
-twice; reconnecting closes the old listener before binding the new one (the reference can race
-itself into "address in use").
+time (the reference opens one connection per route at once), and a round longer than the period
+delays the next one instead of overlapping it; starting twice does not probe twice; connects and
+disconnects take turns, and reconnecting closes the old listener before binding the new one (the
+reference can race itself into "address in use"); the auto-connect race gives each candidate
+``PROBE_TIMEOUT`` rather than the kernel's connect timeout, so the API call cannot hang for minutes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from enum import Enum
 
@@ -50,19 +55,57 @@ def classify(reply: bytes) -> ProbeStatus:
     return ProbeStatus.NOT_A_PROXY
 
 
+def next_tick(due: float, now: float, interval: float = PROBE_INTERVAL) -> float:
+    """When the tick after the one ``due`` falls, given it fired at ``now``: one period later,
+    or, when a slow round already passed that, the next multiple of the period (missed ticks
+    are skipped, as tokio's ``MissedTickBehavior::Skip`` does), so the period stays fixed."""
+    following = due + interval
+    if following <= now:
+        following += ((now - following) // interval + 1) * interval
+    return following
+
+
 def socket_text(host: str, port: int) -> str:
     """Rust's ``SocketAddr`` display: ``[v6]:port`` or ``v4:port``."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def parse_socket_address(text: str) -> tuple[str, int]:
-    """``1.2.3.4:5`` or ``[v6]:5`` exactly as Rust's ``SocketAddr`` parses them; ValueError."""
+def _ipv6_text(text: str) -> str:
+    """Rust's ``Ipv6Addr`` display, which keeps an IPv4-mapped tail dotted."""
+    address = ipaddress.IPv6Address(text)
+    mapped = address.ipv4_mapped
+    return f"::ffff:{mapped}" if mapped is not None else str(address)
+
+
+def parse_socket_address(text: object) -> tuple[str, int]:
+    """``1.2.3.4:5``, ``[v6]:5`` or ``[v6%scope]:5`` (numeric scope) as Rust's ``SocketAddr``
+    parses them; ValueError for anything else, including non-strings."""
+    if not isinstance(text, str) or not text.isascii():
+        raise ValueError(f"{text!r} is not a socket address")
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 0xFFFF:
         raise ValueError(f"{text!r} is not a socket address")
     if host.startswith("[") and host.endswith("]"):
-        return str(ipaddress.IPv6Address(host[1:-1])), int(port)
+        ip, percent, scope = host[1:-1].partition("%")
+        if percent and not (scope.isdigit() and int(scope) <= 0xFFFFFFFF):
+            raise ValueError(f"{text!r} has a scope that is not a number")
+        shown = _ipv6_text(ip)  # ip holds no "%" here: Python would take a named scope
+        return (f"{shown}%{int(scope)}" if percent and int(scope) else shown), int(port)
     return str(ipaddress.IPv4Address(host)), int(port)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bound as tokio binds it: SO_REUSEADDR, and ``::`` left dual-stack (asyncio alone would
+    make it IPv6-only, refusing clients of 127.0.0.1:1080 that the reference accepts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 async def knock(host: str, port: int = SOCKS_PORT) -> ProbeStatus:
@@ -81,15 +124,65 @@ async def knock(host: str, port: int = SOCKS_PORT) -> ProbeStatus:
             writer.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _splice(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
+) -> None:
+    """Copy both ways until both sides have closed; an error on either side ends both, as
+    tokio's ``copy_bidirectional`` does (a reset client must not pin the remote stream)."""
+    remote_writer = None
     try:
-        while data := await reader.read(_SPLICE_CHUNK):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (OSError, RuntimeError):
-        pass
+        remote_reader, remote_writer = await asyncio.open_connection(host, port)
+        async with asyncio.TaskGroup() as both:
+            both.create_task(_pipe(reader, remote_writer))
+            both.create_task(_pipe(remote_reader, writer))
+    except* OSError as errors:
+        log.debug("proxy stream to %s ended: %s", socket_text(host, port), errors.exceptions)
+    finally:
+        for w in (writer, remote_writer):
+            if w is not None:
+                w.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """One direction of a splice; its end of stream is passed on as a half-close."""
+    while data := await reader.read(_SPLICE_CHUNK):
+        writer.write(data)
+        await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+
+
+class _Session:
+    """One connect's listener and every stream it spliced to ``host:port``; ending the session
+    ends them all, including a connection the listener accepted just before it closed."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.server: asyncio.Server | None = None
+        self._streams: set[asyncio.Task[None]] = set()
+        self._ended = False
+
+    async def listen(self, host: str, port: int) -> None:
+        self.server = await asyncio.start_server(self._accepted, sock=_listening_socket(host, port))
+
+    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._ended:
+            writer.close()
+            return
+        task = asyncio.get_running_loop().create_task(_splice(reader, writer, self.host, self.port))
+        self._streams.add(task)
+        task.add_done_callback(self._streams.discard)
+
+    async def end(self) -> None:
+        self._ended = True
+        if self.server is not None:
+            self.server.close()  # the port is free once this returns
+        streams = list(self._streams)
+        for task in streams:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+        if self.server is not None:
+            await self.server.wait_closed()
 
 
 class Proxy:
@@ -108,9 +201,14 @@ class Proxy:
         #: address -> last probe result; never pruned, as in the reference.
         self.statuses: dict[str, ProbeStatus] = {}
         self._prober: asyncio.Task[None] | None = None
-        self._server: asyncio.Server | None = None
-        self._streams: set[asyncio.Task[None]] = set()
-        self.target: str | None = None
+        self._session: _Session | None = None
+        self._session_turn = asyncio.Lock()  # one connect or disconnect at a time
+
+    @property
+    def target(self) -> str | None:
+        """Where the local listener forwards to, while connected."""
+        s = self._session
+        return None if s is None else socket_text(s.host, s.port)
 
     # --- discovery ----------------------------------------------------------------------------
     def start_probing(self) -> None:
@@ -130,9 +228,12 @@ class Proxy:
         return [ip for ip, status in self.statuses.items() if status is ProbeStatus.VALID]
 
     async def _probe_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()  # the first round starts at once
         while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            due = next_tick(due, loop.time())
             await self.probe_round()
-            await asyncio.sleep(PROBE_INTERVAL)
 
     async def probe_round(self) -> None:
         limit = asyncio.Semaphore(MAX_PROBES)
@@ -147,23 +248,23 @@ class Proxy:
     async def connect(self, remote: str | None) -> str:
         """Forward ``[::]:1080`` to ``remote`` (a socket address) or to the first valid proxy
         that answers; returns the target as Rust displays it. Raises ProxyError."""
-        if remote is not None:
+        async with self._session_turn:
+            if remote is not None:
+                try:
+                    host, port = parse_socket_address(remote)
+                except ValueError as exc:
+                    raise ProxyError(str(exc)) from None
+            else:
+                host, port = await self._race(), self.remote_port
+            await self._end_session()
+            session = _Session(host, port)
             try:
-                host, port = parse_socket_address(remote)
-            except ValueError as exc:
-                raise ProxyError(str(exc)) from None
-        else:
-            host, port = await self._race(), self.remote_port
-        await self._close_session()
-        try:
-            self._server = await asyncio.start_server(
-                lambda r, w: self._accepted(r, w, host, port), *self.listen
-            )
-        except OSError as exc:
-            raise ProxyError(f"cannot listen on {socket_text(*self.listen)}: {exc}") from None
-        self.target = socket_text(host, port)
-        log.info("forwarding %s to proxy %s", socket_text(*self.listen), self.target)
-        return self.target
+                await session.listen(*self.listen)
+            except OSError as exc:
+                raise ProxyError(f"cannot listen on {socket_text(*self.listen)}: {exc}") from None
+            self._session = session
+            log.info("forwarding %s to proxy %s", socket_text(*self.listen), self.target)
+            return socket_text(host, port)
 
     async def _race(self) -> str:
         """The first valid proxy to answer the greeting again."""
@@ -181,43 +282,15 @@ class Proxy:
                 task.cancel()
         raise ProxyError("no valid proxy")
 
-    def _accepted(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
-    ) -> None:
-        task = asyncio.get_running_loop().create_task(self._splice(reader, writer, host, port))
-        self._streams.add(task)
-        task.add_done_callback(self._streams.discard)
-
-    async def _splice(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
-    ) -> None:
-        remote_writer = None
-        try:
-            remote_reader, remote_writer = await asyncio.open_connection(host, port)
-            await asyncio.gather(_pipe(reader, remote_writer), _pipe(remote_reader, writer))
-        except OSError as exc:
-            log.debug("proxy connection to %s failed: %s", socket_text(host, port), exc)
-        finally:
-            for w in (writer, remote_writer):
-                if w is not None:
-                    w.close()
-
     async def disconnect(self) -> None:
         """End forwarding (listener and open streams); probing goes on."""
-        await self._close_session()
-        self.target = None
+        async with self._session_turn:
+            await self._end_session()
 
-    async def _close_session(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        streams = list(self._streams)
-        for task in streams:
-            task.cancel()
-        await asyncio.gather(*streams, return_exceptions=True)
-        if server is not None:
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
+    async def _end_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.end()
 
     async def close(self) -> None:
         self.stop_probing()

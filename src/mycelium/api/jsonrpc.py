@@ -75,8 +75,8 @@ class Dispatcher:
             "getProxies": lambda p: api.proxies(),
             "connectProxy": self._connect_proxy,
             "disconnectProxy": self._disconnect_proxy,
-            "startProxyProbe": lambda p: api.start_proxy_probe() or True,
-            "stopProxyProbe": lambda p: api.stop_proxy_probe() or True,
+            "startProxyProbe": self._start_probe,
+            "stopProxyProbe": self._stop_probe,
             "rpc.discover": lambda p: openrpc_document(),
             **message_rpc_methods(api.node, _param),
         }
@@ -89,13 +89,21 @@ class Dispatcher:
         if remote is not None:
             try:
                 parse_socket_address(remote)
-            except (ValueError, TypeError, AttributeError):
+            except ValueError:
                 raise RpcError(INVALID_PARAMS, "remote must be an ip:port socket address") from None
         try:
             return await self.api.connect_proxy(remote)
         except ProxyError:
             # The reference maps every failure to this code; jsonrpsee names it "Server error".
             raise RpcError(NO_PROXY, "Server error") from None
+
+    def _start_probe(self, params: Any) -> bool:
+        self.api.start_proxy_probe()
+        return True
+
+    def _stop_probe(self, params: Any) -> bool:
+        self.api.stop_proxy_probe()
+        return True
 
     async def _disconnect_proxy(self, params: Any) -> bool:
         await self.api.disconnect_proxy()

@@ -39,7 +39,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 def _is_socket_address(value: Any) -> bool:
     try:
         parse_socket_address(value)
-    except (ValueError, TypeError, AttributeError):
+    except ValueError:
         return False
     return True
 

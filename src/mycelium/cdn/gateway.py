@@ -20,6 +20,7 @@ import asyncio
 import html
 import logging
 import os
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -63,9 +64,9 @@ def request_host(request: web.BaseRequest) -> str | None:
             if sep and key.strip().lower() == "host":
                 return value.strip().strip('"')
     for header in ("X-Forwarded-Host", "Host"):
-        value = request.headers.get(header)
-        if value is not None:
-            return value
+        named = request.headers.get(header)
+        if named is not None:
+            return named
     authority = request.url.raw_authority
     return authority.rpartition("@")[2] if authority else None
 
@@ -143,8 +144,8 @@ class Gateway:
         await runner.setup()
         loop = asyncio.get_running_loop()
         errors = []
-        for *_, address in await loop.getaddrinfo(host, port, type=1):  # SOCK_STREAM
-            site = web.TCPSite(runner, address[0], port)
+        for *_, address in await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            site = web.TCPSite(runner, str(address[0]), port)
             try:
                 await site.start()
             except OSError as exc:

@@ -55,6 +55,7 @@ def inspect_cmd(obj: dict, as_json: bool, key: str | None) -> None:
 def generate_keys_cmd(obj: dict, force: bool) -> None:
     """Generate a new key at the key-file path (refuses to overwrite without --force)."""
     key_path: Path = obj["key_file"]
+    existing: object
     try:
         existing = load_key_file(key_path)
     except KeyFileError:

@@ -122,20 +122,15 @@ def chunk_layout(size: int) -> list[tuple[int, int]]:
     return layout
 
 
+@dataclass(slots=True)
 class MessageCounters:
-    __slots__ = (
-        "bad_checksums",
-        "bad_packets",
-        "inbox_dropped",
-        "received",
-        "rejected_by_topic",
-        "rejected_too_large",
-        "sent",
-    )
-
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
+    bad_checksums: int = 0
+    bad_packets: int = 0
+    inbox_dropped: int = 0
+    received: int = 0
+    rejected_by_topic: int = 0
+    rejected_too_large: int = 0
+    sent: int = 0
 
 
 class MessageEngine:
