@@ -112,7 +112,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def through(listen_port: int, host: str = "::1") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def through(
+    listen_port: int, host: str = "::1"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A client of the forwarding that has done the (remote) SOCKS handshake."""
     reader, writer = await asyncio.open_connection(host, listen_port)
     writer.write(GREETING)

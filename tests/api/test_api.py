@@ -100,10 +100,12 @@ async def test_peers_list_add_remove(pair: Pair) -> None:
 
 
 async def test_proxy_endpoints(pair: Pair) -> None:
+    # The prober knocks on the key-derived address of every selected route's origin.
+    assert pair.a.proxy._targets() == [pair.b.identity.address_text]
     assert await pair.rest("GET", "/admin/proxy") == (200, [])
-    # Nothing discovered: connecting without a remote finds no proxy.
-    for body in ({}, {"remote": None}):
-        assert (await pair.rest("POST", "/admin/proxy", json=body))[0] == 404
+    # Nothing discovered: connecting without a remote finds no proxy (404, empty body).
+    for body in ({}, {"remote": None}, {"other": 1}):
+        assert await pair.rest("POST", "/admin/proxy", json=body) == (404, "")
     # A given remote is taken as is, without probing (extras.md §1.6 item 6).
     for remote, shown in (("[407::1]:9999", "[407::1]:9999"), ("10.1.2.3:1080", "10.1.2.3:1080")):
         assert await pair.rest("POST", "/admin/proxy", json={"remote": remote}) == (200, shown)
@@ -111,9 +113,16 @@ async def test_proxy_endpoints(pair: Pair) -> None:
         assert (await pair.rest("POST", "/admin/proxy", json={"remote": remote}))[0] == 422
     assert (await pair.rest("POST", "/admin/proxy", json=[]))[0] == 422
     assert (await pair.rest("POST", "/admin/proxy", data=b"{}"))[0] == 415
-    assert (await pair.rest("DELETE", "/admin/proxy"))[0] == 204
-    assert (await pair.rest("GET", "/admin/proxy/probe"))[0] == 204
-    assert (await pair.rest("DELETE", "/admin/proxy/probe"))[0] == 204
+    as_json = {"Content-Type": "application/json"}
+    for raw, status in ((b"null", 422), (b"{", 400), (b"", 400)):
+        assert (await pair.rest("POST", "/admin/proxy", data=raw, headers=as_json))[0] == status
+    assert pair.a.proxy.target == "10.1.2.3:1080"
+    assert await pair.rest("DELETE", "/admin/proxy") == (204, "")
+    assert pair.a.proxy.target is None
+    assert await pair.rest("GET", "/admin/proxy/probe") == (204, "")
+    assert pair.a.proxy.probing
+    assert await pair.rest("DELETE", "/admin/proxy/probe") == (204, "")
+    assert not pair.a.proxy.probing
 
 
 def rpc_result_schema(method: str) -> dict[str, Any]:
@@ -282,8 +291,18 @@ async def test_metrics_scrape_has_every_reference_metric(pair: Pair) -> None:
     assert by_state["alive"] == 1
 
 
-async def test_jsonrpc_proxy_methods_without_a_proxy(pair: Pair) -> None:
+async def test_jsonrpc_proxy_methods(pair: Pair) -> None:
     assert (await pair.rpc("getProxies"))["result"] == []
-    assert (await pair.rpc("connectProxy", [None]))["error"]["code"] == -32032
-    for method in ("disconnectProxy", "startProxyProbe", "stopProxyProbe"):
-        assert (await pair.rpc(method))["result"] is True
+    for params in ([None], [], {}, {"remote": None}):
+        failed = await pair.rpc("connectProxy", params)
+        assert failed["error"] == {"code": -32032, "message": "Server error"}, params
+    assert (await pair.rpc("connectProxy", ["[407::1]:9999"]))["result"] == "[407::1]:9999"
+    assert (await pair.rpc("connectProxy", {"remote": "10.0.0.1:80"}))["result"] == "10.0.0.1:80"
+    for bad in (["407::1"], [5], {"remote": "host:80"}):
+        assert (await pair.rpc("connectProxy", bad))["error"]["code"] == -32602, bad
+    assert (await pair.rpc("disconnectProxy"))["result"] is True
+    assert pair.a.proxy.target is None
+    assert (await pair.rpc("startProxyProbe"))["result"] is True
+    assert pair.a.proxy.probing
+    assert (await pair.rpc("stopProxyProbe"))["result"] is True
+    assert not pair.a.proxy.probing
