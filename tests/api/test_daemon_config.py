@@ -159,3 +159,40 @@ def test_bad_peer_endpoint_is_a_one_line_error(tmp_path: Path, started: list[Any
     result = run(tmp_path, "--peers", "tcp://not-an-endpoint")
     assert result.exit_code != 0 and not started
     assert "Traceback" not in result.output and result.output.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    ("file_text", "flags", "enabled"),
+    [
+        ("enable_dns = true\n", [], True),
+        ("enable_dns = false\n", ["--enable-dns"], True),  # flag OR file, as the reference
+        ("no_tun = true\n", [], False),
+    ],
+)
+def test_enable_dns_is_flag_or_file(
+    tmp_path: Path, started: list[Any], file_text: str, flags: list[str], enabled: bool
+) -> None:
+    result = run(tmp_path, "-c", write(tmp_path, file_text), *flags)
+    assert result.exit_code == 0, result.output
+    assert started[0][1]["enable_dns"] is enabled
+
+
+def test_dns_upstreams_are_parsed_and_a_bad_one_is_a_one_line_error(
+    tmp_path: Path, started: list[Any]
+) -> None:
+    path = write(tmp_path, 'dns_upstream = ["400::1"]\n')
+    assert run(tmp_path, "-c", path).exit_code == 0
+    assert run(tmp_path, "-c", path, "--dns-upstream", "5ff::2").exit_code == 0
+    assert [s["dns_upstream"] for _, s in started] == [
+        [b"\x04" + b"\x00" * 14 + b"\x01"],
+        [b"\x05\xff" + b"\x00" * 13 + b"\x02"],  # the flag replaces the file's list
+    ]
+    result = run(tmp_path, "--dns-upstream", "not-an-address")
+    assert result.exit_code != 0 and len(started) == 2
+    assert "--dns-upstream" in result.output and "Traceback" not in result.output
+
+
+def test_update_workers_is_accepted_and_ignored(tmp_path: Path, started: list[Any]) -> None:
+    result = run(tmp_path, "--update-workers", "8")
+    assert result.exit_code == 0, result.output
+    assert started  # scripts passing the reference's tuning knob still start a node

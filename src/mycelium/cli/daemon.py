@@ -127,7 +127,8 @@ NODE_OPTIONS: list[Callable[[Any], Any]] = [
         type=click.IntRange(1, 254),
         default=1,
         show_default=True,
-        help="Amount of worker tasks to handle updates.",
+        help="Accepted for compatibility and ignored (the reference's number of route-update "
+        "workers; this node processes updates in one task).",
     ),
     click.option(
         "--topic-config",
@@ -147,7 +148,14 @@ NODE_OPTIONS: list[Callable[[Any], Any]] = [
         default=None,
         help="Port to listen on for vsock connections.",
     ),
-    click.option("--enable-dns", is_flag=True, help="Enable the dns resolver."),
+    click.option(
+        "--enable-dns",
+        is_flag=True,
+        help="Answer DNS on UDP [::]:53 by forwarding to the nearest public node's resolver "
+        "(1.1.1.1 while none is reachable); the node does not start if the port cannot be "
+        "bound. Queries reach the overlay through the TUN interface, so with --no-tun they fail "
+        "once a public node is chosen.",
+    ),
     click.option(
         "--dns-upstream",
         multiple=True,
