@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mycelium.dns.upstream import PUBLIC_NODES, choose
+from mycelium.dns.upstream import EVALUATE_INTERVAL, PUBLIC_NODES, choose
 from mycelium.identity import node_subnet
 from mycelium.routing.router import Router
 from mycelium.wire.tlv import INFINITY, Ihu, RouteRequest, Update
@@ -53,9 +53,15 @@ def test_nothing_selected_means_the_fallback_and_lookups_once() -> None:
     assert len(first) == len(PUBLIC_NODES)
     assert choose(r, PUBLIC_NODES, 2.0) is None  # queries still in flight: not asked again
     assert [t for _, t in r.take_outgoing() if type(t) is RouteRequest] == []
+    # The next round, long after those queries expired unanswered, asks again.
+    assert choose(r, PUBLIC_NODES, 1.0 + EVALUATE_INTERVAL) is None
+    again = [t for _, t in r.take_outgoing() if type(t) is RouteRequest]
+    assert {t.subnet for t in again} == {t.subnet for t in first}
 
 
 def test_a_retracted_route_is_skipped_without_a_lookup() -> None:
+    """Routes known but none selected (the reference's "fallback" status): no candidate, and
+    nothing to look up either."""
     r = router_with({"n": 10})
     a, ua = node_address(7)
     r.handle_tlv("n", ua, 1.0)
