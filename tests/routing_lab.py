@@ -11,12 +11,12 @@ import itertools
 import random
 from collections.abc import Callable
 
-from mycelium.identity import Identity, RouterId
+from mycelium.identity import Identity, RouterId, node_subnet
 from mycelium.routing.router import Router
 from mycelium.subnet import Subnet
 from mycelium.wire.packet import encode_control
 from mycelium.wire.stream import decode_packet
-from mycelium.wire.tlv import Tlv
+from mycelium.wire.tlv import Hello, Ihu, Tlv, Update
 
 Filter = Callable[[str, str, Tlv], bool]
 
@@ -27,6 +27,31 @@ def identity(seed: int) -> Identity:
 
 def router_id(seed: int, suffix: int = 1) -> RouterId:
     return RouterId.generate(identity(seed).public_key, suffix.to_bytes(6, "big"))
+
+
+def lone_router(now: float = 0.0) -> Router:
+    """A router with two silent neighbours, "n" and "m", and nothing queued."""
+    r = Router(router_id(100), now)
+    r.add_neighbour("n", 10, now)
+    r.add_neighbour("m", 10, now)
+    r.take_outgoing()
+    return r
+
+
+def advance(r: Router, start: float, end: float) -> None:
+    """Tick every second from ``start`` to ``end``, with every neighbour answering Hellos."""
+    t = start
+    while t < end:
+        t = min(t + 1.0, end)
+        r.tick(t)
+        for nb in {nb for nb, tlv in r.take_outgoing() if type(tlv) is Hello}:
+            r.handle_tlv(nb, Ihu(0), t)
+
+
+def announce(seed: int, seqno: int = 0, metric: int = 0, suffix: int = 1) -> Update:
+    """An Update for the /64 of the node with seed ``seed``, as its owner would send it."""
+    rid = router_id(seed, suffix)
+    return Update(node_subnet(rid.public_key), seqno, metric, rid)
 
 
 class Lab:

@@ -115,11 +115,13 @@ class NodeCollector:
             "mycelium_router_peer_removed", "Peers removed from the router", c.neighbours_removed
         )
         yield _counter(
-            "mycelium_router_peer_died", "Peers the router declared dead", c.neighbours_died
+            "mycelium_router_peer_died",
+            "Peers the router found dead, or whose connection reported itself gone",
+            c.neighbours_died,
         )
         yield _counter(
             "mycelium_router_route_selections",
-            "Route selections run because routes expired or peers went away",
+            "Route selections run because a peer went away (not those after an update)",
             c.route_selections,
         )
         yield _counter(
@@ -140,7 +142,7 @@ class NodeCollector:
         )
         yield _counter(
             "mycelium_router_triggered_updates",
-            "Amount of triggered updates sent",
+            "Selected routes or retractions propagated after a change or to interested peers",
             c.triggered_updates,
         )
         yield _labelled(

@@ -154,11 +154,13 @@ class RouterCounters:
         self.updates_to_dead_neighbour = 0
         self.requests_ignored = 0
         self.wildcard_route_requests = 0
+        #: Selected routes (or retractions) propagated after a change or to interested peers.
         self.triggered_updates = 0
         self.neighbours_added = 0
         self.neighbours_removed = 0
         self.neighbours_died = 0
-        #: Selections run because routes expired or neighbours went away (not after Updates).
+        #: Selections run because a neighbour went away: the reference's help text also names
+        #: expiry, but it reselects inline there without counting.
         self.route_selections = 0
         #: Expired entries: unselected ones are removed, selected ones retracted.
         self.routes_expired_removed = 0
@@ -224,7 +226,10 @@ class Router:
         """A connection went down (transport error, API removal, or declared dead)."""
         n = self._neighbours.pop(neighbour, None)
         if n is not None:
+            # The reference counts every removal as a death too (both go through its dead-peer
+            # handler), whichever side noticed it.
             self.counters.neighbours_removed += 1
+            self.counters.neighbours_died += 1
             self._neighbour_died(n, now)
 
     def handle_tlv(self, neighbour: NeighbourId, tlv: Tlv, now: float) -> None:
@@ -452,6 +457,7 @@ class Router:
         for n in dead:
             del self._neighbours[n.id]
             self.counters.neighbours_died += 1
+            self.counters.neighbours_removed += 1
             self._dead.append(n.id)
             self._neighbour_died(n, now)
 
@@ -552,7 +558,6 @@ class Router:
             if trigger:
                 self._changes[subnet] = None
         if trigger:
-            self.counters.triggered_updates += 1
             self._propagate_selected(subnet, None, now)
         elif interested is not None and interested.sources:
             self._propagate_selected(subnet, interested.sources, now)
@@ -595,7 +600,11 @@ class Router:
     def _propagate_selected(
         self, subnet: Subnet, to: Iterable[Neighbour] | None, now: float
     ) -> None:
-        """The selected route to everyone but its next hop, or our retraction to everyone."""
+        """The selected route to everyone but its next hop, or our retraction to everyone.
+
+        Each call is what the reference counts as a triggered update.
+        """
+        self.counters.triggered_updates += 1
         rl = self.table.lists.get(subnet)
         sre = rl.selected() if rl is not None else None
         if sre is not None:
@@ -637,7 +646,6 @@ class Router:
             return
         counters.routes_expired_retracted += 1
         counters.selected_routes_expired += 1
-        counters.route_selections += 1
         e.metric = INFINITY
         e.expires = now + RETRACTED_ROUTE_HOLD_TIME
         self._schedule(e)
