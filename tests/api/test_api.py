@@ -242,6 +242,12 @@ REFERENCE_METRICS: dict[str, tuple[str, str | None, set[str]]] = {
 
 
 async def test_metrics_scrape_has_every_reference_metric(pair: Pair) -> None:
+    # One message each way through the data planes (b answers with acknowledgements).
+    assert pair.b.messages is not None
+    await pair.rest(
+        "POST", "/messages", json={"dst": {"ip": pair.b.identity.address_text}, "payload": "eA=="}
+    )
+    assert await pair.b.messages.pop(timeout=5) is not None
     async with pair.http.get(pair.url("metrics", "/metrics")) as r:
         text = await r.text()
     families = {f.name: f for f in text_string_to_metric_families(text)}
@@ -267,6 +273,11 @@ async def test_metrics_scrape_has_every_reference_metric(pair: Pair) -> None:
     assert value("mycelium_router_processed_tlvs", tlv_type="update") >= 1
     assert value("mycelium_router_tlv_handling_time", tlv_type="update") > 0
     assert value("mycelium_router_peer_added") == 1
+    assert value("mycelium_router_triggered_updates") >= 1  # b's route was acquired
+    # Our own packets are forwarded by the router step like transit ones; b's are local.
+    assert value("mycelium_router_packets_routed", verdict="forward") >= 1
+    assert value("mycelium_router_packets_routed", verdict="local") >= 1
+    assert value("pymycelium_packet_statistics_evicted") == 0
     assert value("mycelium_peer_manager_known_peers") == 1
     assert value("mycelium_router_received_tlvs") >= value(
         "mycelium_router_processed_tlvs", tlv_type="update"

@@ -4,7 +4,7 @@ the bound that the reference lacks."""
 from __future__ import annotations
 
 from dp_fakes import identity, ipv6_packet, make_plane, parse_frame
-from mycelium.dataplane.packet_stats import PacketStats, tally
+from mycelium.dataplane.packet_stats import PacketStats, entry
 from mycelium.wire.packet import DataPacket
 
 
@@ -38,6 +38,21 @@ def test_forwarded_and_delivered_packets_are_counted_even_when_dropped() -> None
     assert stats.by_src[a.address] == [3, 180]
     assert stats.by_dst[c.address] == [2, 120]
     assert stats.by_dst[b.address] == [1, 60]
+    # packets_routed{verdict}: local counts before decryption, as the reference's router step.
+    c = plane.counters
+    # Forwarded: the first packet and our Time Exceeded for the second, back to a.
+    assert (c.routed_local, c.forwarded, c.hop_limit_expired, c.delivered) == (1, 2, 1, 0)
+
+
+def test_interleaved_flows_in_one_batch_are_kept_apart() -> None:
+    a, b, c = identity("a"), identity("b"), identity("c")
+    plane, router = make_plane(b)
+    router.add(c, "link-c")
+    sizes = [(a, c, 10), (a, c, 20), (c, a, 40), (a, c, 80), (a, b, 160), (a, c, 320)]
+    plane.from_link([DataPacket(s.address, d.address, 64, b"x" * n) for s, d, n in sizes], 0.0)
+    stats = plane.packet_stats
+    assert stats.by_src == {a.address: [5, 590], c.address: [1, 40]}
+    assert stats.by_dst == {c.address: [4, 430], a.address: [1, 40], b.address: [1, 160]}
 
 
 def test_messages_are_counted() -> None:
@@ -68,8 +83,10 @@ def test_a_batch_tally_folds_in_once() -> None:
     batch: dict[tuple[bytes, bytes], list[int]] = {}
     x, y = b"x" * 16, b"y" * 16
     for size in (10, 20, 30):
-        tally(batch, x, y, size)
-    tally(batch, y, x, 5)
+        counts = entry(batch, x, y)
+        counts[0] += 1
+        counts[1] += size
+    entry(batch, y, x)[:] = [1, 5]
     stats.add(batch)
     assert stats.by_src == {x: [3, 60], y: [1, 5]}
     assert stats.by_dst == {y: [3, 60], x: [1, 5]}

@@ -206,13 +206,15 @@ class NodeCollector:
     def _data_plane(self) -> Iterator[Metric]:
         dataplane = self.node.dataplane
         c = dataplane.counters
+        # As the reference's router step counts them: packets we originate are forwarded too,
+        # and local ones are counted before decryption.
         yield _labelled(
             "mycelium_router_packets_routed",
             "What happened to a routed data packet",
             "verdict",
             {
-                "local": c.delivered + c.messages_received + c.icmp_received,
-                "forward": c.forwarded,
+                "local": c.routed_local,
+                "forward": c.forwarded + c.sent,
                 "ttl_expired": c.hop_limit_expired,
                 "no_route": c.no_route,
             },
@@ -243,6 +245,12 @@ class NodeCollector:
                 "queue_full_global": incoming_queue.full_global,
                 "queue_full_subnet": incoming_queue.full_subnet,
             },
+        )
+        # Not in the reference, whose per-address maps are never pruned (stats packets).
+        yield _counter(
+            "pymycelium_packet_statistics_evicted",
+            "Addresses dropped from the full per-address packet statistics",
+            dataplane.packet_stats.evicted,
         )
 
 

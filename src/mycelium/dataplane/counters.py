@@ -33,6 +33,7 @@ class Counters:
     oob_icmp_sent: int = 0
     oob_icmp_dropped: int = 0  # no key for the original source, or about ourselves
     # --- local delivery ---
+    routed_local: int = 0  # for our /64 past the hop-limit step, before decryption
     delivered: int = 0  # L3 packets written to the TUN
     messages_received: int = 0
     icmp_received: int = 0  # OOB ICMP reconstructed for the TUN

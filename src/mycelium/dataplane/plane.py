@@ -22,7 +22,7 @@ from ..subnet import Subnet
 from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
 from . import icmp
 from .counters import Counters
-from .packet_stats import PacketStats, Tally, tally
+from .packet_stats import PacketStats, Tally, entry
 from .queue import PacketQueue
 
 #: Largest inner packet we put on the wire or accept from the TUN (its MTU, wire.md §4.6).
@@ -148,6 +148,8 @@ class DataPlane:
         prefix = self._prefix
         ready: dict[bytes, tuple[list[bytes], Any]] = {}
         counts: Tally = {}
+        run_src = run_dst = b""
+        run = [0, 0]
         sent = 0
         for pkt in packets:
             if type(pkt) is not bytes:
@@ -187,7 +189,10 @@ class DataPlane:
             frames.append(
                 b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | (hop - 1)), src, dst, body))
             )
-            tally(counts, src, dst, len(body))
+            if dst != run_dst or src != run_src:
+                run, run_src, run_dst = entry(counts, src, dst), src, dst
+            run[0] += 1
+            run[1] += len(body)
             sent += 1
         c.sent += sent
         self.packet_stats.add(counts)
@@ -213,23 +218,30 @@ class DataPlane:
         opened: dict[bytes, Any] = {}
         to_tun = self._to_tun
         counts: Tally = {}
-        delivered = 0
+        run_src = run_dst = b""
+        run = [0, 0]
+        delivered = local = 0
         for p in packets:
             # Like the reference's router, count every packet handed to it, before any check.
-            tally(counts, p.src, p.dst, len(p.body))
+            src = p.src
+            dst = p.dst
+            if src != run_src or dst != run_dst:
+                run, run_src, run_dst = entry(counts, src, dst), src, dst
+            run[0] += 1
+            run[1] += len(p.body)
             hop = p.hop_limit
             if hop < 2:
                 c.hop_limit_expired += 1
                 self._oob_icmp(icmp.TIME_EXCEEDED, icmp.CODE_HOP_LIMIT, p, now)
                 continue
             hop -= 1
-            dst = p.dst
             if dst[:8] == prefix:
-                key = opened.get(p.src)
+                local += 1
+                key = opened.get(src)
                 if key is None:
-                    key = self._deliver(p.src, dst, hop, p.body, now)
+                    key = self._deliver(src, dst, hop, p.body, now)
                     if key is not None:
-                        opened[p.src] = key
+                        opened[src] = key
                     continue
                 try:
                     plain = key.open(p.body)
@@ -241,12 +253,12 @@ class DataPlane:
                     to_tun.append(b"".join((view[4:11], _HOP_BYTE[hop], view[12:])))
                     delivered += 1
                 else:
-                    self._deliver_plain(p.src, dst, hop, plain)
+                    self._deliver_plain(src, dst, hop, plain)
                 continue
             decision = route(dst, now, False)
             if type(decision) is Forward:
                 body = p.body
-                frame = b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | hop), p.src, dst, body))
+                frame = b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | hop), src, dst, body))
                 frames = links.get(decision.neighbour)
                 if frames is None:
                     links[decision.neighbour] = [frame]
@@ -254,8 +266,9 @@ class DataPlane:
                     frames.append(frame)
                 c.forwarded += 1
             else:
-                self._forward_slow(decision, DataPacket(p.src, dst, hop, p.body), now)
+                self._forward_slow(decision, DataPacket(src, dst, hop, p.body), now)
         c.delivered += delivered
+        c.routed_local += local
         self.packet_stats.add(counts)
 
     def route_changes(self, subnets: list[Subnet], now: float) -> None:
