@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 
 from click.testing import CliRunner
@@ -45,8 +47,46 @@ async def test_routes_and_stats_commands(pair: Pair) -> None:
         result = await run(pair, "routes", sub, "--json")
         assert result.exit_code == 0 and isinstance(json.loads(result.output), list)
         assert (await run(pair, "routes", sub)).exit_code == 0
-    stats = await run(pair, "stats", "packets")
-    assert stats.exit_code == 0 and "Statistics by Source IP:" in stats.output
+
+
+async def test_stats_packets_prints_a_table_per_direction(pair: Pair) -> None:
+    a, b = pair.a.identity.address_text, pair.b.identity.address_text
+    status, pushed = await pair.rest(
+        "POST", "/messages", json={"dst": {"ip": b}, "payload": base64.b64encode(b"x").decode()}
+    )
+    assert status == 201 and pair.b.messages is not None
+    assert await pair.b.messages.pop(timeout=5) is not None
+    async with asyncio.timeout(5):  # the last acknowledgement is back: no more data packets
+        while (await pair.rest("GET", f"/messages/status/{pushed['id']}"))[1]["state"] != "read":
+            await asyncio.sleep(0.05)
+    as_json = await run(pair, "stats", "packets", "--json")
+    stats = json.loads(as_json.output)
+    text = await run(pair, "stats", "packets")
+    assert text.exit_code == as_json.exit_code == 0, text.output
+
+    def table(column: str, entries: list[dict[str, object]]) -> str:
+        rows = [[column, "Packets", "Bytes"]]
+        rows += [[e["ip"], e["packetCount"], e["byteCount"]] for e in entries]
+        return render(rows)
+
+    assert text.output == (
+        f"Statistics by Source IP:\n{table('Source IP', stats['bySource'])}\n"
+        f"\nStatistics by Destination IP:\n{table('Destination IP', stats['byDestination'])}\n"
+    )
+    # Node a sent the message to b, and b's acknowledgements came back.
+    sources = {e["ip"]: (e["packetCount"], e["byteCount"]) for e in stats["bySource"]}
+    destinations = {e["ip"]: (e["packetCount"], e["byteCount"]) for e in stats["byDestination"]}
+    assert sources == {a: destinations[b], b: destinations[a]}
+    assert sources[a][0] >= 2 and sources[a][1] > 0
+    # prettytable's layout: a rule around and between rows, cells padded to the widest.
+    width = max(len(a), len(b))
+    rule = f"+{'-' * (width + 2)}+{'-' * 9}+{'-' * 7}+"
+    assert text.output.splitlines()[:4] == [
+        "Statistics by Source IP:",
+        rule,
+        f"| {'Source IP':<{width}} | Packets | Bytes |",
+        rule,
+    ]
 
 
 def test_no_node_running_is_a_one_line_error() -> None:
