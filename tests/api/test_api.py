@@ -282,19 +282,17 @@ async def test_metrics_scrape_has_every_reference_metric(pair: Pair) -> None:
     assert value("mycelium_router_received_tlvs") >= value(
         "mycelium_router_processed_tlvs", tlv_type="update"
     )
-    added = value("mycelium_peer_manager_peers_added", peer_type="static") + value(
-        "mycelium_peer_manager_peers_added", peer_type="inbound"
-    )
-    assert added == 1
+    # Only inbound and discovered peers count as added (b dialled a); a dials no one.
+    added = {
+        s.labels["peer_type"]: s.value
+        for s in families["mycelium_peer_manager_peers_added"].samples
+    }
+    assert added == {"static": 0, "inbound": 1, "link_local": 0}
     attempts = {
         s.labels["connection_state"]: s.value
         for s in families["mycelium_peer_manager_connection_attempts"].samples
     }
-    assert (
-        attempts["started"]
-        == attempts["finished"]
-        == added - value("mycelium_peer_manager_peers_added", peer_type="inbound")
-    )
+    assert attempts == {"started": 0, "finished": 0}
     by_state = {
         s.labels["connection_state"]: s.value
         for s in families["pymycelium_peer_manager_peers_by_state"].samples

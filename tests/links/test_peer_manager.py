@@ -132,3 +132,16 @@ async def test_remove_kills_the_connection() -> None:
     await settle()
     pm.remove_peer(A)
     assert connected[0].closed and pm.peers() == []
+
+
+async def test_metric_counters_move_where_the_reference_counts() -> None:
+    pm = PeerManager({"tcp": Dialer()}, lambda link: None)
+    pm.add_peer(A)  # static peers are never counted as added
+    pm.add_discovered(B)
+    pm.inbound(FakeLink("in"), Endpoint.parse("tcp://[2001:db8::9]:40000"))
+    pm.tick()
+    assert pm.attempts_started == 2
+    pm.remove_peer(B)  # removed while connecting: its attempt never finishes
+    await settle()
+    assert pm.added == {PeerType.STATIC: 0, PeerType.INBOUND: 1, PeerType.LINK_LOCAL_DISCOVERY: 1}
+    assert (pm.attempts_started, pm.attempts_finished) == (2, 1)

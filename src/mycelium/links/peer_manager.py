@@ -93,7 +93,9 @@ class PeerManager:
         self._by_link: dict[Link, PeerEntry] = {}
         self._task: asyncio.Task[None] | None = None
         self._attempts: set[asyncio.Task[None]] = set()
-        #: For metrics: peers added by type, and connection attempts started and finished.
+        #: For metrics: peers added by type, and connection attempts started and finished. As in
+        #: the reference, only discovered and inbound peers count as added: static ones (from
+        #: the configuration or the API) never do.
         self.added: dict[PeerType, int] = dict.fromkeys(PeerType, 0)
         self.attempts_started = 0
         self.attempts_finished = 0
@@ -108,7 +110,6 @@ class PeerManager:
         if endpoint.proto not in self._dialers:
             raise ValueError(f"protocol {endpoint.proto} is not available on this node")
         self._peers[endpoint] = PeerEntry(endpoint, kind)
-        self.added[kind] += 1
         if self._task is not None:
             self._dial(self._peers[endpoint])
 
@@ -116,6 +117,7 @@ class PeerManager:
         if endpoint in self._peers:
             return False
         self.add_peer(endpoint, PeerType.LINK_LOCAL_DISCOVERY)
+        self.added[PeerType.LINK_LOCAL_DISCOVERY] += 1
         return True
 
     def remove_peer(self, endpoint: Endpoint) -> None:
@@ -182,23 +184,25 @@ class PeerManager:
 
     async def _attempt(self, entry: PeerEntry) -> None:
         endpoint = self._rewrite(entry.endpoint) if self._rewrite else entry.endpoint
+        link: Link | None = None
         try:
             link = await self._dialers[endpoint.proto](endpoint)
         except (TimeoutError, OSError, ValueError) as exc:
-            self.attempts_finished += 1
-            entry.connecting = False
-            entry.failures += 1
             log.debug("connecting to %s failed: %s", entry.endpoint, exc)
+        entry.connecting = False
+        known = self._peers.get(entry.endpoint) is entry
+        if known:  # like the reference: an attempt for a peer removed meanwhile never finishes
+            self.attempts_finished += 1
+        if link is None:
+            entry.failures += 1
             if (
-                entry.kind is PeerType.LINK_LOCAL_DISCOVERY
+                known
+                and entry.kind is PeerType.LINK_LOCAL_DISCOVERY
                 and entry.failures >= DISCOVERED_MAX_FAILURES
-                and self._peers.get(entry.endpoint) is entry
             ):
                 del self._peers[entry.endpoint]
             return
-        self.attempts_finished += 1
-        entry.connecting = False
-        if self._peers.get(entry.endpoint) is not entry:  # removed while connecting
+        if not known:
             link.close()
             return
         entry.failures = 0
