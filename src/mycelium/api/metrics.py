@@ -126,18 +126,18 @@ class NodeCollector:
         )
         yield _counter(
             "mycelium_router_source_key_expired",
-            "Amount of source keys expired",
+            "Feasibility distances dropped after their hold time",
             self.node.router.sources.expired,
         )
         yield _labelled(
             "mycelium_router_expired_routes",
-            "Route expiration events and the action taken on the route",
+            "Expired route entries, by what was done with them",
             "action",
             {"removed": c.routes_expired_removed, "retracted": c.routes_expired_retracted},
         )
         yield _counter(
             "mycelium_router_selected_route_expired",
-            "Amount of times a selected route in the routing table expired",
+            "Selected routes whose hold time ran out",
             c.selected_routes_expired,
         )
         yield _counter(
@@ -147,7 +147,7 @@ class NodeCollector:
         )
         yield _labelled(
             "mycelium_router_seqno_handling",
-            "What happened to a received seqno request",
+            "Received seqno requests, by how they were handled",
             "action",
             {action: c.seqno_requests[action] for action in SEQNO_ACTIONS},
         )
@@ -163,7 +163,7 @@ class NodeCollector:
         )
         yield _counter(
             "mycelium_router_update_denied",
-            "Updates received and immediately denied by a filter",
+            "Updates refused by the prefix and key filters",
             c.updates_filtered,
         )
         yield _counter(
@@ -176,7 +176,7 @@ class NodeCollector:
         manager = self.node.peer_manager
         yield _labelled(
             "mycelium_peer_manager_peers_added",
-            "Peers added to the peer manager at runtime, by peer type",
+            "Inbound and discovered peers the peer manager took on, by type",
             "peer_type",
             {label: manager.added[kind] for kind, label in _PEER_TYPE_LABELS.items()},
         )
@@ -189,7 +189,7 @@ class NodeCollector:
         peers = manager.peers()
         yield GaugeMetricFamily(
             "mycelium_peer_manager_known_peers",
-            "Amount of known peers in the peer manager",
+            "Peers currently in the peer manager's table",
             value=len(peers),
         )
         # Not in the reference: the same peers by state (alive, connecting, ...).
@@ -210,7 +210,7 @@ class NodeCollector:
         # and local ones are counted before decryption.
         yield _labelled(
             "mycelium_router_packets_routed",
-            "What happened to a routed data packet",
+            "Data packets through the router step, by outcome",
             "verdict",
             {
                 "local": c.routed_local,
@@ -222,7 +222,7 @@ class NodeCollector:
         route_queue = dataplane.route_queue
         yield _labelled(
             "mycelium_router_outbound_packet_queue",
-            "Events related to the outbound packet queue for packets waiting on route discovery",
+            "Our packets parked until a route query answers, by event",
             "event",
             {
                 "enqueued": c.queued,
@@ -235,8 +235,7 @@ class NodeCollector:
         incoming_queue = dataplane.incoming_queue
         yield _labelled(
             "mycelium_router_incoming_packet_queue",
-            "Events related to the incoming packet queue for packets waiting on sender route "
-            "discovery",
+            "Packets for us parked until their sender's route is known, by event",
             "event",
             {
                 "enqueued": c.awaiting_key,
