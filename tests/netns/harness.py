@@ -342,3 +342,14 @@ def tcp_transfer(
         sink.wait()
     assert sent[0] == str(size) and len(sent[1]) == 64, sent
     return sent, received
+
+
+def spawn_ready(ns: str, script: str, *args: str) -> subprocess.Popen[str]:
+    """Run a Python ``script`` in ``ns`` and wait for its first line, which must be "ready"."""
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from netns.harness import Network, wait_until
+from netns.harness import Network, spawn_ready, wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -95,24 +95,14 @@ def test_cdn_gateway_serves_files_and_directories(net: Network, tmp_path: Path) 
 
 def test_cdn_gateway_that_cannot_bind_stops_the_node(net: Network, tmp_path: Path) -> None:
     ns = net.ns("cdnbusy")
-    blocker = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            sys.executable,
-            "-c",
-            "import socket,time\n"
-            "for fam, host in ((socket.AF_INET6, '::1'), (socket.AF_INET, '127.0.0.1')):\n"
-            "    s = socket.socket(fam); s.bind((host, 80)); s.listen(); globals()[host] = s\n"
-            "print('ready', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    blocker = spawn_ready(
+        ns,
+        "import socket,time\n"
+        "for fam, host in ((socket.AF_INET6, '::1'), (socket.AF_INET, '127.0.0.1')):\n"
+        "    s = socket.socket(fam); s.bind((host, 80)); s.listen(); globals()[host] = s\n"
+        "print('ready', flush=True); time.sleep(60)",
     )
     try:
-        assert blocker.stdout is not None and blocker.stdout.readline().strip() == "ready"
         node = net.start_node(ns, [], "--no-tun", "--cdn-cache", str(tmp_path / "c"))
         assert node.proc is not None
         started = time.monotonic()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import struct
-import subprocess
 import sys
 import textwrap
 import time
@@ -17,7 +16,7 @@ import pytest
 from mycelium.dns.upstream import PUBLIC_NODES
 from mycelium.identity import Identity
 from mycelium.subnet import Subnet
-from netns.harness import Network, wait_until
+from netns.harness import Network, spawn_ready, wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -63,13 +62,8 @@ def test_queries_are_answered_by_an_overlay_resolver(net: Network) -> None:
     nb = net.start_node(b, [f"tcp://[{addr_a}]:9651"], "--disable-peer-discovery", identity=id_b)
     net.wait_tun(na)
     net.wait_tun(nb)
-    resolver = subprocess.Popen(
-        ["ip", "netns", "exec", b, sys.executable, "-c", RESOLVER, b_address],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    resolver = spawn_ready(b, RESOLVER, b_address)
     try:
-        assert resolver.stdout is not None and resolver.stdout.readline().strip() == "ready"
         net.wait_ping(a, b_address, timeout=30)
         # The choice made at start may have found no route (fallback 1.1.1.1: SERVFAIL here);
         # a query on the fallback looks again, so B is picked as soon as its route is known.
@@ -102,22 +96,12 @@ def test_a_lone_node_looks_up_the_public_nodes_and_answers_servfail(net: Network
 
 def test_a_taken_port_53_stops_the_start(net: Network) -> None:
     ns = net.ns("dnsbusy")
-    blocker = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            sys.executable,
-            "-c",
-            "import socket,time\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n"
-            "s.bind(('::',53)); print('ready', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    blocker = spawn_ready(
+        ns,
+        "import socket,time\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n"
+        "s.bind(('::',53)); print('ready', flush=True); time.sleep(60)",
     )
     try:
-        assert blocker.stdout is not None and blocker.stdout.readline().strip() == "ready"
         node = net.start_node(ns, [], "--no-tun", "--enable-dns")
         assert node.proc is not None
         assert node.proc.wait(timeout=20) != 0
