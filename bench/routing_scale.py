@@ -59,10 +59,6 @@ def router_state_bytes(router: Router) -> int:
     return total
 
 
-def entries_of(router: Router) -> int:
-    return sum(len(rl.entries) for rl in router.table.lists.values())
-
-
 def rss_gb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
@@ -96,14 +92,12 @@ def measure(n: int, degree: float, seed: int, budget: float, max_rss_gb: float) 
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_started  # less sensitive than wall to a shared machine
     flood_bytes, flood_packets = sim.bytes_sent, sim.packets_sent
-    selected = sum(
-        1 for r in sim.routers for rl in r.table.lists.values() if rl.selected() is not None
-    )
-    entries = sum(entries_of(r) for r in sim.routers)
+    selected = sum(1 for r in sim.routers for s in r.table.slots() if r.table.sel[s])
+    entries = sum(r.table.entry_count() for r in sim.routers)
     sample = random.Random(seed).sample(range(n), min(n, 10))
     state = sum(router_state_bytes(sim.routers[i]) for i in sample)
-    sample_routes = sum(len(sim.routers[i].table.lists) for i in sample)
-    sample_entries = sum(entries_of(sim.routers[i]) for i in sample)
+    sample_routes = sum(len(sim.routers[i].table) for i in sample)
+    sample_entries = sum(sim.routers[i].table.entry_count() for i in sample)
     result: dict[str, Any] = {
         "nodes": n,
         "links": len(topology.links),

@@ -37,13 +37,7 @@ def _stale_routes(sim: Simulation) -> tuple[int, int]:
 
 
 def _highest_metric(sim: Simulation) -> int:
-    return max(
-        e.metric
-        for r in sim.routers
-        for rl in r.table.lists.values()
-        for e in rl.entries
-        if e.metric != INFINITY
-    )
+    return max(v.metric for r in sim.routers for v in r.routes() if v.metric != INFINITY)
 
 
 @pytest.mark.parametrize("silent", [False, True])

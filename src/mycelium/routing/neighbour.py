@@ -12,14 +12,19 @@ class Neighbour:
         "alive",
         "hello_seqno",
         "id",
+        "index",
         "last_hello_sent",
         "last_ihu_received",
         "smoothed",
         "static_cost",
     )
 
-    def __init__(self, neighbour_id: Hashable, static_cost: int, now: float) -> None:
+    def __init__(
+        self, neighbour_id: Hashable, static_cost: int, now: float, index: int = 0
+    ) -> None:
         self.id = neighbour_id
+        #: The router's small-int handle, named by its route entries.
+        self.index = index
         self.static_cost = static_cost
         self.smoothed = DEFAULT_LINK_COST
         # A new neighbour is not declared dead before its first Hello round.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from array import array
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,7 +51,7 @@ from .constants import (
 )
 from .neighbour import Neighbour
 from .source_table import SourceKey, SourceTable
-from .table import RouteEntry, RouteList, RouteTable
+from .table import NONE, RouteEntry, RouteTable
 
 #: The runtime's handle for one live connection (one neighbour per connection, routing.md §0).
 NeighbourId = Hashable
@@ -186,17 +187,21 @@ class Router:
         self.seqno = 0
         self.counters = RouterCounters()
         self.table = RouteTable()
-        self.sources = SourceTable()
+        self.sources = SourceTable(self.table)
         self._own_net = self.subnet.network
         self._neighbours: dict[NeighbourId, Neighbour] = {}
+        # Entries name neighbours by index; a gone neighbour's index is reused once no entry
+        # names it any more (its retracted entries live a few seconds longer than it).
+        self._nbs: list[Neighbour] = []
+        self._retired: list[int] = []
         self._seqno_cache = SeqnoCache()
         self._rr_cache = RouteRequestCache()
         self._last_bump = now
-        # Route expiry in a timer wheel of whole seconds (a slot costs one list pointer per entry,
-        # not a heap tuple), queried markers in a heap of (deadline, subnet). Both delete lazily:
-        # a refresh files the entry again and the superseded filing is skipped when its second
-        # comes. Expiry therefore runs up to one second late, invisible next to 1050 s.
-        self._wheel: dict[int, list[RouteEntry]] = {}
+        # Route expiry in a timer wheel of whole seconds (4 bytes per filed entry), queried
+        # markers in a heap of (deadline, subnet). Both delete lazily: a refresh files the entry
+        # again and the superseded filing is skipped when its second comes. Expiry therefore
+        # runs up to one second late, invisible next to 1050 s.
+        self._wheel: dict[int, array[int]] = {}
         self._wheel_seconds: list[int] = []
         self._wheel_items = 0
         self._wheel_limit = 4096
@@ -215,7 +220,12 @@ class Router:
         """A connection came up. Queues our /64 Update (and pending route requests) to it."""
         if neighbour in self._neighbours:
             return
-        n = self._neighbours[neighbour] = Neighbour(neighbour, static_cost, now)
+        index = self.table.new_neighbour_index(self._retired)
+        n = self._neighbours[neighbour] = Neighbour(neighbour, static_cost, now, index)
+        if index == len(self._nbs):
+            self._nbs.append(n)
+        else:
+            self._nbs[index] = n
         self.counters.neighbours_added += 1
         self._send_own_update((n,), now)
         for subnet, deadline in self.table.queried.items():
@@ -277,13 +287,15 @@ class Router:
             if self.table.queried.get(subnet) == deadline:
                 self.table.unmark_queried(subnet)
         seconds = self._wheel_seconds
+        expires = self.table.e_expires
         while seconds and seconds[0] <= now:
             second = heapq.heappop(seconds)
             filed = self._wheel.pop(second)
             self._wheel_items -= len(filed)
-            for entry in filed:
-                if math.ceil(entry.expires) == second:
-                    self._entry_expired(entry, now)
+            for e in filed:
+                # Superseded filings and freed entries (expiry -1) do not match their second.
+                if math.ceil(expires[e]) == second:
+                    self._entry_expired(e, now)
 
     def next_deadline(self) -> float:
         """The latest ``now`` at which ``tick`` must be called again."""
@@ -329,33 +341,31 @@ class Router:
         address = int.from_bytes(dst, "big")
         if address & _MASK64 == self._own_net:
             return _LOCAL
-        found = self.table.longest_match(address)
+        t = self.table
+        found = t.longest_match(address)
         if found is not None:
-            slot = found[1]
-            if type(slot) is RouteList:
-                sre = slot.selected()
-                if sre is not None:
-                    if sre.expires - now < ROUTE_ALMOST_EXPIRED:
+            subnet, s, deadline = found
+            if s != NONE:
+                if t.sel[s]:
+                    sre = t.head[s]
+                    if t.e_expires[sre] - now < ROUTE_ALMOST_EXPIRED:
                         self._send_route_request(Subnet(address & _MASK64, 64), now)
-                    forward = slot.forward
+                    forward = t.forward.get(s)
                     if forward is None:
-                        forward = slot.forward = Forward(sre.neighbour.id, slot.public_key)
+                        forward = t.forward[s] = Forward(self._nbs[t.e_nb[sre]].id, t.public_key(s))
                     return forward  # type: ignore[return-value]
                 if not origin:
                     return _NO_ROUTE
                 subnet64 = Subnet(address & _MASK64, 64)
-                first = slot.entries[0] if slot.entries else None
                 # Deviation: when no live neighbour can take the seqno request (its only
                 # advertisers are gone), ask everyone with a route request instead of waiting
                 # for the dead entries to expire.
-                if first is None or not self._send_seqno_request(
-                    (first.subnet, first.router_id), None, now
-                ):
+                if not self._send_seqno_request((subnet, t.router_id(t.head[s])), None, now):
                     self._send_route_request(subnet64, now)
                 return Queue(subnet64)
-            if slot > now:  # type: ignore[operator]
+            if deadline > now:
                 return Queue(Subnet(address & _MASK64, 64))
-            self.table.unmark_queried(Subnet(*found[0]))
+            t.unmark_queried(subnet)
         subnet64 = Subnet(address & _MASK64, 64)
         self._send_route_request(subnet64, now)
         return Queue(subnet64)
@@ -363,8 +373,8 @@ class Router:
     def public_key_for(self, address: bytes) -> bytes | None:
         """Key of the longest-prefix entry covering ``address``, selected or not (§7.3)."""
         found = self.table.longest_match(int.from_bytes(address, "big"))
-        if found is not None and type(found[1]) is RouteList:
-            return found[1].public_key  # type: ignore[union-attr]
+        if found is not None and found[1] != NONE:
+            return self.table.public_key(found[1])
         return None
 
     def request_route(self, address: bytes, now: float) -> None:
@@ -374,18 +384,26 @@ class Router:
             return
         found = self.table.longest_match(value)
         if found is not None:
-            slot = found[1]
-            if type(slot) is RouteList or slot > now:  # type: ignore[operator]
+            subnet, s, deadline = found
+            if s != NONE or deadline > now:
                 return
-            self.table.unmark_queried(Subnet(*found[0]))
+            self.table.unmark_queried(subnet)
         self._send_route_request(Subnet(value & _MASK64, 64), now)
 
-    # --- views for the API and metrics --------------------------------------------------------
+    # --- views for the API, metrics and the simulator's checks --------------------------------
     def routes(self) -> list[RouteView]:
+        t = self.table
+        nbs = self._nbs
         return [
-            RouteView(subnet, e.neighbour.id, e.metric, e.seqno, e.selected)
-            for subnet, rl in self.table.lists.items()
-            for e in rl.entries
+            RouteView(
+                t.subnet(s),
+                nbs[t.e_nb[e]].id,
+                t.e_metric[e],
+                t.e_seqno[e],
+                bool(t.sel[s]) and e == t.head[s],
+            )
+            for s in t.slots()
+            for e in t.entries(s)
         ]
 
     def queried_subnets(self, now: float) -> list[tuple[Subnet, float]]:
@@ -401,36 +419,51 @@ class Router:
 
     def selected_origins(self) -> list[RouterId]:
         """The router ID behind every selected route (whose keys the proxy prober knocks on)."""
-        origins = []
-        for rl in self.table.lists.values():
-            sre = rl.selected()
-            if sre is not None:
-                origins.append(sre.router_id)
-        return origins
+        t = self.table
+        return [t.router_id(t.head[s]) for s in t.slots() if t.sel[s]]
 
     def selected_entry(self, subnet: Subnet) -> RouteEntry | None:
-        rl = self.table.lists.get(subnet)
-        return None if rl is None else rl.selected()
+        t = self.table
+        s = t.slot(subnet)
+        if s == NONE or not t.sel[s]:
+            return None
+        e = t.head[s]
+        return t.snapshot(e, self._nbs[t.e_nb[e]])
+
+    def selected_hop(self, subnet: Subnet) -> tuple[NeighbourId, int] | None:
+        """(next hop, received metric) of the subnet's selected entry: ``selected_entry``
+        without the snapshot, for checks walking every pair of a large simulation."""
+        t = self.table
+        s = t.slot(subnet)
+        if s == NONE or not t.sel[s]:
+            return None
+        e = t.head[s]
+        return self._nbs[t.e_nb[e]].id, t.e_metric[e]
 
     # --- timers -------------------------------------------------------------------------------
-    def _schedule(self, entry: RouteEntry) -> None:
-        second = math.ceil(entry.expires)
+    def _schedule(self, e: int) -> None:
+        second = math.ceil(self.table.e_expires[e])
         filed = self._wheel.get(second)
         if filed is None:
-            self._wheel[second] = [entry]
+            self._wheel[second] = array("I", (e,))
             heapq.heappush(self._wheel_seconds, second)
         else:
-            filed.append(entry)
+            filed.append(e)
         self._wheel_items += 1
         if self._wheel_items > self._wheel_limit:
             self._compact_wheel()
 
     def _compact_wheel(self) -> None:
         """Drop superseded filings (every refresh files the entry again)."""
-        wheel: dict[int, list[RouteEntry]] = {}
-        for rl in self.table.lists.values():
-            for e in rl.entries:
-                wheel.setdefault(math.ceil(e.expires), []).append(e)
+        wheel: dict[int, array[int]] = {}
+        for e, expires in enumerate(self.table.e_expires):
+            if expires >= 0:
+                second = math.ceil(expires)
+                filed = wheel.get(second)
+                if filed is None:
+                    wheel[second] = array("I", (e,))
+                else:
+                    filed.append(e)
         self._wheel = wheel
         self._wheel_seconds = sorted(wheel)
         self._wheel_items = live = sum(len(v) for v in wheel.values())
@@ -478,143 +511,166 @@ class Router:
         if subnet == self.subnet:
             return
         router_id = u.router_id
+        seqno = u.seqno
         key: SourceKey = (subnet, router_id)
         seqno_cache = self._seqno_cache
-        interested = seqno_cache.get((router_id, subnet, u.seqno)) if seqno_cache else None
-        feasible = self.sources.feasible(key, u.seqno, metric, now)
-        table = self.table
-        rl = table.lists.get(subnet)
-        new_list = rl is None
-        if rl is None:
+        interested = seqno_cache.get((router_id, subnet, seqno)) if seqno_cache else None
+        t = self.table
+        counters = self.counters
+        s = t.index.get(network << 8 | plen, NONE)
+        owned = s != NONE and t.owned_by(s, router_id)
+        if owned:
+            feasible = self.sources.feasible_owned(s, seqno, metric, now)
+        else:
+            feasible = self.sources.feasible(key, seqno, metric, now, s)
+        if s == NONE or t.head[s] == NONE:
             if not feasible or metric == INFINITY:
                 if not feasible:
                     self._send_seqno_request(key, n, now)
-                self.counters.updates_not_interested += 1
+                counters.updates_not_interested += 1
                 return
-            rl = RouteList(router_id)
-        old = rl.selected()
-        old_router_id = old.router_id if old is not None else None
-        old_metric = old.metric if old is not None else INFINITY
+            s = t.open(subnet, router_id, self.sources.other)
+            owned = True
+            if t.queried:
+                t.unmark_queried(subnet)
+            old = e = NONE
+        else:
+            old = t.head[s] if t.sel[s] else NONE
+            e = t.entry_for(s, n.index)
+        e_rid = t.e_rid
+        e_metric = t.e_metric
+        # The old selection's router ID as a token: None for the slot owner's.
+        old_rid = e_rid.get(old) if old != NONE else None
+        old_metric = e_metric[old] if old != NONE else INFINITY
 
-        e = rl.entry_for(n)
-        skipped = self.counters
-        if e is not None:
-            if e.selected and not feasible and e.router_id == router_id:
+        if e != NONE:
+            rid = e_rid.get(e)
+            same_rid = owned if rid is None else rid == router_id
+            if e == old and not feasible and same_rid:
                 self._send_seqno_request(key, n, now)
-                skipped.updates_skipped_selection += 1
+                counters.updates_skipped_selection += 1
                 return
-            if e.metric == INFINITY and metric == INFINITY:
-                skipped.updates_skipped_selection += 1
+            if e_metric[e] == INFINITY and metric == INFINITY:
+                counters.updates_skipped_selection += 1
                 return
-            e.seqno = u.seqno
-            e.metric = metric
-            if e.router_id != router_id:
-                e.router_id = router_id
+            t.e_seqno[e] = seqno
+            e_metric[e] = metric
+            if not same_rid:
+                t.set_router_id(e, router_id)
             if feasible:
-                e.expires = now + hold_time(u.interval_cs, metric)
+                t.e_expires[e] = now + hold_time(u.interval_cs, metric)
                 self._schedule(e)
-            if not feasible:
-                if not e.selected:
-                    skipped.updates_skipped_selection += 1
+            else:
+                if e != old:
+                    counters.updates_skipped_selection += 1
                     return
-                rl.unselect()
+                t.unselect(s)
         else:
             if metric == INFINITY or not feasible:
-                if not feasible and old is None:
+                if not feasible and old == NONE:
                     self._send_seqno_request(key, n, now)
-                skipped.updates_skipped_selection += 1
+                counters.updates_skipped_selection += 1
                 return
-            # Share one copy of the subnet and of the 40-byte ID among a subnet's entries.
-            if not new_list:
-                subnet = rl.entries[0].subnet
-                for other in rl.entries:
-                    if other.router_id == router_id:
-                        router_id = other.router_id
-                        break
-            e = RouteEntry(
-                subnet, router_id, n, metric, u.seqno, now + hold_time(u.interval_cs, metric)
-            )
-            rl.entries.append(e)
-            if new_list:
-                table.add_list(subnet, rl)
+            expires = now + hold_time(u.interval_cs, metric)
+            e = t.add_entry(s, n.index, metric, seqno, expires, router_id, owned)
             self._schedule(e)
 
-        new = self._find_best_route(rl, now)
-        if new is not None:
-            rl.select(new)
-        elif old is not None:
-            self._send_seqno_request((subnet, old_router_id), None, now)  # type: ignore[arg-type]
-            rl.unselect()
+        new = self._find_best_route(s, now)
+        if new != NONE:
+            t.select(s, new)
+        elif old != NONE:
+            lost = t.owner(s) if old_rid is None else old_rid
+            self._send_seqno_request((subnet, lost), None, now)
+            t.unselect(s)
 
-        if old is not None and new is not None:
+        if old != NONE and new != NONE:
             trigger = (
-                new.router_id != old_router_id or abs(new.metric - old_metric) > BIG_METRIC_CHANGE
+                e_rid.get(new) != old_rid or abs(e_metric[new] - old_metric) > BIG_METRIC_CHANGE
             )
-            if old_metric == INFINITY and new.metric != INFINITY:
+            if old_metric == INFINITY and e_metric[new] != INFINITY:
                 self._changes[subnet] = None
         else:
             # Acquired or lost: always triggered; acquisition is what floods new routes.
-            trigger = old is not None or new is not None
+            trigger = old != NONE or new != NONE
             if trigger:
                 self._changes[subnet] = None
         if trigger:
-            self._propagate_selected(subnet, None, now)
+            self._propagate_selected(subnet, s, None, now)
         elif interested is not None and interested.sources:
-            self._propagate_selected(subnet, interested.sources, now)
+            self._propagate_selected(subnet, s, interested.sources, now)
 
-    def _find_best_route(self, rl: RouteList, now: float) -> RouteEntry | None:
+    def _entry_feasible(self, s: int, e: int, now: float) -> bool:
+        t = self.table
+        rid = t.e_rid.get(e)
+        if rid is None:
+            return self.sources.feasible_owned(s, t.e_seqno[e], t.e_metric[e], now)
+        return self.sources.feasible((t.subnet(s), rid), t.e_seqno[e], t.e_metric[e], now, s)
+
+    def _find_best_route(self, s: int, now: float) -> int:
         """Lowest metric plus link cost among feasible finite entries, with hysteresis."""
-        feasible = self.sources.feasible
-        best: RouteEntry | None = None
+        t = self.table
+        nbs = self._nbs
+        e_metric = t.e_metric
+        e_nb = t.e_nb
+        e_next = t.e_next
+        e_rid = t.e_rid
+        e_seqno = t.e_seqno
+        feasible_owned = self.sources.feasible_owned
+        best = NONE
         best_total = 0
-        for e in rl.entries:
-            if e.metric == INFINITY or not feasible(
-                (e.subnet, e.router_id), e.seqno, e.metric, now
+        e = t.head[s]
+        while e != NONE:
+            metric = e_metric[e]
+            if metric != INFINITY and (
+                feasible_owned(s, e_seqno[e], metric, now)
+                if e not in e_rid
+                else self._entry_feasible(s, e, now)
             ):
-                continue
-            total = metric_add(e.metric, e.neighbour.link_cost)
-            if best is None or total < best_total:
-                best, best_total = e, total
-        current = rl.selected()
-        if (
-            best is not None
-            and current is not None
-            and (best.router_id != current.router_id or best.neighbour is not current.neighbour)
-        ):
-            current_total = metric_add(current.metric, current.neighbour.link_cost)
+                total = metric_add(metric, nbs[e_nb[e]].link_cost)
+                if best == NONE or total < best_total:
+                    best, best_total = e, total
+            e = e_next[e]
+        current = t.head[s] if t.sel[s] else NONE
+        if best != NONE and current != NONE and best != current:
+            current_total = metric_add(e_metric[current], nbs[e_nb[current]].link_cost)
             much_better = best_total < metric_sub(current_total, SIGNIFICANT_METRIC_IMPROVEMENT)
-            if not (much_better or best.metric == 0):
+            if not (much_better or e_metric[best] == 0):
                 return current
         return best
 
-    def _advertised(self, sre: RouteEntry, metric: int, now: float) -> Update:
+    def _advertised(self, subnet: Subnet, s: int, e: int, metric: int, now: float) -> Update:
+        t = self.table
         interval = (
             INTERVAL_NOT_REPEATING_CS
-            if sre.metric == INFINITY and now > sre.expires
+            if t.e_metric[e] == INFINITY and now > t.e_expires[e]
             else UPDATE_INTERVAL_CS
         )
-        upd = Update(sre.subnet, sre.seqno, metric, sre.router_id, interval)
-        self.sources.note_sent((sre.subnet, sre.router_id), sre.seqno, metric, now)
-        return upd
+        rid = t.e_rid.get(e)
+        router_id = t.owner(s) if rid is None else rid
+        seqno = t.e_seqno[e]
+        # An entry's own ID is in e_rid exactly when it is not the owner's.
+        column = s if rid is None else NONE
+        self.sources.note_sent((subnet, router_id), seqno, metric, now, column)
+        return Update(subnet, seqno, metric, router_id, interval)
 
     def _propagate_selected(
-        self, subnet: Subnet, to: Iterable[Neighbour] | None, now: float
+        self, subnet: Subnet, s: int, to: Iterable[Neighbour] | None, now: float
     ) -> None:
         """The selected route to everyone but its next hop, or our retraction to everyone.
 
         Each call is what the reference counts as a triggered update.
         """
         self.counters.triggered_updates += 1
-        rl = self.table.lists.get(subnet)
-        sre = rl.selected() if rl is not None else None
-        if sre is not None:
-            upd = self._advertised(sre, metric_add(sre.metric, sre.neighbour.link_cost), now)
-            skip: Neighbour | None = sre.neighbour
+        t = self.table
+        skip: Neighbour | None = None
+        if s != NONE and t.sel[s]:
+            sre = t.head[s]
+            skip = self._nbs[t.e_nb[sre]]
+            upd = self._advertised(subnet, s, sre, metric_add(t.e_metric[sre], skip.link_cost), now)
         else:
             # Retractions carry our own router ID and seqno, like the reference (routing.md §4.8);
             # they are not recorded in the source table (RFC behaviour, a local difference only).
             upd = Update(subnet, self.seqno, INFINITY, self.router_id, UPDATE_INTERVAL_CS)
-            skip = None
         out = self._outgoing
         for n in self._neighbours.values() if to is None else to:
             if n is skip:
@@ -632,64 +688,65 @@ class Router:
             out.append((n.id, upd))
 
     # --- expiry and dead neighbours -----------------------------------------------------------
-    def _entry_expired(self, e: RouteEntry, now: float) -> None:
-        subnet = e.subnet
-        rl = self.table.lists.get(subnet)
-        if rl is None or rl.entry_for(e.neighbour) is not e:
-            return  # removed meanwhile
+    def _entry_expired(self, e: int, now: float) -> None:
+        t = self.table
+        s = t.e_slot[e]
         counters = self.counters
-        if not e.selected:
+        if not (t.sel[s] and t.head[s] == e):
             counters.routes_expired_removed += 1
-            rl.remove(e)
-            if not rl.entries:
-                self.table.remove_list(subnet)
+            t.remove_entry(e)
             return
         counters.routes_expired_retracted += 1
         counters.selected_routes_expired += 1
-        e.metric = INFINITY
-        e.expires = now + RETRACTED_ROUTE_HOLD_TIME
+        t.e_metric[e] = INFINITY
+        t.e_expires[e] = now + RETRACTED_ROUTE_HOLD_TIME
         self._schedule(e)
-        best = self._find_best_route(rl, now)
-        if best is not None:
-            rl.select(best)
+        best = self._find_best_route(s, now)
+        if best != NONE:
+            t.select(s, best)
         else:
-            rl.unselect()
+            t.unselect(s)
+        subnet = t.subnet(s)
         self._changes[subnet] = None
-        self._propagate_selected(subnet, None, now)
+        self._propagate_selected(subnet, s, None, now)
 
     def _neighbour_died(self, n: Neighbour, now: float) -> None:
         n.alive = False
-        table = self.table
-        for subnet, rl in list(table.lists.items()):
-            e = rl.entry_for(n)
-            if e is None:
+        self._retired.append(n.index)
+        t = self.table
+        if not t.nb_refs[n.index]:
+            return
+        for s in list(t.slots()):
+            e = t.entry_for(s, n.index)
+            if e == NONE:
                 continue
-            if not e.selected:
-                rl.remove(e)
-                if not rl.entries:
-                    table.remove_list(subnet)
+            if not (t.sel[s] and t.head[s] == e):
+                t.remove_entry(e)
                 continue
-            e.metric = INFINITY
-            e.expires = now + RETRACTED_ROUTE_HOLD_TIME
+            t.e_metric[e] = INFINITY
+            t.e_expires[e] = now + RETRACTED_ROUTE_HOLD_TIME
             self._schedule(e)
-            self._route_selection(subnet, rl, now)
+            self._route_selection(s, now)
 
-    def _route_selection(self, subnet: Subnet, rl: RouteList, now: float) -> None:
+    def _route_selection(self, s: int, now: float) -> None:
         self.counters.route_selections += 1
-        first = rl.entries[0]
-        had_valid = first.selected and first.metric != INFINITY
-        new = self._find_best_route(rl, now)
-        if new is not None:
-            if new is first and first.selected:
+        t = self.table
+        first = t.head[s]
+        first_selected = t.sel[s]
+        had_valid = first_selected and t.e_metric[first] != INFINITY
+        new = self._find_best_route(s, now)
+        subnet = t.subnet(s)
+        if new != NONE:
+            if new == first and first_selected:
                 return
-            rl.select(new)
+            t.select(s, new)
             if not had_valid:
                 self._changes[subnet] = None
-        elif first.selected:
-            self._send_seqno_request((first.subnet, first.router_id), None, now)
-            rl.unselect()
+        elif first_selected:
+            self._send_seqno_request((subnet, t.router_id(first)), None, now)
+            t.unselect(s)
             self._changes[subnet] = None
-        self._propagate_selected(subnet, None, now)
+        self._propagate_selected(subnet, s, None, now)
 
     # --- route requests -----------------------------------------------------------------------
     def _send_route_request(self, subnet: Subnet, now: float) -> None:
@@ -718,20 +775,23 @@ class Router:
         if subnet.prefix_len < NODE_PREFIX_LEN or not GLOBAL_SUBNET.contains_subnet(subnet):
             self.counters.requests_ignored += 1
             return
-        table = self.table
-        rl = table.lists.get(subnet)
-        if rl is not None:
-            sre = rl.selected()
-            if sre is None or sre.neighbour is n:
+        t = self.table
+        s = t.slot(subnet)
+        if s != NONE and t.head[s] != NONE:
+            if not t.sel[s]:
                 return
-            upd = self._advertised(sre, metric_add(sre.metric, sre.neighbour.link_cost), now)
+            sre = t.head[s]
+            via = self._nbs[t.e_nb[sre]]
+            if via is n:
+                return
+            upd = self._advertised(subnet, s, sre, metric_add(t.e_metric[sre], via.link_cost), now)
             self._outgoing.append((n.id, upd))
             return
-        deadline = table.queried.get(subnet)
+        deadline = t.queried.get(subnet)
         if deadline is not None:
             if deadline > now:
                 return
-            table.unmark_queried(subnet)
+            t.unmark_queried(subnet)
         generation = rr.generation + 1
         if generation >= MAX_RR_GENERATION:
             return
@@ -747,12 +807,16 @@ class Router:
         self._rr_cache.put(subnet, RouteRequestInfo(generation, receivers, now))
 
     def _send_full_dump(self, n: Neighbour, now: float) -> None:
+        t = self.table
         out = self._outgoing
-        for rl in self.table.lists.values():
-            sre = rl.selected()
-            if sre is not None and sre.neighbour is not n:
-                upd = self._advertised(sre, metric_add(sre.metric, sre.neighbour.link_cost), now)
-                out.append((n.id, upd))
+        for s in list(t.slots()):
+            if not t.sel[s]:
+                continue
+            sre = t.head[s]
+            via = self._nbs[t.e_nb[sre]]
+            if via is not n:
+                metric = metric_add(t.e_metric[sre], via.link_cost)
+                out.append((n.id, self._advertised(t.subnet(s), s, sre, metric, now)))
         self._send_own_update((n,), now)
 
     # --- seqno requests -----------------------------------------------------------------------
@@ -773,11 +837,14 @@ class Router:
                 if info is not None and now - info.last_sent < SEQNO_BUMP_TIMEOUT
                 else ()
             )
-            rl = self.table.lists.get(subnet)
-            if rl is None:
+            t = self.table
+            s = t.slot(subnet)
+            if s == NONE or t.head[s] == NONE:
                 targets = list(self._neighbours.values())
             else:
-                targets = [e.neighbour for e in rl.entries if e.neighbour not in recent]
+                nbs = self._nbs
+                targets = [nbs[t.e_nb[e]] for e in t.entries(s)]
+                targets = [x for x in targets if x not in recent]
         asked_us = info.sources if info is not None else ()
         out = self._outgoing
         sent = 0
@@ -797,15 +864,17 @@ class Router:
         if info is not None and now - info.last_sent <= SEQNO_DEDUP_TTL:
             actions["unhandled"] += 1
             return
-        rl = self.table.lists.get(r.subnet)
-        sre = rl.selected() if rl is not None else None
+        t = self.table
+        s = t.slot(r.subnet)
+        has_entries = s != NONE and t.head[s] != NONE
+        sre = t.head[s] if has_entries and t.sel[s] else NONE
         if (
-            sre is not None
-            and sre.metric != INFINITY
-            and (r.router_id != sre.router_id or not seqno_lt(sre.seqno, r.seqno))
+            sre != NONE
+            and t.e_metric[sre] != INFINITY
+            and (r.router_id != t.router_id(sre) or not seqno_lt(t.e_seqno[sre], r.seqno))
         ):
             # The reference adds the requester's link cost here, not the next hop's.
-            upd = self._advertised(sre, metric_add(sre.metric, n.link_cost), now)
+            upd = self._advertised(r.subnet, s, sre, metric_add(t.e_metric[sre], n.link_cost), now)
             self._outgoing.append((n.id, upd))
             actions["reply_local"] += 1
             return
@@ -822,26 +891,23 @@ class Router:
         if r.hop_count < 2:
             actions["ttl_expired"] += 1
             return
-        if rl is None:
+        if not has_entries:
             actions["unhandled"] += 1
             return
         forwarded = SeqnoRequest(r.subnet, r.seqno, r.router_id, r.hop_count - 1)
         recent = (
             info.targets if info is not None and now - info.last_sent < SEQNO_BUMP_TIMEOUT else ()
         )
-        feasible = self.sources.feasible
+        nbs = self._nbs
         for want_feasible in (True, False):
-            for e in rl.entries:
-                target = e.neighbour
+            for e in t.entries(s):
+                target = nbs[t.e_nb[e]]
                 if (
                     target is n
                     or not target.alive
-                    or e.metric == INFINITY
+                    or t.e_metric[e] == INFINITY
                     or target in recent
-                    or (
-                        want_feasible
-                        and not feasible((e.subnet, e.router_id), e.seqno, e.metric, now)
-                    )
+                    or (want_feasible and not self._entry_feasible(s, e, now))
                 ):
                     continue
                 self._outgoing.append((target.id, forwarded))

@@ -3,6 +3,11 @@
 Entries are written only when this node sends an Update; they are garbage-collected 30 minutes
 after their last refresh. Expiry is checked on access, so the answer is exact without a timer per
 entry; ``sweep`` only returns memory.
+
+The distance for a subnet's owner (nearly every one) is kept in the route table's slot columns,
+so it costs a few bytes; any other (our own subnet, a restarted origin's old or new router ID,
+subnets without routes) sits in a small dict here. Callers that already hold the subnet's slot
+pass it to skip a lookup.
 """
 
 from __future__ import annotations
@@ -12,59 +17,113 @@ from ..subnet import Subnet
 from ..wire.tlv import INFINITY
 from .arithmetic import seqno_gt
 from .constants import SOURCE_HOLD_DURATION
+from .table import NONE, RouteTable
 
 SourceKey = tuple[Subnet, RouterId]
 
 
 class SourceTable:
-    __slots__ = ("_fd", "expired")
+    __slots__ = ("_t", "expired", "other")
 
-    def __init__(self) -> None:
-        # key -> (metric, seqno, gc deadline)
-        self._fd: dict[SourceKey, tuple[int, int, float]] = {}
+    def __init__(self, table: RouteTable | None = None) -> None:
+        self._t = RouteTable() if table is None else table
+        #: key -> (metric, seqno, gc deadline) where the key is not a slot owner's.
+        self.other: dict[SourceKey, tuple[int, int, float]] = {}
         #: Entries dropped after their hold time (the metric ``source_key_expired``).
         self.expired = 0
 
-    def get(self, key: SourceKey, now: float) -> tuple[int, int] | None:
-        """(metric, seqno) of the feasibility distance, or None."""
-        fd = self._fd.get(key)
+    def _column(self, key: SourceKey, slot: int | None) -> int:
+        """The slot whose columns hold ``key``'s distance, or NONE (``other`` holds it)."""
+        t = self._t
+        s = t.slot(key[0]) if slot is None else slot
+        return s if s != NONE and t.owned_by(s, key[1]) else NONE
+
+    def _read(self, key: SourceKey, now: float, column: int) -> tuple[int, int] | None:
+        """(metric, seqno) unless absent or expired (an expired one is dropped and counted)."""
+        s = column
+        if s != NONE:
+            t = self._t
+            until = t.fd_until[s]
+            if not until:
+                return None
+            if until <= now:
+                t.fd_until[s] = 0.0
+                self.expired += 1
+                return None
+            return t.fd_metric[s], t.fd_seqno[s]
+        fd = self.other.get(key)
         if fd is None:
             return None
         if fd[2] <= now:
-            del self._fd[key]
+            del self.other[key]
             self.expired += 1
             return None
         return fd[0], fd[1]
 
-    def feasible(self, key: SourceKey, seqno: int, metric: int, now: float) -> bool:
+    def get(self, key: SourceKey, now: float, slot: int | None = None) -> tuple[int, int] | None:
+        """(metric, seqno) of the feasibility distance, or None."""
+        return self._read(key, now, self._column(key, slot))
+
+    def feasible(
+        self, key: SourceKey, seqno: int, metric: int, now: float, slot: int | None = None
+    ) -> bool:
         if metric == INFINITY:
             return True
-        fd = self._fd.get(key)
+        fd = self._read(key, now, self._column(key, slot))
         if fd is None:
             return True
-        if fd[2] <= now:
-            del self._fd[key]
+        return seqno_gt(seqno, fd[1]) or (seqno == fd[1] and metric < fd[0])
+
+    def feasible_owned(self, s: int, seqno: int, metric: int, now: float) -> bool:
+        """``feasible`` for the owner's router ID of slot ``s`` (the common case, no key)."""
+        if metric == INFINITY:
+            return True
+        t = self._t
+        until = t.fd_until[s]
+        if not until:
+            return True
+        if until <= now:
+            t.fd_until[s] = 0.0
             self.expired += 1
             return True
-        fd_seqno = fd[1]
-        return seqno_gt(seqno, fd_seqno) or (seqno == fd_seqno and metric < fd[0])
+        fd_seqno = t.fd_seqno[s]
+        return seqno_gt(seqno, fd_seqno) or (seqno == fd_seqno and metric < t.fd_metric[s])
 
-    def note_sent(self, key: SourceKey, seqno: int, metric: int, now: float) -> None:
-        """An Update for ``key`` is being sent: lower the feasibility distance or refresh it."""
-        fd = self._fd.get(key)
-        if fd is not None and fd[2] <= now:
-            self.expired += 1
-            fd = None
+    def note_sent(
+        self, key: SourceKey, seqno: int, metric: int, now: float, column: int | None = None
+    ) -> None:
+        """An Update for ``key`` is being sent: lower the feasibility distance or refresh it.
+
+        ``column``: the slot whose owner's ID is ``key``'s (NONE: not a slot owner's), if the
+        caller knows."""
+        s = self._column(key, None) if column is None else column
+        fd = self._read(key, now, s)
         if fd is None or seqno_gt(seqno, fd[1]) or (seqno == fd[1] and metric < fd[0]):
-            self._fd[key] = (metric, seqno, now + SOURCE_HOLD_DURATION)
+            value = (metric, seqno, now + SOURCE_HOLD_DURATION)
         elif metric != INFINITY:
-            self._fd[key] = (fd[0], fd[1], now + SOURCE_HOLD_DURATION)
+            value = (fd[0], fd[1], now + SOURCE_HOLD_DURATION)
+        else:
+            return
+        if s == NONE:
+            self.other[key] = value
+        else:
+            t = self._t
+            t.fd_metric[s], t.fd_seqno[s], t.fd_until[s] = value
 
     def sweep(self, now: float) -> None:
-        dead = [k for k, fd in self._fd.items() if fd[2] <= now]
+        """Drop expired distances and free the slots left with nothing."""
+        t = self._t
+        until = t.fd_until
+        for s in list(t.all_slots()):
+            if until[s] and until[s] <= now:
+                until[s] = 0.0
+                self.expired += 1
+            t.release(s)
+        dead = [k for k, fd in self.other.items() if fd[2] <= now]
         for k in dead:
-            del self._fd[k]
+            del self.other[k]
         self.expired += len(dead)
 
     def __len__(self) -> int:
-        return len(self._fd)
+        until = self._t.fd_until
+        return sum(1 for s in self._t.all_slots() if until[s]) + len(self.other)

@@ -21,10 +21,10 @@ def next_hop(sim: Simulation, at: int, dst: int, retracted: bool = False) -> int
     """The neighbour ``at`` forwards to. ``retracted``: also follow a selected entry whose
     metric is infinite, as the data plane does (the reference forwards over the selected entry
     whatever its metric, for the 6 s a retracted entry is held)."""
-    entry = sim.routers[at].selected_entry(sim.routers[dst].subnet)
-    if entry is None or (entry.metric == INFINITY and not retracted):
+    hop = sim.routers[at].selected_hop(sim.routers[dst].subnet)
+    if hop is None or (hop[1] == INFINITY and not retracted):
         return None
-    return entry.neighbour.id  # type: ignore[no-any-return]
+    return hop[0]  # type: ignore[return-value]
 
 
 def components(sim: Simulation) -> list[int]:
@@ -51,13 +51,12 @@ def missing_routes(sim: Simulation, comp: list[int] | None = None) -> int:
     subnets = [r.subnet for r in sim.routers]
     wrong = 0
     for i, router in enumerate(sim.routers):
-        lists = router.table.lists
+        selected_hop = router.selected_hop
         for j, subnet in enumerate(subnets):
             if i == j:
                 continue
-            rl = lists.get(subnet)
-            sre = rl.selected() if rl is not None else None
-            has = sre is not None and sre.metric != INFINITY
+            hop = selected_hop(subnet)
+            has = hop is not None and hop[1] != INFINITY
             if has != (comp[i] == comp[j]):
                 wrong += 1
     return wrong
@@ -74,7 +73,7 @@ def converged(sim: Simulation) -> bool:
         sizes[c] = sizes.get(c, 0) + 1
     if len(sizes) == 1:
         n = len(comp)
-        if sum(len(r.table.lists) for r in sim.routers) < n * (n - 1):
+        if sum(len(r.table) for r in sim.routers) < n * (n - 1):
             return False
     return missing_routes(sim, comp) == 0
 
