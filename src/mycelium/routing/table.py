@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ..identity import ROUTER_ID_SIZE, RouterId
 from ..subnet import Subnet
+from .neighbour import Neighbour
 
 _ALL = (1 << 128) - 1
 NONE = -1
@@ -41,7 +42,7 @@ class RouteEntry:
 
     subnet: Subnet
     router_id: RouterId
-    neighbour: object  # routing.neighbour.Neighbour
+    neighbour: Neighbour
     metric: int  # as received, link cost not added
     seqno: int
     expires: float
@@ -319,7 +320,7 @@ class RouteTable:
         self.sel[s] = 0
         self.forward.pop(s, None)
 
-    def snapshot(self, e: int, neighbour: object) -> RouteEntry:
+    def snapshot(self, e: int, neighbour: Neighbour) -> RouteEntry:
         s = self.e_slot[e]
         return RouteEntry(
             self.subnet(s),
