@@ -38,19 +38,23 @@ class SourceTable:
         s = t.slot(key[0]) if slot is None else slot
         return s if s != NONE and t.owned_by(s, key[1]) else NONE
 
+    def _owned(self, s: int, now: float) -> tuple[int, int] | None:
+        """(metric, seqno) held in slot ``s``'s columns unless absent or expired (an expired one
+        is dropped and counted)."""
+        t = self._t
+        until = t.fd_until[s]
+        if not until:
+            return None
+        if until <= now:
+            t.fd_until[s] = 0.0
+            self.expired += 1
+            return None
+        return t.fd_metric[s], t.fd_seqno[s]
+
     def _read(self, key: SourceKey, now: float, column: int) -> tuple[int, int] | None:
-        """(metric, seqno) unless absent or expired (an expired one is dropped and counted)."""
-        s = column
-        if s != NONE:
-            t = self._t
-            until = t.fd_until[s]
-            if not until:
-                return None
-            if until <= now:
-                t.fd_until[s] = 0.0
-                self.expired += 1
-                return None
-            return t.fd_metric[s], t.fd_seqno[s]
+        """``_owned`` for any key: from ``column`` or from ``other``."""
+        if column != NONE:
+            return self._owned(column, now)
         fd = self.other.get(key)
         if fd is None:
             return None
@@ -69,25 +73,11 @@ class SourceTable:
     ) -> bool:
         if metric == INFINITY:
             return True
-        fd = self._read(key, now, self._column(key, slot))
-        if fd is None:
-            return True
-        return seqno_gt(seqno, fd[1]) or (seqno == fd[1] and metric < fd[0])
+        return _better(seqno, metric, self._read(key, now, self._column(key, slot)))
 
     def feasible_owned(self, s: int, seqno: int, metric: int, now: float) -> bool:
         """``feasible`` for the owner's router ID of slot ``s`` (the common case, no key)."""
-        if metric == INFINITY:
-            return True
-        t = self._t
-        until = t.fd_until[s]
-        if not until:
-            return True
-        if until <= now:
-            t.fd_until[s] = 0.0
-            self.expired += 1
-            return True
-        fd_seqno = t.fd_seqno[s]
-        return seqno_gt(seqno, fd_seqno) or (seqno == fd_seqno and metric < t.fd_metric[s])
+        return metric == INFINITY or _better(seqno, metric, self._owned(s, now))
 
     def note_sent(
         self, key: SourceKey, seqno: int, metric: int, now: float, column: int | None = None
@@ -98,7 +88,7 @@ class SourceTable:
         caller knows."""
         s = self._column(key, None) if column is None else column
         fd = self._read(key, now, s)
-        if fd is None or seqno_gt(seqno, fd[1]) or (seqno == fd[1] and metric < fd[0]):
+        if fd is None or _better(seqno, metric, fd):
             value = (metric, seqno, now + SOURCE_HOLD_DURATION)
         elif metric != INFINITY:
             value = (fd[0], fd[1], now + SOURCE_HOLD_DURATION)
@@ -127,3 +117,8 @@ class SourceTable:
     def __len__(self) -> int:
         until = self._t.fd_until
         return sum(1 for s in self._t.all_slots() if until[s]) + len(self.other)
+
+
+def _better(seqno: int, metric: int, fd: tuple[int, int] | None) -> bool:
+    """Strictly better than the distance ``fd`` (metric, seqno), or no distance held."""
+    return fd is None or seqno_gt(seqno, fd[1]) or (seqno == fd[1] and metric < fd[0])
