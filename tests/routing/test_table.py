@@ -73,7 +73,7 @@ def test_table_behaves_like_a_list_per_subnet(script: list[tuple[str, int, int, 
             assert [t.e_nb[e] for e in got] == [x[0] for x in want]
             assert [t.router_id(e) for e in got] == [x[1] for x in want]
             assert [t.e_metric[e] for e in got] == [10 + x[0] for x in want]  # type: ignore[operator]
-            assert t.has_entries(subnet) == bool(want)
+            assert (t.find(subnet) != NONE) == bool(want)
             if want:
                 assert t.selected(s) == (got[0] if want[0][2] else NONE)
                 assert t.owner(s) == OWNERS[j]

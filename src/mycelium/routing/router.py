@@ -51,7 +51,7 @@ from .constants import (
 )
 from .neighbour import Neighbour
 from .source_table import SourceKey, SourceTable
-from .table import NONE, RouteEntry, RouteTable
+from .table import NONE, RouteEntry, RouteTable, key_subnet
 
 #: The runtime's handle for one live connection (one neighbour per connection, routing.md §0).
 NeighbourId = Hashable
@@ -344,7 +344,7 @@ class Router:
         t = self.table
         found = t.longest_match(address)
         if found is not None:
-            subnet, s, deadline = found
+            key, s, deadline = found
             if s != NONE:
                 if t.sel[s]:
                     sre = t.head[s]
@@ -360,12 +360,13 @@ class Router:
                 # Deviation: when no live neighbour can take the seqno request (its only
                 # advertisers are gone), ask everyone with a route request instead of waiting
                 # for the dead entries to expire.
-                if not self._send_seqno_request((subnet, t.router_id(t.head[s])), None, now):
+                source = (key_subnet(key), t.router_id(t.head[s]))
+                if not self._send_seqno_request(source, None, now):
                     self._send_route_request(subnet64, now)
                 return Queue(subnet64)
             if deadline > now:
                 return Queue(Subnet(address & _MASK64, 64))
-            t.unmark_queried(subnet)
+            t.unmark_queried(key_subnet(key))
         subnet64 = Subnet(address & _MASK64, 64)
         self._send_route_request(subnet64, now)
         return Queue(subnet64)
@@ -384,10 +385,10 @@ class Router:
             return
         found = self.table.longest_match(value)
         if found is not None:
-            subnet, s, deadline = found
+            key, s, deadline = found
             if s != NONE or deadline > now:
                 return
-            self.table.unmark_queried(subnet)
+            self.table.unmark_queried(key_subnet(key))
         self._send_route_request(Subnet(value & _MASK64, 64), now)
 
     # --- views for the API, metrics and the simulator's checks --------------------------------
@@ -424,31 +425,21 @@ class Router:
 
     def selected_entry(self, subnet: Subnet) -> RouteEntry | None:
         t = self.table
-        s = t.slot(subnet)
-        if s == NONE or not t.sel[s]:
-            return None
-        e = t.head[s]
-        return t.snapshot(e, self._nbs[t.e_nb[e]])
+        e = t.selected_of(subnet)
+        return None if e == NONE else t.snapshot(e, self._nbs[t.e_nb[e]])
 
     def selected_hop(self, subnet: Subnet) -> tuple[NeighbourId, int] | None:
         """(next hop, received metric) of the subnet's selected entry: ``selected_entry``
         without the snapshot, for checks walking every pair of a large simulation."""
         t = self.table
-        s = t.slot(subnet)
-        if s == NONE or not t.sel[s]:
-            return None
-        e = t.head[s]
-        return self._nbs[t.e_nb[e]].id, t.e_metric[e]
+        e = t.selected_of(subnet)
+        return None if e == NONE else (self._nbs[t.e_nb[e]].id, t.e_metric[e])
 
     # --- timers -------------------------------------------------------------------------------
     def _schedule(self, e: int) -> None:
         second = math.ceil(self.table.e_expires[e])
-        filed = self._wheel.get(second)
-        if filed is None:
-            self._wheel[second] = array("I", (e,))
+        if _file(self._wheel, second, e):
             heapq.heappush(self._wheel_seconds, second)
-        else:
-            filed.append(e)
         self._wheel_items += 1
         if self._wheel_items > self._wheel_limit:
             self._compact_wheel()
@@ -458,12 +449,7 @@ class Router:
         wheel: dict[int, array[int]] = {}
         for e, expires in enumerate(self.table.e_expires):
             if expires >= 0:
-                second = math.ceil(expires)
-                filed = wheel.get(second)
-                if filed is None:
-                    wheel[second] = array("I", (e,))
-                else:
-                    filed.append(e)
+                _file(wheel, math.ceil(expires), e)
         self._wheel = wheel
         self._wheel_seconds = sorted(wheel)
         self._wheel_items = live = sum(len(v) for v in wheel.values())
@@ -776,8 +762,8 @@ class Router:
             self.counters.requests_ignored += 1
             return
         t = self.table
-        s = t.slot(subnet)
-        if s != NONE and t.head[s] != NONE:
+        s = t.find(subnet)
+        if s != NONE:
             if not t.sel[s]:
                 return
             sre = t.head[s]
@@ -838,8 +824,8 @@ class Router:
                 else ()
             )
             t = self.table
-            s = t.slot(subnet)
-            if s == NONE or t.head[s] == NONE:
+            s = t.find(subnet)
+            if s == NONE:
                 targets = list(self._neighbours.values())
             else:
                 nbs = self._nbs
@@ -865,9 +851,8 @@ class Router:
             actions["unhandled"] += 1
             return
         t = self.table
-        s = t.slot(r.subnet)
-        has_entries = s != NONE and t.head[s] != NONE
-        sre = t.head[s] if has_entries and t.sel[s] else NONE
+        s = t.find(r.subnet)
+        sre = t.head[s] if s != NONE and t.sel[s] else NONE
         if (
             sre != NONE
             and t.e_metric[sre] != INFINITY
@@ -891,7 +876,7 @@ class Router:
         if r.hop_count < 2:
             actions["ttl_expired"] += 1
             return
-        if not has_entries:
+        if s == NONE:
             actions["unhandled"] += 1
             return
         forwarded = SeqnoRequest(r.subnet, r.seqno, r.router_id, r.hop_count - 1)
@@ -915,6 +900,16 @@ class Router:
                 actions["forward_feasible" if want_feasible else "forward_unfeasible"] += 1
                 return
         actions["unhandled"] += 1
+
+
+def _file(wheel: dict[int, array[int]], second: int, e: int) -> bool:
+    """File entry ``e`` under ``second``; True if that second was not in the wheel yet."""
+    filed = wheel.get(second)
+    if filed is None:
+        wheel[second] = array("I", (e,))
+        return True
+    filed.append(e)
+    return False
 
 
 def _advance(deadline: float, period: float, now: float) -> float:

@@ -113,6 +113,11 @@ class RouteTable:
         """The subnet's slot (possibly without entries) or NONE."""
         return self.index.get(subnet[0] << 8 | subnet[1], NONE)
 
+    def find(self, subnet: Subnet) -> int:
+        """The subnet's slot if it has entries, else NONE."""
+        s = self.index.get(subnet[0] << 8 | subnet[1], NONE)
+        return s if s == NONE or self.head[s] != NONE else NONE
+
     def open(
         self,
         subnet: Subnet,
@@ -296,9 +301,16 @@ class RouteTable:
     def selected(self, s: int) -> int:
         return self.head[s] if self.sel[s] else NONE
 
+    def selected_of(self, subnet: Subnet) -> int:
+        """The subnet's selected entry, or NONE."""
+        s = self.index.get(subnet[0] << 8 | subnet[1], NONE)
+        return NONE if s == NONE or not self.sel[s] else self.head[s]
+
     def select(self, s: int, e: int) -> None:
         """Mark ``e`` selected and swap it with the first entry (the reference's list order)."""
         h = self.head[s]
+        if h == e and self.sel[s]:
+            return  # unchanged: the cached forwarding decision still holds
         self.sel[s] = 1
         self.forward.pop(s, None)
         if h == e:
@@ -358,13 +370,9 @@ class RouteTable:
         else:
             del self._lengths[plen]
 
-    def has_entries(self, subnet: Subnet) -> bool:
-        s = self.index.get(subnet[0] << 8 | subnet[1], NONE)
-        return s != NONE and self.head[s] != NONE
-
     def mark_queried(self, subnet: Subnet, deadline: float) -> bool:
         """Create a marker if the subnet has neither entries nor a marker; True if created."""
-        if self.has_entries(subnet) or subnet in self.queried:
+        if self.find(subnet) != NONE or subnet in self.queried:
             return False
         self.queried[subnet] = deadline
         self._add_length(subnet.prefix_len)
@@ -375,20 +383,20 @@ class RouteTable:
             self._drop_length(subnet.prefix_len)
 
     # --- lookups ------------------------------------------------------------------------------
-    def longest_match(self, address: int) -> tuple[Subnet, int, float] | None:
+    def longest_match(self, address: int) -> tuple[int, int, float] | None:
         """The most specific slot with entries, or queried marker, covering ``address``:
-        (subnet, slot, 0.0) or (subnet, NONE, marker deadline)."""
+        (subnet key, slot, 0.0) or (subnet key, NONE, marker deadline). Keys, not subnets: the
+        data plane's common case (a selected route) needs no Subnet built."""
         index = self.index
         head = self.head
         queried = self.queried
         for plen in self._lengths:
-            network = address & ((_ALL << (128 - plen)) & _ALL)
-            s = index.get(network << 8 | plen, NONE)
+            key = (address & ((_ALL << (128 - plen)) & _ALL)) << 8 | plen
+            s = index.get(key, NONE)
             if s != NONE and head[s] != NONE:
-                return Subnet(network, plen), s, 0.0
+                return key, s, 0.0
             if queried:
-                subnet = Subnet(network, plen)
-                deadline = queried.get(subnet)
+                deadline = queried.get(key_subnet(key))
                 if deadline is not None:
-                    return subnet, NONE, deadline
+                    return key, NONE, deadline
         return None
