@@ -325,14 +325,8 @@ def tcp_transfer(
 ) -> tuple[list[str], list[str]]:
     """Send ``size`` random bytes over TCP from ``src_ns`` to ``address`` (in ``dst_ns``):
     ([length, sha256] sent, [length, sha256] received)."""
-    sink = subprocess.Popen(
-        ["ip", "netns", "exec", dst_ns, sys.executable, "-c", _SINK],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    sink = spawn_ready(dst_ns, _SINK)
     try:
-        assert sink.stdout is not None
-        assert sink.stdout.readline().strip() == "ready"
         sent = net.exec(
             src_ns, sys.executable, "-c", _SOURCE, address, str(size), timeout=120
         ).stdout.split()
@@ -344,12 +338,23 @@ def tcp_transfer(
     return sent, received
 
 
-def spawn_ready(ns: str, script: str, *args: str) -> subprocess.Popen[str]:
-    """Run a Python ``script`` in ``ns`` and wait for its first line, which must be "ready"."""
+def spawn_script(ns: str, script: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Run a Python ``script`` in ``ns``; returns it once it printed its first line, and that
+    line (helper scripts announce readiness, or what a test needs to know, there)."""
     proc = subprocess.Popen(
         ["ip", "netns", "exec", ns, sys.executable, "-c", script, *args],
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def spawn_ready(ns: str, script: str, *args: str, ready: str = "ready") -> subprocess.Popen[str]:
+    """``spawn_script`` for a script whose first line must be ``ready`` (killed otherwise)."""
+    proc, first = spawn_script(ns, script, *args)
+    if first != ready:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"expected {ready!r} first, got {first!r}")
     return proc

@@ -4,7 +4,6 @@ a registry and shard servers running in the same namespace."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import textwrap
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from netns.harness import Network, spawn_ready, wait_until
+from netns.harness import Network, spawn_ready, spawn_script, wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -62,14 +61,9 @@ CLIENT = textwrap.dedent(
 
 def test_cdn_gateway_serves_files_and_directories(net: Network, tmp_path: Path) -> None:
     ns = net.ns("cdn")
-    backend = subprocess.Popen(
-        ["ip", "netns", "exec", ns, sys.executable, "-c", BACKEND],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    backend, first = spawn_script(ns, BACKEND)
     try:
-        assert backend.stdout is not None
-        info = json.loads(backend.stdout.readline())
+        info = json.loads(first)
         cache = tmp_path / "cdn-cache"
         node = net.start_node(
             ns, [], "--no-tun", "--disable-peer-discovery", "--cdn-cache", str(cache)

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from netns.harness import MYCELIUM, Network, NodeProcess, wait_until
+from netns.harness import MYCELIUM, Network, NodeProcess, spawn_ready, wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -145,13 +145,8 @@ class Proxying:
 
     def spawn(self, ns: str, script: str, *args: str, ready: str = "ready") -> subprocess.Popen:
         """A helper process, once its first line of output says it is ready."""
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", script, *args],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        p = spawn_ready(ns, script, *args, ready=ready)
         self.spawned.append(p)
-        assert p.stdout is not None and p.stdout.readline().strip() == ready
         return p
 
     def hold(self, target: str) -> subprocess.Popen:
