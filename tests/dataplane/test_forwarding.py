@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
+from mycelium.api.metrics import NodeCollector
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.dataplane import DataPlane
 from mycelium.wire.packet import DataPacket
@@ -213,3 +216,26 @@ def test_incoming_queue_limits_and_timeout() -> None:
     pb.tick(15.0)
     assert pb.queued == 0 and pb.counters.awaiting_key_dropped == 101
     assert pb.take_to_tun() == []
+
+
+def test_incoming_queue_metric_tells_refusals_timeouts_and_releases_apart() -> None:
+    pb, rb = make_plane(B)
+    pb.from_link([sealed(A, B, hop=10) for _ in range(101)], now=0.0)  # one over the /64 limit
+    pb.tick(15.0)  # the 100 parked ones time out
+    pb.from_link([sealed(A, B, hop=10) for _ in range(3)], now=20.0)
+    rb.add(A, "na")
+    pb.route_changes([A.subnet], now=21.0)  # these 3 are released
+    assert len(pb.take_to_tun()) == 3
+
+    families = {f.name: f for f in NodeCollector(SimpleNamespace(dataplane=pb))._data_plane()}  # type: ignore[arg-type]
+    incoming = {
+        s.labels["event"]: s.value
+        for s in families["mycelium_router_incoming_packet_queue"].samples
+    }
+    assert incoming == {
+        "enqueued": 103,
+        "dequeued": 3,
+        "dropped_query_timeout": 100,
+        "queue_full_global": 0,
+        "queue_full_subnet": 1,
+    }

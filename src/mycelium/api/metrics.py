@@ -233,6 +233,8 @@ class NodeCollector:
             },
         )
         incoming_queue = dataplane.incoming_queue
+        # Drops are refusals (counted by the queue) or timeouts: the timeouts are the rest.
+        refused = incoming_queue.full_global + incoming_queue.full_subnet
         yield _labelled(
             "mycelium_router_incoming_packet_queue",
             "Packets for us parked until their sender's route is known, by event",
@@ -240,7 +242,7 @@ class NodeCollector:
             {
                 "enqueued": c.awaiting_key,
                 "dequeued": c.awaiting_key_released,
-                "dropped_query_timeout": c.awaiting_key_timeout,
+                "dropped_query_timeout": c.awaiting_key_dropped - refused,
                 "queue_full_global": incoming_queue.full_global,
                 "queue_full_subnet": incoming_queue.full_subnet,
             },

@@ -44,7 +44,6 @@ class Counters:
     awaiting_key: int = 0  # parked until the sender's route is known
     awaiting_key_dropped: int = 0  # incoming queue full or timed out
     awaiting_key_released: int = 0  # the sender's route appeared
-    awaiting_key_timeout: int = 0
     local_icmp: int = 0  # ICMPv6 errors written to the TUN by us
 
     def as_dict(self) -> dict[str, int]:

@@ -289,7 +289,6 @@ class DataPlane:
             self._drop_parked(items)
         for _, items in self.incoming_queue.expire(now):
             self.counters.awaiting_key_dropped += len(items)
-            self.counters.awaiting_key_timeout += len(items)
 
     def next_deadline(self) -> float | None:
         a = self.route_queue.next_deadline()
