@@ -83,6 +83,12 @@ def test_bulk_tcp_between_python_and_reference_nodes_arrives_intact(net: Network
         assert received == sent, f"{src.ns} -> {dst.ns}: bytes or checksum differ"
 
 
+def _json_output(stdout: str) -> dict:
+    """The JSON a CLI printed last: the reference's client also logs to stdout (e.g. "Using key
+    file" whenever a default key file exists), so only the final line is the answer."""
+    return json.loads(stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def test_messages_between_python_and_reference_nodes(net: Network) -> None:
     """The message bus both ways through each side's own CLI: small and 300 KB payloads, topics,
     and a request answered with a reply."""
@@ -119,7 +125,7 @@ def test_messages_between_python_and_reference_nodes(net: Network) -> None:
         listening = receive(receiver, "-t", "chat")
         time.sleep(0.5)
         send(sender, dst, f"hello from {sender[1].ns}", "-t", "chat")
-        got = json.loads(listening.communicate(timeout=40)[0])
+        got = _json_output(listening.communicate(timeout=40)[0])
         assert got["payload"] == f"hello from {sender[1].ns}" and got["topic"] == "chat"
         assert got["srcIp"] == sender[1].address
 
@@ -156,9 +162,9 @@ def test_messages_between_python_and_reference_nodes(net: Network) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        request = json.loads(listening.communicate(timeout=40)[0])
+        request = _json_output(listening.communicate(timeout=40)[0])
         send(receiver, sender[1].address, "pong", "--reply-to", request["id"])
-        reply = json.loads(waiting.communicate(timeout=40)[0])
+        reply = _json_output(waiting.communicate(timeout=40)[0])
         assert reply["payload"] == "pong" and reply["srcIp"] == dst, reply
 
 
