@@ -33,13 +33,11 @@ async def test_line_of_three_nodes_learns_all_subnets_and_carries_messages() -> 
                     lambda: {a.identity.subnet, c.identity.subnet} <= selected_subnets(b)
                 )
                 await wait_for(lambda: c.identity.subnet in selected_subnets(a))
-                got: list[tuple[bytes, bytes, bytes]] = []
-                c.set_message_sink(got.extend)
-                a.send_message_payload(c.identity.address, b"\x00" * 12 + b"hello over 2 hops")
-                await wait_for(lambda: got)
-                src, dst, payload = got[0]
-                assert (src, dst) == (a.identity.address, c.identity.address)
-                assert payload.endswith(b"hello over 2 hops")
+                assert a.messages is not None and c.messages is not None
+                await a.messages.push(c.identity.address, b"hello over 2 hops", b"t")
+                got = await c.messages.pop(b"t", timeout=10)
+                assert got is not None and got.data == b"hello over 2 hops"
+                assert (got.src_ip, got.dst_ip) == (a.identity.address, c.identity.address)
                 assert a.identity.subnet in selected_subnets(c)
                 peers = a.peer_manager.peers()
                 assert len(peers) == 1 and peers[0].rx_bytes > 0 and peers[0].tx_bytes > 0

@@ -31,6 +31,8 @@ from .links.base import Link
 from .links.endpoint import Endpoint
 from .links.peer_manager import PeerManager
 from .links.private import PrivateNetwork
+from .messages.engine import MessageEngine
+from .messages.service import MessageService
 from .proxy import SOCKS_PORT, Proxy
 from .routing import Router
 from .wire.packet import DataPacket, encode_control
@@ -39,7 +41,6 @@ from .wire.stream import Packet
 if TYPE_CHECKING:
     from .links.discovery import Discovery
     from .links.tls_psk import TlsListener
-    from .messages.service import MessageService
     from .messages.topics import TopicConfig
     from .tun import TunDevice
 
@@ -101,6 +102,12 @@ class Node:
         self.router = Router(self.router_id, now)
         self.keys = KeyCache(self.identity.secret)
         self.dataplane = DataPlane(self.identity, self.router, self.keys)
+        self.message_engine = MessageEngine(
+            self.identity.address,
+            self.identity.public_key,
+            self.router.public_key_for,
+            topics=config.topic_config,
+        )
         self.links: set[Link] = set()
         #: Wall nanoseconds spent in the router per TLV type (the metric tlv_handling_time).
         self.tlv_handling_ns: dict[type, int] = {}
@@ -123,8 +130,7 @@ class Node:
         self._discovery: Discovery | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
-        self._message_sink = None
-        #: The message bus, once the node runs (``start()``).
+        #: The message bus's waiting callers and topic sockets, once the node runs (``start()``).
         self.messages: MessageService | None = None
         self.proxy = Proxy(self._proxy_targets, listen=config.proxy_listen)
         self._stopped = asyncio.Event()
@@ -204,9 +210,7 @@ class Node:
             except OSError as exc:
                 log.warning("link-local discovery disabled: %s", exc)
                 self._discovery = None
-        from .messages.service import MessageService
-
-        self.messages = MessageService(self)
+        self.messages = MessageService(self.message_engine, self._flush, self.now)
         self._flush()
         log.info(
             "node started: address %s, public key %s",
@@ -339,16 +343,6 @@ class Node:
             self.dataplane.from_tun(packets, self.now())
             self._flush()
 
-    # --- messages ---------------------------------------------------------------------------
-    def send_message_payload(self, dst: bytes, payload: bytes) -> None:
-        self.send_message_payloads([(dst, payload)])
-
-    def send_message_payloads(self, items: list[tuple[bytes, bytes]]) -> None:
-        now = self.now()
-        for dst, payload in items:
-            self.dataplane.send_message(dst, payload, now)
-        self._flush()
-
     def _proxy_targets(self) -> list[str]:
         """The key-derived address of every selected route's origin."""
         return sorted(
@@ -365,18 +359,20 @@ class Node:
         self._flush()
         return result
 
-    def set_message_sink(self, sink) -> None:  # type: ignore[no-untyped-def]
-        """``sink(list[(src, dst, payload)])`` receives message-subsystem payloads."""
-        self._message_sink = sink
-
     # --- the pump ---------------------------------------------------------------------------
     def _flush(self) -> None:
+        """Send everything the router, data plane and message engine queued; re-arm the timer."""
         router = self.router
         dataplane = self.dataplane
+        engine = self.message_engine
         now = self.now()
         changes = router.take_route_changes()
         if changes:
             dataplane.route_changes(changes, now)
+        for src, dst, payload in dataplane.take_messages():
+            engine.handle(src, dst, payload, now)
+        for dst, payload in engine.take_outgoing():
+            dataplane.send_message(dst, payload, now)
         for neighbour, tlv in router.take_outgoing():
             neighbour.send(encode_control(tlv))
         for neighbour in router.take_dead_neighbours():
@@ -387,13 +383,12 @@ class Node:
         to_tun = dataplane.take_to_tun()
         if to_tun and self.tun is not None:
             self.tun.write_batch(to_tun)
-        messages = dataplane.take_messages()
-        if messages and self._message_sink is not None:
-            self._message_sink(messages)
+        if self.messages is not None:
+            self.messages.collect()
         self._arm_timer()
 
     def _arm_timer(self) -> None:
-        deadline = self.router.next_deadline()
+        deadline = min(self.router.next_deadline(), self.message_engine.next_deadline())
         dp_deadline = self.dataplane.next_deadline()
         if dp_deadline is not None and dp_deadline < deadline:
             deadline = dp_deadline
@@ -411,6 +406,7 @@ class Node:
         now = self.now()
         self.router.tick(now)
         self.dataplane.tick(now)
+        self.message_engine.tick(now)
         self._flush()
 
     @property

@@ -3,6 +3,7 @@ would be started with them; malformed files and unknown keys."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from click.testing import CliRunner
 
 from mycelium.cli import daemon
 from mycelium.cli.main import cli, expand_peers
+from mycelium.node import NodeConfig
+from mycelium.settings import Settings
 
 FILE = """
 peers = ["tcp://[2001:db8::1]:9651", "quic://192.0.2.7:9651"]
@@ -27,11 +30,11 @@ firewall_mark = 42
 
 
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
+def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NodeConfig, Settings]]:
     """Records what the daemon would run instead of running it."""
-    calls: list[tuple[Any, dict[str, Any]]] = []
+    calls: list[tuple[NodeConfig, Settings]] = []
 
-    async def fake_serve(config: Any, settings: dict[str, Any]) -> None:
+    async def fake_serve(settings: Settings, config: NodeConfig) -> None:
         calls.append((config, settings))
 
     monkeypatch.setattr(daemon, "_serve", fake_serve)
@@ -59,9 +62,9 @@ def test_file_only(tmp_path: Path, started: list[Any]) -> None:
     assert (config.tcp_listen_port, config.quic_listen_port) == (1234, 1235)
     assert config.no_tun and config.disable_peer_discovery
     assert (config.tun_name, config.firewall_mark) == ("myc-file", 42)
-    assert settings["api_addr"] == "127.0.0.1:18989"
-    assert settings["metrics_api_address"] == "127.0.0.1:19999"
-    assert settings["jsonrpc_addr"] == "127.0.0.1:8990"  # not in the file: the default
+    assert settings.api_addr == "127.0.0.1:18989"
+    assert settings.metrics_api_address == "127.0.0.1:19999"
+    assert settings.jsonrpc_addr == "127.0.0.1:8990"  # not in the file: the default
 
 
 def test_flags_only(tmp_path: Path, started: list[Any]) -> None:
@@ -84,9 +87,9 @@ def test_flags_only(tmp_path: Path, started: list[Any]) -> None:
     assert [str(p) for p in config.peers] == ["tcp://[::1]:9000", "tcp://127.0.0.1:9001"]
     assert config.tcp_listen_port == 2345 and config.quic_listen_port == 9651
     assert config.no_tun and config.disable_quic and not config.disable_peer_discovery
-    assert settings["jsonrpc_addr"] == "127.0.0.1:28990"
-    assert settings["api_addr"] == "127.0.0.1:8989"
-    assert settings["metrics_api_address"] == "127.0.0.1:29999"
+    assert settings.jsonrpc_addr == "127.0.0.1:28990"
+    assert settings.api_addr == "127.0.0.1:8989"
+    assert settings.metrics_api_address == "127.0.0.1:29999"
 
 
 def test_defaults_without_file_or_flags(tmp_path: Path, started: list[Any]) -> None:
@@ -94,8 +97,8 @@ def test_defaults_without_file_or_flags(tmp_path: Path, started: list[Any]) -> N
     assert result.exit_code == 0, result.output
     config, settings = started[0]
     assert config.peers == [] and config.tcp_listen_port == 9651
-    assert not config.no_tun and settings["metrics_api_address"] is None
-    assert (settings["api_addr"], settings["jsonrpc_addr"]) == ("127.0.0.1:8989", "127.0.0.1:8990")
+    assert not config.no_tun and settings.metrics_api_address is None
+    assert (settings.api_addr, settings.jsonrpc_addr) == ("127.0.0.1:8989", "127.0.0.1:8990")
 
 
 def test_flags_win_over_the_file(tmp_path: Path, started: list[Any]) -> None:
@@ -115,8 +118,8 @@ def test_flags_win_over_the_file(tmp_path: Path, started: list[Any]) -> None:
     assert config.tcp_listen_port == 2345  # flag
     assert config.quic_listen_port == 1235  # file
     assert [str(p) for p in config.peers] == ["tcp://[::1]:9000"]  # flag replaces the list
-    assert settings["api_addr"] == "127.0.0.1:38989"
-    assert settings["metrics_api_address"] == "127.0.0.1:19999"
+    assert settings.api_addr == "127.0.0.1:38989"
+    assert settings.metrics_api_address == "127.0.0.1:19999"
     assert config.no_tun and config.tun_name == "myc-file"
 
 
@@ -124,7 +127,7 @@ def test_flags_win_over_the_file(tmp_path: Path, started: list[Any]) -> None:
     ("text", "message"),
     [
         ("tcp_listen_port = ", "not valid TOML"),
-        ("peers = 'tcp://[::1]:9651'", "peers must be of type list"),
+        ("peers = 1", "peers must be of type list"),
         ("tcp_listen_port = 70000", "not a port number"),
         ("no_tun = 'yes'", "no_tun must be of type boolean"),
     ],
@@ -174,7 +177,7 @@ def test_enable_dns_is_flag_or_file(
 ) -> None:
     result = run(tmp_path, "-c", write(tmp_path, file_text), *flags)
     assert result.exit_code == 0, result.output
-    assert started[0][1]["enable_dns"] is enabled
+    assert started[0][1].enable_dns is enabled
 
 
 def test_dns_upstreams_are_parsed_and_a_bad_one_is_a_one_line_error(
@@ -183,9 +186,9 @@ def test_dns_upstreams_are_parsed_and_a_bad_one_is_a_one_line_error(
     path = write(tmp_path, 'dns_upstream = ["400::1"]\n')
     assert run(tmp_path, "-c", path).exit_code == 0
     assert run(tmp_path, "-c", path, "--dns-upstream", "5ff::2").exit_code == 0
-    assert [s["dns_upstream"] for _, s in started] == [
-        [b"\x04" + b"\x00" * 14 + b"\x01"],
-        [b"\x05\xff" + b"\x00" * 13 + b"\x02"],  # the flag replaces the file's list
+    assert [s.dns_upstream for _, s in started] == [
+        (ipaddress.IPv6Address("400::1"),),
+        (ipaddress.IPv6Address("5ff::2"),),  # the flag replaces the file's list
     ]
     result = run(tmp_path, "--dns-upstream", "not-an-address")
     assert result.exit_code != 0 and len(started) == 2

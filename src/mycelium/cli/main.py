@@ -1,9 +1,8 @@
-"""Entry point of the ``mycelium`` console script."""
+"""Entry points of the ``mycelium`` and ``mycelium-private`` console scripts."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -12,39 +11,39 @@ from .. import __version__
 from ..identity import default_key_path
 from .argv import hoist_global_options
 from .client import COMMANDS as CLIENT_COMMANDS
-from .daemon import node_options, run_daemon
+from .daemon import run_daemon
 from .keys import generate_keys_cmd, inspect_cmd
 from .message import message_group
+from .options import node_options
 from .sim import sim_command
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", message="%(prog)s %(version)s")
-@click.option(
-    "-k",
-    "--key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Path to the private key file; created if it does not exist.",
-)
-@node_options
-@click.pass_context
-def cli(ctx: click.Context, key_file: Path | None, **params: Any) -> None:
-    """Mycelium: an end-to-end encrypted IPv6 overlay network node.
+def build_cli(private: bool) -> click.Group:
+    """The command group; ``private`` shows the private network's options (mycelium-private)."""
 
-    Without a subcommand, runs the node.
-    """
-    ctx.obj = {**(ctx.obj or {}), "key_file": key_file or default_key_path(), **params}
-    if ctx.invoked_subcommand is None:
-        run_daemon(ctx, ctx.obj["key_file"], params)
+    @click.group(
+        invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]}
+    )
+    @click.version_option(__version__, "-V", "--version", message="%(prog)s %(version)s")
+    @node_options(private)
+    @click.pass_context
+    def group(ctx: click.Context, **params: Any) -> None:
+        """Mycelium: an end-to-end encrypted IPv6 overlay network node.
+
+        Without a subcommand, runs the node.
+        """
+        key_file = params["key_file"] or default_key_path()
+        ctx.obj = {**(ctx.obj or {}), **params, "key_file": key_file}
+        if ctx.invoked_subcommand is None:
+            run_daemon(ctx, params, private)
+
+    for command in (inspect_cmd, generate_keys_cmd, sim_command, message_group, *CLIENT_COMMANDS):
+        group.add_command(command)
+    return group
 
 
-cli.add_command(inspect_cmd)
-cli.add_command(generate_keys_cmd)
-cli.add_command(sim_command)
-cli.add_command(message_group)
-for command in CLIENT_COMMANDS:
-    cli.add_command(command)
+cli = build_cli(private=False)
+private_cli = build_cli(private=True)
 
 
 def expand_peers(args: list[str]) -> list[str]:
@@ -70,8 +69,4 @@ def main() -> None:
 
 def private_main() -> None:
     """``mycelium-private``: the same node, in a private network (TLS-PSK, no QUIC)."""
-    cli(
-        args=hoist_global_options(expand_peers(sys.argv[1:])),
-        prog_name="mycelium-private",
-        obj={"private_binary": True},
-    )
+    private_cli(args=hoist_global_options(expand_peers(sys.argv[1:])), prog_name="mycelium-private")
