@@ -24,7 +24,7 @@ from pathlib import Path
 from mycelium.crypto import KeyCache
 from mycelium.dataplane import DataPlane
 from mycelium.identity import Identity
-from mycelium.routing.router import Forward, Local, Queue
+from mycelium.routing import Forward, Local, Queue
 from mycelium.subnet import Subnet
 from mycelium.wire.packet import DataPacket
 

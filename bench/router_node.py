@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mycelium.identity import RouterId, node_subnet
-from mycelium.routing.router import Router
+from mycelium.routing import Router
 from mycelium.wire.packet import encode_control
 from mycelium.wire.stream import StreamDecoder
 from mycelium.wire.tlv import Update

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mycelium.routing.router import Router
+from mycelium.routing import Router
 from mycelium.sim import Simulation, parse_spec
 from mycelium.sim.checks import converged
 

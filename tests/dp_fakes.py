@@ -9,7 +9,7 @@ from collections.abc import Hashable
 from mycelium.crypto import KeyCache
 from mycelium.dataplane import DataPlane
 from mycelium.identity import Identity
-from mycelium.routing.router import Decision, Forward, Local, NoRoute, Queue
+from mycelium.routing import Decision, Forward, Local, NoRoute, Queue
 from mycelium.subnet import Subnet
 from mycelium.wire.packet import DataPacket
 

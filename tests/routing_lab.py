@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 
 from mycelium.identity import Identity, RouterId, node_subnet
-from mycelium.routing.router import Router
+from mycelium.routing import Router
 from mycelium.subnet import Subnet
 from mycelium.wire.packet import encode_control
 from mycelium.wire.stream import decode_packet

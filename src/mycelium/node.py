@@ -99,7 +99,7 @@ class Node:
         self.router_id = RouterId.generate(self.identity.public_key)
         self.started_at = time.monotonic()
         now = self._now_boot()
-        self.router = Router(self.router_id, now)
+        self.router: Router[Link] = Router(self.router_id, now)
         self.keys = KeyCache(self.identity.secret)
         self.dataplane = DataPlane(self.identity, self.router, self.keys)
         self.message_engine = MessageEngine(

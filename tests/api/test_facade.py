@@ -14,7 +14,7 @@ from mycelium.dataplane.packet_stats import PacketStats
 from mycelium.identity import Identity, node_subnet
 from mycelium.links.endpoint import Endpoint
 from mycelium.links.peer_manager import PeerEntry, PeerExists, PeerNotFound, PeerType
-from mycelium.routing.router import RouteView
+from mycelium.routing import RouteView
 from mycelium.subnet import Subnet
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mycelium.dns.upstream import EVALUATE_INTERVAL, PUBLIC_NODES, choose
 from mycelium.identity import node_subnet
-from mycelium.routing.router import Router
+from mycelium.routing import Router
 from mycelium.wire.tlv import INFINITY, Ihu, RouteRequest, Update
 from routing_lab import router_id
 

@@ -153,7 +153,7 @@ from pyroute2 import netns
 from mycelium.crypto import KeyCache
 from mycelium.dataplane import DataPlane
 from mycelium.identity import Identity
-from mycelium.routing.router import Forward, Local, Queue
+from mycelium.routing import Forward, Local, Queue
 from mycelium.subnet import Subnet
 from mycelium.tun import TunDevice
 from mycelium.wire.stream import StreamDecoder

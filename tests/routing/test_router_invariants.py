@@ -7,7 +7,7 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mycelium.routing.router import Router
+from mycelium.routing import Router
 from routing_lab import Lab, router_id
 
 NAMES = ["a", "b", "c", "d", "e", "f"]

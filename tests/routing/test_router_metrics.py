@@ -3,8 +3,8 @@ driven on a virtual clock."""
 
 from __future__ import annotations
 
+from mycelium.routing import Router
 from mycelium.routing.constants import DEAD_NEIGHBOUR_THRESHOLD, SOURCE_HOLD_DURATION
-from mycelium.routing.router import Router
 from mycelium.wire.tlv import INFINITY, Hello, Ihu, RouteRequest, SeqnoRequest, Update
 from routing_lab import Lab, advance, announce, lone_router
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mycelium.routing.router import Forward, Local, NoRoute, Queue, Router
+from mycelium.routing import Forward, Local, NoRoute, Queue, Router
 from mycelium.routing.source_table import SourceTable
 from mycelium.subnet import Subnet
 from mycelium.wire.tlv import INFINITY, Hello, Ihu, RouteRequest, SeqnoRequest, Update

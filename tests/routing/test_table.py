@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mycelium.routing.router import Router
+from mycelium.routing import Router
 from mycelium.routing.source_table import SourceTable
 from mycelium.routing.table import NONE, RouteTable
 from mycelium.subnet import Subnet

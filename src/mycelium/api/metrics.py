@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..links.peer_manager import ConnectionState, PeerType
-from ..routing.router import SEQNO_ACTIONS
+from ..routing.counters import SEQNO_ACTIONS
 from ..wire.tlv import Hello, Ihu, RouteRequest, SeqnoRequest, Update
 
 if TYPE_CHECKING:

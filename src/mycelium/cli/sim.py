@@ -65,7 +65,11 @@ def sim_command(
     if (spec is None) == (file is None):
         raise click.UsageError("give exactly one of --topology and --file")
     try:
-        topology = load_file(file) if file is not None else parse_spec(spec, random.Random(seed))
+        if file is not None:
+            topology = load_file(file)
+        else:
+            assert spec is not None
+            topology = parse_spec(spec, random.Random(seed))
         report = run(
             topology, seed, duration, [Cut.parse(c) for c in cuts], sample_pairs, not no_traffic
         )

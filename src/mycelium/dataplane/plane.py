@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from ..crypto import CryptoError, KeyCache
 from ..identity import Identity
-from ..routing.router import Decision, Forward, Local, Queue
+from ..routing import Decision, Forward, Local, Queue
 from ..subnet import Subnet
 from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
 from . import icmp

@@ -1,5 +1,6 @@
-"""The Babel-derived router (routing.md), sans-I/O: time is passed in, nothing here does I/O."""
+"""The Babel-derived router (docs/routing.md), sans-I/O: time is passed in, no I/O here."""
 
-from .router import Forward, Local, NoRoute, Queue, Router
+from .decisions import Decision, Forward, Local, NoRoute, Queue, RouteView
+from .router import Router
 
-__all__ = ["Forward", "Local", "NoRoute", "Queue", "Router"]
+__all__ = ["Decision", "Forward", "Local", "NoRoute", "Queue", "RouteView", "Router"]

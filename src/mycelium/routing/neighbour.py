@@ -1,13 +1,22 @@
-"""A neighbour (one live connection) and its RTT-based link cost (routing.md §3)."""
+"""Neighbours: one per live connection, its Hello/IHU exchange and its RTT-based link cost
+(docs/routing.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Iterable
+from typing import Generic
 
-from .constants import DEFAULT_LINK_COST
+from ..wire.tlv import Hello, Ihu, Tlv
+from .constants import (
+    DEAD_NEIGHBOUR_THRESHOLD,
+    DEFAULT_LINK_COST,
+    HELLO_INTERVAL_CS,
+    IHU_INTERVAL_CS,
+)
+from .decisions import N
 
 
-class Neighbour:
+class Neighbour(Generic[N]):
     __slots__ = (
         "alive",
         "hello_seqno",
@@ -19,9 +28,7 @@ class Neighbour:
         "static_cost",
     )
 
-    def __init__(
-        self, neighbour_id: Hashable, static_cost: int, now: float, index: int = 0
-    ) -> None:
+    def __init__(self, neighbour_id: N, static_cost: int, now: float, index: int = 0) -> None:
         self.id = neighbour_id
         #: The router's small-int handle, named by its route entries.
         self.index = index
@@ -40,9 +47,26 @@ class Neighbour:
         self.smoothed = (self.smoothed * 9 + sample) // 10
         self.last_ihu_received = now
 
+    def ihu(self) -> Ihu:
+        """Our answer to its Hello: the link cost as we measure it."""
+        return Ihu(min(self.link_cost, 0xFFFF), IHU_INTERVAL_CS)
+
     @property
     def link_cost(self) -> int:
         return self.smoothed + self.static_cost
 
     def __repr__(self) -> str:
         return f"Neighbour({self.id!r}, cost={self.link_cost})"
+
+
+def send_hellos(neighbours: Iterable[Neighbour[N]], out: list[tuple[N, Tlv]], now: float) -> None:
+    """One Hello to every neighbour; its IHU answer times the link."""
+    for n in neighbours:
+        n.last_hello_sent = now
+        out.append((n.id, Hello(n.hello_seqno, HELLO_INTERVAL_CS)))
+        n.hello_seqno = (n.hello_seqno + 1) & 0xFFFF
+
+
+def silent(neighbours: Iterable[Neighbour[N]], now: float) -> list[Neighbour[N]]:
+    """Neighbours that have not answered a Hello for longer than the dead threshold."""
+    return [n for n in neighbours if now - n.last_ihu_received > DEAD_NEIGHBOUR_THRESHOLD]

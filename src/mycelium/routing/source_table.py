@@ -79,6 +79,14 @@ class SourceTable:
         """``feasible`` for the owner's router ID of slot ``s`` (the common case, no key)."""
         return metric == INFINITY or _better(seqno, metric, self._owned(s, now))
 
+    def feasible_entry(self, s: int, e: int, now: float) -> bool:
+        """``feasible`` for route entry ``e`` of slot ``s``, under the router ID it carries."""
+        t = self._t
+        rid = t.e_rid.get(e)
+        if rid is None:
+            return self.feasible_owned(s, t.e_seqno[e], t.e_metric[e], now)
+        return self.feasible((t.subnet(s), rid), t.e_seqno[e], t.e_metric[e], now, s)
+
     def note_sent(
         self, key: SourceKey, seqno: int, metric: int, now: float, column: int | None = None
     ) -> None:

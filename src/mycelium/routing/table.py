@@ -18,9 +18,11 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..identity import ROUTER_ID_SIZE, RouterId
 from ..subnet import Subnet
+from .decisions import Forward
 from .neighbour import Neighbour
 
 _ALL = (1 << 128) - 1
@@ -89,7 +91,7 @@ class RouteTable:
         #: Slots with entries.
         self.live = 0
         #: slot -> cached forwarding decision for its selected entry (set by the router).
-        self.forward: dict[int, object] = {}
+        self.forward: dict[int, Forward[Any]] = {}
         # --- entries ---
         self.e_slot = array("I")
         self.e_next = array("i")

@@ -14,9 +14,10 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from ..identity import Identity, RouterId
-from ..routing.router import Forward, Local, Router
+from ..routing import Forward, Local, Router
 from ..wire.packet import DataPacket, encode_control
 from ..wire.stream import decode_packet
 from ..wire.tlv import Tlv
@@ -69,7 +70,9 @@ class Simulation:
         # Links deliver in order, so a link direction's packets wait in its own FIFO and only
         # its head sits in the event heap: the heap holds at most one entry per direction, not
         # one per packet in flight (millions while a large network joins).
-        self._events: list[tuple[float, int, int, object]] = []
+        # (when, sequence, kind, payload): the payload's type follows the kind (a link direction,
+        # a router index, or an action).
+        self._events: list[tuple[float, int, int, Any]] = []
         self._in_flight: dict[tuple[int, int], deque[tuple[float, Tlv, int]]] = {
             key: deque() for key in self.links
         }
@@ -165,23 +168,23 @@ class Simulation:
             when, _, kind, payload = heapq.heappop(events)
             self.now = when
             if kind == _DELIVER:
-                queue = in_flight[payload]  # type: ignore[index]
+                queue = in_flight[payload]
                 _, tlv, generation = queue.popleft()
                 if queue:
                     heapq.heappush(events, (queue[0][0], next(self._seq), _DELIVER, payload))
-                src, dst = payload  # type: ignore[misc]
-                state = links[payload]  # type: ignore[index]
+                src, dst = payload
+                state = links[payload]
                 if state.up and state.generation == generation:
                     routers[dst].handle_tlv(src, tlv, when)
                     self._flush(dst)
             elif kind == _TICK:
                 i = payload
-                if self._scheduled[i] == when:  # type: ignore[index]
-                    self._scheduled[i] = math.inf  # type: ignore[index]
-                    routers[i].tick(when)  # type: ignore[index]
-                    self._flush(i)  # type: ignore[arg-type]
+                if self._scheduled[i] == when:
+                    self._scheduled[i] = math.inf
+                    routers[i].tick(when)
+                    self._flush(i)
             else:
-                payload(self)  # type: ignore[operator]
+                payload(self)
         self.now = max(self.now, t)
 
     def _flush(self, i: int) -> None:
