@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import message
 from .upstream import EVALUATE_INTERVAL, FALLBACK, PUBLIC_NODES
@@ -53,7 +54,7 @@ class _Upstream(asyncio.DatagramProtocol):
         self.ident = ident
         self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if (
             len(data) >= message.HEADER.size
             and message.query_id(data) == self.ident
@@ -142,7 +143,7 @@ class DnsForwarder(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if not message.is_query(data):
             self.counters.dropped += 1
             return
@@ -162,11 +163,11 @@ class DnsForwarder(asyncio.DatagramProtocol):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _answer(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def _answer(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if self._transport is not None:
             self._transport.sendto(data, addr)
 
-    async def _forward(self, query: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    async def _forward(self, query: bytes, addr: tuple[Any, ...]) -> None:
         host = self.upstream
         loop = asyncio.get_running_loop()
         transport = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..identity import RouterId
 from ..subnet import Subnet
 from .constants import ROUTE_QUERY_TIMEOUT, SEQNO_DEDUP_TTL
@@ -14,8 +16,8 @@ class SeqnoInfo:
     __slots__ = ("first_sent", "last_sent", "sources", "targets")
 
     def __init__(self, now: float) -> None:
-        self.sources: list[Neighbour] = []  # neighbours that asked us
-        self.targets: list[Neighbour] = []  # neighbours we asked
+        self.sources: list[Neighbour[Any]] = []  # neighbours that asked us
+        self.targets: list[Neighbour[Any]] = []  # neighbours we asked
         self.first_sent = now
         self.last_sent = now
 
@@ -32,7 +34,7 @@ class SeqnoCache:
         return self._entries.get(key)
 
     def record(
-        self, key: SeqnoKey, target: Neighbour, source: Neighbour | None, now: float
+        self, key: SeqnoKey, target: Neighbour[Any], source: Neighbour[Any] | None, now: float
     ) -> None:
         info = self._entries.get(key)
         if info is None:
@@ -55,7 +57,7 @@ class SeqnoCache:
 class RouteRequestInfo:
     __slots__ = ("generation", "receivers", "sent")
 
-    def __init__(self, generation: int, receivers: list[Neighbour], sent: float) -> None:
+    def __init__(self, generation: int, receivers: list[Neighbour[Any]], sent: float) -> None:
         self.generation = generation
         self.receivers = receivers
         self.sent = sent

@@ -44,7 +44,7 @@ class RouteEntry:
 
     subnet: Subnet
     router_id: RouterId
-    neighbour: Neighbour
+    neighbour: Neighbour[Any]
     metric: int  # as received, link cost not added
     seqno: int
     expires: float
@@ -334,7 +334,7 @@ class RouteTable:
         self.sel[s] = 0
         self.forward.pop(s, None)
 
-    def snapshot(self, e: int, neighbour: Neighbour) -> RouteEntry:
+    def snapshot(self, e: int, neighbour: Neighbour[Any]) -> RouteEntry:
         s = self.e_slot[e]
         return RouteEntry(
             self.subnet(s),

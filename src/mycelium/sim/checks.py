@@ -24,7 +24,7 @@ def next_hop(sim: Simulation, at: int, dst: int, retracted: bool = False) -> int
     hop = sim.routers[at].selected_hop(sim.routers[dst].subnet)
     if hop is None or (hop[1] == INFINITY and not retracted):
         return None
-    return hop[0]  # type: ignore[return-value]
+    return hop[0]
 
 
 def components(sim: Simulation) -> list[int]:

@@ -79,7 +79,7 @@ class Simulation:
         self._seq = itertools.count()
         self._scheduled = [math.inf] * len(self.names)
 
-    def _new_router(self, i: int) -> Router:
+    def _new_router(self, i: int) -> Router[int]:
         rid = RouterId.generate(self.identities[i].public_key, self.rng.randbytes(6))
         return Router(rid, self.now, random.Random(self.rng.random()))
 
@@ -148,7 +148,7 @@ class Simulation:
                 return True
             if type(decision) is not Forward:
                 return False
-            at = decision.neighbour  # type: ignore[assignment]
+            at = decision.neighbour
         return False  # looped
 
     def packets_in_flight(self) -> int:
@@ -199,7 +199,7 @@ class Simulation:
             wire: dict[int, tuple[int, Tlv]] = {}
             rng = self.rng
             for j, tlv in out:
-                state = self.links.get((i, j))  # type: ignore[call-overload]
+                state = self.links.get((i, j))
                 if state is None or not state.up:
                     continue
                 sent = wire.get(id(tlv))
