@@ -57,9 +57,7 @@ def announce(seed: int, seqno: int = 0, metric: int = 0, suffix: int = 1) -> Upd
 class Lab:
     def __init__(self, names: list[str], now: float = 0.0) -> None:
         self.now = now
-        self.routers = {
-            name: Router(router_id(i), now, random.Random(i)) for i, name in enumerate(names)
-        }
+        self.routers = {name: Router(router_id(i), now) for i, name in enumerate(names)}
         self.latency: dict[tuple[str, str], float] = {}
         self.log: list[tuple[float, str, str, Tlv]] = []
         self.drop: Filter | None = None

@@ -17,15 +17,22 @@ SEQNO_ACTIONS = (
 
 class RouterCounters:
     __slots__ = (
+        "dumps_rate_limited",
+        "ihus_rate_limited",
         "neighbours_added",
         "neighbours_died",
         "neighbours_removed",
+        "origin_requests_rate_limited",
         "requests_ignored",
+        "route_requests_rate_limited",
         "route_selections",
         "routes_expired_removed",
         "routes_expired_retracted",
+        "routes_refused_neighbour_limit",
+        "routes_refused_table_full",
         "selected_routes_expired",
         "seqno_requests",
+        "seqno_requests_rate_limited",
         "tlvs_by_type",
         "tlvs_from_unknown_neighbour",
         "triggered_updates",
@@ -61,6 +68,14 @@ class RouterCounters:
         self.selected_routes_expired = 0
         #: What happened to received seqno requests, by the reference's ``action`` label.
         self.seqno_requests: dict[str, int] = dict.fromkeys(SEQNO_ACTIONS, 0)
+        #: Dropped at a limit (routing/limits.py): our own protections, not the reference's.
+        self.routes_refused_table_full = 0
+        self.routes_refused_neighbour_limit = 0
+        self.ihus_rate_limited = 0
+        self.route_requests_rate_limited = 0
+        self.seqno_requests_rate_limited = 0
+        self.origin_requests_rate_limited = 0
+        self.dumps_rate_limited = 0
         #: TLV class -> received from a live neighbour.
         self.tlvs_by_type: dict[type, int] = dict.fromkeys(
             (Update, Hello, Ihu, RouteRequest, SeqnoRequest), 0

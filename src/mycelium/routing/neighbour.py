@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Generic
 
@@ -14,6 +15,9 @@ from .constants import (
     IHU_INTERVAL_CS,
 )
 from .decisions import N
+from .limits import RouterLimits, TokenBucket
+
+DEFAULT_LIMITS = RouterLimits()
 
 
 class Neighbour(Generic[N]):
@@ -21,14 +25,25 @@ class Neighbour(Generic[N]):
         "alive",
         "hello_seqno",
         "id",
+        "ihus",
         "index",
+        "last_dump",
         "last_hello_sent",
         "last_ihu_received",
+        "route_requests",
+        "seqno_requests",
         "smoothed",
         "static_cost",
     )
 
-    def __init__(self, neighbour_id: N, static_cost: int, now: float, index: int = 0) -> None:
+    def __init__(
+        self,
+        neighbour_id: N,
+        static_cost: int,
+        now: float,
+        index: int = 0,
+        limits: RouterLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.id = neighbour_id
         #: The router's small-int handle, named by its route entries.
         self.index = index
@@ -39,6 +54,11 @@ class Neighbour(Generic[N]):
         self.last_ihu_received = now
         self.hello_seqno = 0
         self.alive = True
+        # What this neighbour may ask of us (routing/limits.py).
+        self.ihus = TokenBucket(limits.ihu_rate, limits.ihu_burst, now)
+        self.route_requests = TokenBucket(limits.request_rate, limits.request_burst, now)
+        self.seqno_requests = TokenBucket(limits.request_rate, limits.request_burst, now)
+        self.last_dump = -math.inf
 
     def on_ihu(self, now: float) -> None:
         """An IHU answers our last Hello: the gap is one RTT sample, in truncated milliseconds."""

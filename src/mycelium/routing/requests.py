@@ -38,6 +38,9 @@ def flood_route_request(
 ) -> None:
     """Ask every live neighbour but ``came_from`` for ``subnet``, skipping those already asked
     with this generation or a lower one in the last 15 s; marks the subnet queried."""
+    if came_from is None and not r.origin_requests.take(now):
+        r.counters.origin_requests_rate_limited += 1
+        return
     mark_queried(r, subnet, now)
     cached = r.rr_cache.get(subnet, now)
     skip = cached.receivers if cached is not None and generation >= cached.generation else ()
@@ -54,7 +57,14 @@ def on_route_request(r: RouterState[N], n: Neighbour[N], rr: RouteRequest, now: 
     subnet = rr.subnet
     if subnet is None:
         r.counters.wildcard_route_requests += 1
+        if now - n.last_dump < r.limits.dump_interval or not r.dumps.take(now):
+            r.counters.dumps_rate_limited += 1
+            return
+        n.last_dump = now
         send_full_dump(r, n, now)
+        return
+    if not n.route_requests.take(now):
+        r.counters.route_requests_rate_limited += 1
         return
     if r.subnet.contains_subnet(subnet):
         send_own_update(r, (n,), now)
@@ -131,6 +141,9 @@ def send_seqno_request(
 
 
 def on_seqno_request(r: RouterState[N], n: Neighbour[N], req: SeqnoRequest, now: float) -> None:
+    if not n.seqno_requests.take(now):
+        r.counters.seqno_requests_rate_limited += 1
+        return
     key = (req.router_id, req.subnet, req.seqno)
     cache = r.seqno_cache
     info = cache.get(key)

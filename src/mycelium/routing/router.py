@@ -9,8 +9,6 @@ public face: links come and go, TLVs arrive, time passes, the data plane asks fo
 
 from __future__ import annotations
 
-import random
-
 from ..identity import RouterId
 from ..subnet import Subnet
 from ..wire.tlv import Hello, Ihu, RouteRequest, SeqnoRequest, Tlv, Update
@@ -24,7 +22,8 @@ from .constants import (
     UPDATE_INTERVAL,
 )
 from .decisions import LOCAL, NO_ROUTE, Decision, Forward, N, Queue, RouteView
-from .neighbour import Neighbour, send_hellos, silent
+from .limits import RouterLimits
+from .neighbour import DEFAULT_LIMITS, Neighbour, send_hellos, silent
 from .state import RouterState
 from .table import NONE, RouteEntry, key_subnet
 from .timers import advance
@@ -33,13 +32,11 @@ _MASK64 = ((1 << 64) - 1) << 64
 
 
 class Router(RouterState[N]):
-    def __init__(self, router_id: RouterId, now: float, rng: random.Random | None = None) -> None:
-        """A router announcing the /64 derived from ``router_id``'s public key.
-
-        ``rng`` is accepted so embedders and the simulator can pass one; the reference's rules
-        draw no randomness (the router ID's random suffix is chosen by the caller).
-        """
-        super().__init__(router_id, now)
+    def __init__(
+        self, router_id: RouterId, now: float, limits: RouterLimits = DEFAULT_LIMITS
+    ) -> None:
+        """A router announcing the /64 derived from ``router_id``'s public key."""
+        super().__init__(router_id, now, limits)
         self._next_hello = now + HELLO_INTERVAL
         self._next_dead_check = now + DEAD_NEIGHBOUR_CHECK_INTERVAL
         self._next_announce = now + UPDATE_INTERVAL
@@ -52,7 +49,7 @@ class Router(RouterState[N]):
         if neighbour in self.by_id:
             return
         index = self.table.new_neighbour_index(self.retired)
-        n = self.by_id[neighbour] = Neighbour(neighbour, static_cost, now, index)
+        n = self.by_id[neighbour] = Neighbour(neighbour, static_cost, now, index, self.limits)
         if index == len(self.by_index):
             self.by_index.append(n)
         else:
@@ -88,7 +85,10 @@ class Router(RouterState[N]):
         if kind is Update:
             selection.on_update(self, n, tlv, now)  # type: ignore[arg-type]
         elif kind is Hello:
-            self.outgoing.append((neighbour, n.ihu()))
+            if n.ihus.take(now):
+                self.outgoing.append((neighbour, n.ihu()))
+            else:
+                self.counters.ihus_rate_limited += 1
         elif kind is Ihu:
             n.on_ihu(now)
         elif kind is RouteRequest:

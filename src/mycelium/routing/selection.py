@@ -70,6 +70,12 @@ def on_update(r: RouterState[N], n: Neighbour[N], u: Update, now: float) -> None
                 send_seqno_request(r, key, n, now)
             counters.updates_not_interested += 1
             return
+        if t.live >= r.limits.max_routes:
+            counters.routes_refused_table_full += 1
+            return
+        if t.nb_refs[n.index] >= r.limits.max_routes_per_neighbour:
+            counters.routes_refused_neighbour_limit += 1
+            return
         s = t.open(subnet, router_id, r.sources.other)
         owned = True
         if t.queried:
@@ -111,6 +117,9 @@ def on_update(r: RouterState[N], n: Neighbour[N], u: Update, now: float) -> None
             if not feasible and old == NONE:
                 send_seqno_request(r, key, n, now)
             counters.updates_skipped_selection += 1
+            return
+        if t.nb_refs[n.index] >= r.limits.max_routes_per_neighbour:
+            counters.routes_refused_neighbour_limit += 1
             return
         expires = now + hold_time(u.interval_cs, metric)
         e = t.add_entry(s, n.index, metric, seqno, expires, router_id, owned)

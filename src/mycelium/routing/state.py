@@ -11,6 +11,7 @@ from ..wire.tlv import Tlv
 from .caches import RouteRequestCache, SeqnoCache
 from .counters import RouterCounters
 from .decisions import N
+from .limits import RouterLimits, TokenBucket
 from .neighbour import Neighbour
 from .source_table import SourceTable
 from .table import RouteTable
@@ -18,8 +19,12 @@ from .timers import ExpiryWheel, Markers
 
 
 class RouterState(Generic[N]):
-    def __init__(self, router_id: RouterId, now: float) -> None:
+    def __init__(self, router_id: RouterId, now: float, limits: RouterLimits) -> None:
         self.router_id = router_id
+        self.limits = limits
+        #: Route requests we originate, and full-table dumps we send, in all.
+        self.origin_requests = TokenBucket(limits.origin_rate, limits.origin_burst, now)
+        self.dumps = TokenBucket(limits.dump_rate, limits.dump_burst, now)
         self.subnet = node_subnet(router_id.public_key)
         #: Our own /64's network, compared with destinations as an int.
         self.own_net = self.subnet.network

@@ -81,7 +81,7 @@ class Simulation:
 
     def _new_router(self, i: int) -> Router[int]:
         rid = RouterId.generate(self.identities[i].public_key, self.rng.randbytes(6))
-        return Router(rid, self.now, random.Random(self.rng.random()))
+        return Router(rid, self.now)
 
     # --- topology changes -------------------------------------------------------------------
     def start(self) -> None:
