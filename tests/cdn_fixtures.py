@@ -1,5 +1,5 @@
 """Test doubles for the CDN gateway: a metadata encoder and uploader (the producer side of
-``mycdnctl``, extras.md §3.4), a fake HTTP registry and fake Redis shard servers."""
+``mycdnctl``, docs/extras.md §3.4), a fake HTTP registry and fake Redis shard servers."""
 
 from __future__ import annotations
 

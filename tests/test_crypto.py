@@ -1,4 +1,4 @@
-"""End-to-end encryption: X25519 + AES-256-GCM bodies (wire.md §3, checklist 6-8)."""
+"""End-to-end encryption: X25519 + AES-256-GCM bodies (docs/wire.md §3, §13 items 6-8)."""
 
 from __future__ import annotations
 

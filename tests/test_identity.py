@@ -1,4 +1,4 @@
-"""Identity: key files, public key, overlay address and /64 (wire.md §1, §2, checklist 1-5)."""
+"""Identity: key files, public key, overlay address and /64 (docs/wire.md §1, §2, §13 items 1-5)."""
 
 from __future__ import annotations
 

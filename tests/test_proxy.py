@@ -1,4 +1,4 @@
-"""SOCKS5 proxy discovery and forwarding (extras.md §1) against fake servers on loopback."""
+"""SOCKS5 proxy discovery and forwarding (docs/extras.md §1) against fake servers on loopback."""
 
 from __future__ import annotations
 

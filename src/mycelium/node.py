@@ -184,7 +184,7 @@ class Node:
                 self.router_id.text(),
             )
         if self.config.vsock_listen_port is not None:
-            # Plain even in a private network (wire.md §6.4.1); a failure costs only vsock.
+            # Plain even in a private network (docs/wire.md §6.4.1); a failure costs only vsock.
             try:
                 self._vsock = await vsock.listen(
                     self.config.vsock_listen_port, self, self._accepted

@@ -1,4 +1,4 @@
-"""SOCKS5 proxy discovery and local forwarding (extras.md §1), as the reference does it.
+"""SOCKS5 proxy discovery and local forwarding (docs/extras.md §1), as the reference does it.
 
 Discovery knocks on port 1080 of the key-derived address of every selected route's origin, once
 a minute while probing is on, and remembers which answer like an open SOCKS5 server. Connecting

@@ -106,7 +106,7 @@ async def test_proxy_endpoints(pair: Pair) -> None:
     # Nothing discovered: connecting without a remote finds no proxy (404, empty body).
     for body in ({}, {"remote": None}, {"other": 1}):
         assert await pair.rest("POST", "/admin/proxy", json=body) == (404, "")
-    # A given remote is taken as is, without probing (extras.md §1.6 item 6).
+    # A given remote is taken as is, without probing (docs/extras.md §1.6 item 6).
     for remote, shown in (("[407::1]:9999", "[407::1]:9999"), ("10.1.2.3:1080", "10.1.2.3:1080")):
         assert await pair.rest("POST", "/admin/proxy", json={"remote": remote}) == (200, shown)
     for remote in ("407::1", "[407::1]:99999", 5, "host:80"):

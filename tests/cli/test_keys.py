@@ -1,4 +1,5 @@
-"""``mycelium inspect`` and ``generate-keys`` (interfaces.md; issue vector)."""
+"""``mycelium inspect`` and ``generate-keys`` (docs/interfaces.md §4; vectors: docs/wire.md
+§1.4)."""
 
 from __future__ import annotations
 

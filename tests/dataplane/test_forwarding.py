@@ -1,4 +1,4 @@
-"""Transit and destination behaviour: hop-limit step, forwarding, out-of-band ICMP (wire.md §5)."""
+"""Transit and destination: hop-limit step, forwarding, out-of-band ICMP (docs/wire.md §5)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def test_checksum_edge_cases() -> None:
 
 
 def test_known_echo_request_checksum() -> None:
-    """The §3.6 inner packet is an echo request with checksum 0xba2c."""
+    """The inner packet of docs/wire.md §3.6 is an echo request with checksum 0xba2c."""
     packet = icmp.icmpv6_packet(SRC, DST, 64, 128, 0, b"ping", rest=b"\x12\x34\x00\x01")
     assert packet.hex() == (
         "60000000000c3a4004960b18c3a920a75ffcf64f14cc002d"

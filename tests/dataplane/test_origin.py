@@ -1,4 +1,5 @@
-"""TUN acceptance checks (wire.md §9.3), origin encryption and the §3.6 vector."""
+"""TUN acceptance checks (docs/wire.md §9.3), origin encryption and the vector of
+docs/wire.md §3.6."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Packets waiting for a route: limits, release, loss and the 15 s timeout (wire.md §5.2, §5.4)."""
+"""Packets waiting for a route: limits, release, loss, the 15 s timeout (docs/wire.md §5.2,
+§5.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Choosing the DNS upstream from a real router's table (extras.md §2.2)."""
+"""Choosing the DNS upstream from a real router's table (docs/extras.md §2.2)."""
 
 from __future__ import annotations
 

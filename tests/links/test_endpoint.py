@@ -1,4 +1,4 @@
-"""Endpoint syntax exactly as the reference accepts it (wire.md §6.1, checklist line 20)."""
+"""Endpoint syntax exactly as the reference accepts it (docs/wire.md §6.1, §13 item 20)."""
 
 from __future__ import annotations
 

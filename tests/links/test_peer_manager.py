@@ -1,4 +1,4 @@
-"""Peer table and reconnect rules (wire.md §8, checklist lines 31-32), with fake dialers."""
+"""Peer table and reconnect rules (docs/wire.md §8, §13 items 30 to 32), with fake dialers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Byte-exact layouts of the message packets (messages.md) and a never-crash decoder."""
+"""Byte-exact layouts of the message packets (docs/messages.md §2) and a never-crash decoder."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Two nodes on one link with no configured peers find each other by link-local discovery
-(beacons to ff02::cafe port 9650, wire.md §7) and talk over the overlay."""
+(beacons to ff02::cafe port 9650, docs/wire.md §7) and talk over the overlay."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_two_nodes_without_peers_find_each_other_by_discovery(net: Network) -> N
     assert settled, "link-local addresses still tentative"
     na = net.start_node(a)
     net.wait_tun(na)
-    # Beacons go out at start and every 60 s (wire.md §7): the first node's start beacon finds
+    # Beacons go out at start and every 60 s (docs/wire.md §7): the first node's start beacon finds
     # nobody; the second node's is heard, and the first node dials it.
     nb = net.start_node(b)
     net.wait_tun(nb)

@@ -24,7 +24,7 @@ def test_peer_killed_and_restarted_with_new_router_id_is_routed_to_again(net: Ne
     net.wait_ping(names[0], n2.address, timeout=30)
 
     net.kill(n2, signal.SIGKILL)
-    # Same key, fresh process: a new router ID, seqno 0 again (routing.md §4.9).
+    # Same key, fresh process: a new router ID, seqno 0 again (docs/routing.md §4.9).
     n2 = net.start_node(names[2], [f"tcp://[{left12}]:9651"], "--disable-peer-discovery")
     net.wait_tun(n2)
     took = net.wait_ping(names[0], n2.address, timeout=40)

@@ -1,4 +1,4 @@
-"""SOCKS5 proxy discovery and forwarding on real nodes, the checklist of extras.md §1.6.
+"""SOCKS5 proxy discovery and forwarding on real nodes, the checklist of docs/extras.md §1.6.
 
 A star around B: B runs an open SOCKS5 server on its overlay address, C one that wants a
 password, D an echo server on port 1080. A probes through its TUN, lists only B, and forwards

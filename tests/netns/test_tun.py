@@ -238,7 +238,7 @@ def test_ping_between_two_tuns_through_two_data_planes(two_netns: tuple[str, str
     out = json.loads(result.stdout)
     assert out["rc"] == 0, out
     assert "3 received" in out["out"]
-    # 64 from the kernel, 63 on the wire, 62 in the delivered packet (checklist 16/17)
+    # 64 from the kernel, 63 on the wire, 62 in the delivered packet (docs/wire.md §13 items 16/17)
     assert "ttl=62" in out["out"]
     assert 63 in out["hops"]
     assert out["a"]["sent"] >= 3 and out["b"]["delivered"] >= 3

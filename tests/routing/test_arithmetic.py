@@ -1,4 +1,4 @@
-"""Seqno, metric and hold-time arithmetic (routing.md §12 items 10 to 13)."""
+"""Seqno, metric and hold-time arithmetic (docs/routing.md §12 items 10 to 13)."""
 
 from __future__ import annotations
 

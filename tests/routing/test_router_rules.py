@@ -1,4 +1,4 @@
-"""One test per rule of the reference router (routing.md §3 to §7, checklist items 14 to 31)."""
+"""One test per rule of the reference router (docs/routing.md §3 to §7, §12 items 14 to 31)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Which paths the simulated routers settle on, against what the reference's rules predict.
 
-A fresh network floods every announcement while every link still costs 1000 + 10 (routing.md
+A fresh network floods every announcement while every link still costs 1000 + 10 (docs/routing.md
 §3.3), so its first paths have the fewest hops. Link costs then settle to RTT + static cost, and
 traffic refreshes routes near expiry with route requests, which carry the settled costs: paths
 become the cheapest ones within the selection hysteresis (10 per hop), except that a neighbour of

@@ -30,7 +30,7 @@ def test_every_topology_converges_without_loops(spec: str) -> None:
 
 
 def test_fresh_network_follows_hop_count_until_link_costs_settle() -> None:
-    # Every new link costs 1000 + 10 (routing.md §3.3), so a line-shaped path is chosen over a
+    # Every new link costs 1000 + 10 (docs/routing.md §3.3), so a line-shaped path is chosen over a
     # single slow link only once RTT samples have pulled the costs down; in a line there is
     # exactly one path, so the stretch is 1.
     report = run(parse_spec("line:5", random.Random(1)), seed=1, duration=5.0)
@@ -83,7 +83,7 @@ def test_restored_link_returns_traffic_to_the_short_way() -> None:
     assert path(sim, 0, 1)[0] == [0, 3, 2, 1]
     sim.link_up(0, 1)
     sim.run_until(22.0)
-    # The direct neighbour's announcement has metric 0: it wins at once (routing.md §4.6).
+    # The direct neighbour's announcement has metric 0: it wins at once (docs/routing.md §4.6).
     assert path(sim, 0, 1)[0] == [0, 1]
 
 

@@ -1,4 +1,5 @@
-"""Framing details of wire.md §4 and the checklist lines about them, plus mutated-stream fuzzing."""
+"""Framing details of docs/wire.md §4 and its checklist (§13 items 10 to 16), plus
+mutated-stream fuzzing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Byte-exact encodings of every packet kind (routing.md §12 items 1-9, wire.md §3.6, §4, §7)."""
+"""Byte-exact encodings of every packet kind (docs/routing.md §12 items 1-9,
+docs/wire.md §3.6, §4, §7, §10.8)."""
 
 from __future__ import annotations
 

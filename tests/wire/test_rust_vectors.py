@@ -3,7 +3,7 @@ route_request,seqno_request}.rs, v0.7.10), as values or as the refusal we chose 
 
 Deliberate difference: the reference parses AE 1 (IPv4) prefixes in Update, Route Request and
 SeqNo Request; Mycelium only routes inside 400::/7, so our decoder refuses them (the packet is
-skipped and counted, routing.md §1.8) and our encoder cannot produce them.
+skipped and counted, docs/wire.md §10.7) and our encoder cannot produce them.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ REFUSED = [
     (ROUTE_REQUEST, [3, 1, 32, 10, 101, 4, 1]),
     (ROUTE_REQUEST, [24, 1, 24, 10, 15, 19]),
     (SEQNO_REQUEST, [1, 32, 0, 170, 111, 0] + [2] * 40 + [10, 101, 4, 1]),
-    # Constraint violations listed in routing.md §1.5-1.8.
+    # Constraint violations listed in docs/wire.md §10.7.
     (UPDATE, [2, 0, 129, 0, 0, 0, 0, 0, 0, 0] + [0] * 17 + [1] * 40),  # IPv6 plen > 128
     (UPDATE, [3, 0, 48, 0, 0, 0, 0, 0, 0, 0] + [0] * 8 + [1] * 40),  # AE 3 needs plen 64
     (UPDATE, [0, 0, 8, 0, 0, 0, 0, 0, 0, 0] + [1] * 40),  # AE 0 needs plen 0
@@ -205,7 +205,7 @@ def test_rust_round_trips(tlv: Tlv) -> None:
 
 
 def test_the_encoder_masks_host_bits_and_flags() -> None:
-    # routing.md §1.2: a Python sender SHOULD zero the bits past plen; Subnet.of masks them.
+    # docs/wire.md §10.1: we send masked prefixes; Subnet.of masks them.
     subnet = Subnet.of(bytes.fromhex("05ffffffffffffffffffffffffffffff"), 61)
     value = value_of(Update(subnet, 1, 2, rid(1)))
     assert value[10:18] == bytes.fromhex("05ffffffffffffff")[:7] + b"\xf8"

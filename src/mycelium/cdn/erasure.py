@@ -1,5 +1,5 @@
 """Reed-Solomon erasure coding over GF(2^8), the code of the ``reed-solomon-erasure`` crate the
-CDN's uploader uses (extras.md §3.5): a Vandermonde matrix made systematic, field polynomial
+CDN's uploader uses (docs/extras.md §3.5): a Vandermonde matrix made systematic, field polynomial
 0x11D. Any ``k`` of the ``n`` shards rebuild the ``k`` data shards.
 
 The reference gateway needs every shard; with this the gateway needs only the first ``k`` to

@@ -1,6 +1,6 @@
 """The CDN gateway: ``GET http://<32-hex hash>.<registry host>/?key=<32 hex>`` served locally.
 
-Behaviour of the reference (extras.md §3): the host names the metadata and its registry; the
+Behaviour of the reference (docs/extras.md §3): the host names the metadata and its registry; the
 metadata is fetched from ``http://<registry>/api/v1/metadata/<hash>``, decrypted with the key
 (AES-128-GCM, nonce appended) and decoded; a file is its blocks' plaintext in order, a directory an
 HTML list of links. Blocks come from Redis-protocol shard servers and are cached decrypted under

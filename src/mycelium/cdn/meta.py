@@ -1,6 +1,6 @@
 """CDN metadata blobs: ``MCDN``, version 1, then bincode 2 (big-endian, fixed-width integers).
 
-Layouts follow the reference's ``cdn-meta`` crate (extras.md §3.4): lengths are u64, enum tags
+Layouts follow the reference's ``cdn-meta`` crate (docs/extras.md §3.4): lengths are u64, enum tags
 u32, ``Option`` a 0/1 byte, byte arrays raw, socket addresses a u32 family tag (0 = IPv4, 1 =
 IPv6), the address bytes and a u16 port. Decoding is strict and bounded by the input: a length
 can never make us allocate more than the bytes that are there.

@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass
 
 @dataclass(slots=True)
 class Counters:
-    # --- packets read from the TUN (wire.md §9.3) ---
+    # --- packets read from the TUN (docs/wire.md §9.3) ---
     tun_packets: int = 0
     tun_too_short: int = 0  # < 40 bytes: silent drop
     tun_not_ipv6: int = 0  # version nibble != 6: silent drop
-    tun_too_large: int = 0  # > 1400 bytes: never put on the wire (wire.md §4.6)
+    tun_too_large: int = 0  # > 1400 bytes: never put on the wire (docs/wire.md §4.6)
     tun_local_unreachable: int = 0  # dst in our own /64: ICMP code 3
     tun_bad_source: int = 0  # src outside 400::/7: ICMP code 5
     tun_hop_limit: int = 0  # hop limit < 2: ICMP Time Exceeded

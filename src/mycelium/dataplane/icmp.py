@@ -1,4 +1,5 @@
-"""ICMPv6 errors the data plane writes to the TUN or wraps as out-of-band ICMP (wire.md §5.5, 9.3).
+"""ICMPv6 errors the data plane writes to the TUN or wraps as out-of-band ICMP (docs/wire.md
+§5.5, §9.3).
 
 Only error messages are built here, never parsed beyond the fixed 40 + 8 byte headers: these
 packets are rare, so clarity beats speed.

@@ -1,8 +1,9 @@
 """The sans-I/O data plane: TUN packets in, encrypted frames out, and the reverse.
 
-Follows the reference's ``data.rs`` and ``Router::route_packet`` (wire.md §5, §9.3; routing.md
-§7). Every node that handles a data packet (origin, transit, destination) runs the same hop-limit
-step: below 2 it is answered with an ICMP Time Exceeded, otherwise decremented.
+Follows the reference's ``data.rs`` and ``Router::route_packet`` (docs/wire.md §5, §9.3;
+docs/routing.md §7). Every node that handles a data packet (origin, transit, destination) runs
+the same hop-limit step: below 2 it is answered with an ICMP Time Exceeded, otherwise
+decremented.
 
 The hot paths (``from_tun`` and ``from_link`` with a known route) raise nothing and log nothing:
 everything unusual is a counted drop. Outputs are drained with the ``take_*`` methods.
@@ -25,7 +26,7 @@ from .counters import Counters
 from .packet_stats import PacketStats, Tally, entry
 from .queue import PacketQueue
 
-#: Largest inner packet we put on the wire or accept from the TUN (its MTU, wire.md §4.6).
+#: Largest inner packet we put on the wire or accept from the TUN (its MTU, docs/wire.md §4.6).
 MAX_INNER_PACKET = 1400
 #: Hop limit of message and out-of-band ICMP packets we originate.
 DEFAULT_HOP_LIMIT = 64
@@ -93,7 +94,7 @@ class DataPlane:
         self._random = random_bytes
         self._address = identity.address
         self._prefix = identity.address[:8]
-        #: Our /64 network address: the source of out-of-band ICMP (wire.md §5.5).
+        #: Our /64 network address: the source of out-of-band ICMP (docs/wire.md §5.5).
         self._network = identity.address[:8] + bytes(8)
         if route_queue is None:
             route_queue = PacketQueue(ROUTE_QUEUE_PER_SUBNET, ROUTE_QUEUE_TOTAL, ROUTE_QUEUE_BYTES)
@@ -139,7 +140,7 @@ class DataPlane:
     # inputs
 
     def from_tun(self, packets: list[bytes], now: float) -> None:
-        """IPv6 packets read from the TUN: acceptance checks (wire.md §9.3), then originate.
+        """IPv6 packets read from the TUN: acceptance checks (docs/wire.md §9.3), then originate.
 
         The route and shared key of each destination are looked up once per batch: nothing
         can change them between two packets of one batch (no flush happens in between)."""
@@ -336,7 +337,7 @@ class DataPlane:
                 self.counters.no_route += 1
                 return None
             body = key.seal(header + payload, self._nonce())
-            hop -= 1  # the origin's own router step (wire.md §4.5)
+            hop -= 1  # the origin's own router step (docs/wire.md §4.5)
             frame = b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | hop), src, dst, body))
             self.packet_stats.record(src, dst, len(body))
             frames = self._to_links.get(decision.neighbour)
@@ -416,7 +417,8 @@ class DataPlane:
         self._oob_icmp(icmp.DEST_UNREACHABLE, icmp.CODE_NO_ROUTE, p, now)
 
     def _oob_icmp(self, kind: int, code: int, p: DataPacket, now: float) -> None:
-        """Tell the source of a packet we dropped in transit why, encrypted to it (wire.md §5.5)."""
+        """Tell the source of a packet we dropped in transit why, encrypted to it
+        (docs/wire.md §5.5)."""
         src = p.src
         if src[:8] == self._prefix:
             # About a packet from our own /64 (e.g. an OOB ICMP of ours): never answer ourselves.
@@ -487,7 +489,7 @@ class DataPlane:
             c.bad_payload += 1
 
     def _receive_oob_icmp(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:
-        """Rebuild an out-of-band ICMP as a normal ICMPv6 packet for the TUN (wire.md §5.5)."""
+        """Rebuild an out-of-band ICMP as a normal ICMPv6 packet for the TUN (docs/wire.md §5.5)."""
         c = self.counters
         p = plain[4:]
         if not OOB_MIN <= len(p) <= OOB_MAX:

@@ -1,4 +1,4 @@
-"""Which resolver to forward DNS queries to (extras.md §2.2), decided from the route table.
+"""Which resolver to forward DNS queries to (docs/extras.md §2.2), decided from the route table.
 
 The reference forwards to the public node with the cheapest selected route (route metric plus the
 link cost of its next hop), asks for routes to the ones it knows nothing about, and falls back

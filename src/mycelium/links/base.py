@@ -33,7 +33,7 @@ class Link(abc.ABC):
 
     #: "tcp", "quic", "tls" or "vsock".
     protocol: str = ""
-    #: Static link cost added to the measured RTT (wire.md §6.7).
+    #: Static link cost added to the measured RTT (docs/wire.md §6.7).
     static_cost: int = 0
 
     def __init__(self) -> None:

@@ -1,4 +1,5 @@
-"""Link-local peer discovery (wire.md §7): beacons to ff02::cafe on every qualifying interface."""
+"""Link-local peer discovery (docs/wire.md §7): beacons to ff02::cafe on every qualifying
+interface."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Peer endpoints: ``<proto>://<literal socket address>`` (wire.md §6.1).
+"""Peer endpoints: ``<proto>://<literal socket address>`` (docs/wire.md §6.1).
 
 Host names are refused and IPv6 scope ids must be numeric, as in the reference.
 """

@@ -1,4 +1,4 @@
-"""Which peers we keep connections to (wire.md §8).
+"""Which peers we keep connections to (docs/wire.md §8).
 
 Static and discovered peers are redialled on a 5 s tick, with no backoff and at most one attempt
 in flight per endpoint. Inbound peers are never redialled; a new inbound connection from the same

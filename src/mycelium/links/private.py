@@ -1,4 +1,4 @@
-"""Private networks (wire.md §6.4): who may join is decided by a network name and a 32-byte key.
+"""Private networks (docs/wire.md §6.4): a network name and a 32-byte key decide who may join.
 
 In private mode every TCP connection is TLS with that key, QUIC is off, and discovered peers are
 dialled with TLS; vsock stays plaintext, as in the reference.

@@ -1,4 +1,4 @@
-"""QUIC links (wire.md §6.3) on aioquic's sans-I/O connection, one UDP socket for everything.
+"""QUIC links (docs/wire.md §6.3) on aioquic's sans-I/O connection, one UDP socket for everything.
 
 As the reference: the listen socket also carries every outbound connection; no ALPN; a fresh
 self-signed certificate per start and no certificate checks; the dialling side opens the one
@@ -41,7 +41,7 @@ IDLE_TIMEOUT = 60.0
 #: UDP payload limit: Rust's advertised max_udp_payload_size.
 MAX_UDP_PAYLOAD = 1472
 #: DATAGRAM frame payload that always fits in one packet (flags, 8-byte CID, packet number, tag,
-#: frame header): larger data packets go on the stream instead (wire.md §6.3.7).
+#: frame header): larger data packets go on the stream instead (docs/wire.md §6.3.7).
 MAX_DATAGRAM_PAYLOAD = MAX_UDP_PAYLOAD - 30
 HANDSHAKE_TIMEOUT = 10.0
 CONTROL_STREAM = 0

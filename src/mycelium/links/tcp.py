@@ -1,4 +1,4 @@
-"""Plain TCP links (wire.md §6.2): Mycelium framing straight on the stream, TCP_NODELAY on."""
+"""Plain TCP links (docs/wire.md §6.2): Mycelium framing straight on the stream, TCP_NODELAY on."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..wire.stream import StreamDecoder
 from .base import Link, LinkHandler
 from .endpoint import Endpoint, socket_text
 
-#: Static link cost of TCP (and TLS) over IPv6 and over IPv4 (wire.md §6.7).
+#: Static link cost of TCP (and TLS) over IPv6 and over IPv4 (docs/wire.md §6.7).
 COST_IPV6 = 10
 COST_IPV4 = 15
 _SO_MARK = getattr(socket, "SO_MARK", 36)

@@ -1,4 +1,4 @@
-"""TLS 1.3 external-PSK links for private networks (wire.md §6.4).
+"""TLS 1.3 external-PSK links for private networks (docs/wire.md §6.4).
 
 tlslite-ng performs the handshake (PSK identity = network name, psk_dhe_ke, X25519) on a blocking
 socket in a worker thread; then the traffic keys move to our own TLS 1.3 record layer on the event

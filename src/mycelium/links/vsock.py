@@ -1,4 +1,4 @@
-"""vsock links (wire.md §6.5): the TCP framing over ``AF_VSOCK`` stream sockets, never TLS.
+"""vsock links (docs/wire.md §6.5): the TCP framing over ``AF_VSOCK`` stream sockets, never TLS.
 
 The link runs on a small transport of its own (loop reader/writer callbacks): uvloop cannot adopt
 an ``AF_VSOCK`` socket. Addresses come from connect / accept, never from the transport.
@@ -18,7 +18,7 @@ from .tcp import StreamLink
 
 log = logging.getLogger(__name__)
 
-#: Static link cost of vsock (wire.md §6.7): a local channel, cheaper than any IP transport.
+#: Static link cost of vsock (docs/wire.md §6.7): a local channel, cheaper than any IP transport.
 COST = 5
 #: Listen on every CID the kernel gives this machine.
 VMADDR_CID_ANY = 0xFFFFFFFF

@@ -1,4 +1,4 @@
-"""The message bus: reliable, topic-based messages between nodes (messages.md)."""
+"""The message bus: reliable, topic-based messages between nodes (docs/messages.md)."""
 
 from .engine import MessageEngine, ReceivedMessage, State
 from .topics import TopicConfig

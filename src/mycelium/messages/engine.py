@@ -1,4 +1,4 @@
-"""The message engine (messages.md), sans-I/O: reliable, chunked, acknowledged messages.
+"""The message engine (docs/messages.md), sans-I/O: reliable, chunked, acknowledged messages.
 
 Inputs: ``push`` / ``pop`` calls, message packets from the data plane, ``tick``; all take ``now``.
 Outputs, drained by the runtime: packets to send (``take_outgoing``), replies for waiting senders

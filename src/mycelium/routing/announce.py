@@ -1,5 +1,5 @@
 """Our own /64: its Update, sent on every new link, every 5 minutes and after a seqno bump
-(babeld's xroute; docs/routing.md)."""
+(babeld's xroute; docs/routing.md §4.8, §4.9)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Babel's modular seqno comparison, saturating metric arithmetic and hold times (routing.md §3.4,
-§4.2, §4.5)."""
+"""Babel's modular seqno comparison, saturating metric arithmetic and hold times (docs/routing.md
+§3.4, §4.2, §4.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Short-lived memories of requests sent and received (routing.md §5.4, §6.4)."""
+"""Short-lived memories of requests sent and received (docs/routing.md §5.4, §6.4)."""
 
 from __future__ import annotations
 

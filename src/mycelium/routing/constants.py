@@ -1,4 +1,5 @@
-"""Timers and limits of the reference router (routing.md §2), in seconds unless named otherwise."""
+"""Timers and limits of the reference router (docs/routing.md §2), in seconds unless named
+otherwise."""
 
 HELLO_INTERVAL = 20.0
 HELLO_INTERVAL_CS = 2000

@@ -8,7 +8,8 @@ from typing import Generic, TypeVar
 
 from ..subnet import Subnet
 
-#: The runtime's handle for one live connection (one neighbour per connection).
+#: The runtime's handle for one live connection (one neighbour per connection,
+#: docs/routing.md §1.1).
 N = TypeVar("N", bound=Hashable)
 
 
@@ -45,7 +46,7 @@ NO_ROUTE = NoRoute()
 
 @dataclass(frozen=True, slots=True)
 class RouteView(Generic[N]):
-    """One route entry as the admin API shows it (docs/routing.md)."""
+    """One route entry as the admin API shows it (docs/routing.md §10)."""
 
     subnet: Subnet
     neighbour: N

@@ -1,5 +1,5 @@
 """Neighbours: one per live connection, its Hello/IHU exchange and its RTT-based link cost
-(docs/routing.md)."""
+(docs/routing.md §3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Updates we send for routes we selected: triggered propagation to every neighbour, answers
-to one neighbour, and the full dump a wildcard request asks for (docs/routing.md)."""
+to one neighbour, and the full dump a wildcard request asks for (docs/routing.md §4.8)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def propagate_selected(
         upd = advertised(r, subnet, s, sre, metric_add(t.e_metric[sre], skip.link_cost), now)
     else:
         # Retractions carry our own router ID and seqno, like the reference; they are not
-        # recorded in the source table (RFC behaviour, a local difference only).
+        # recorded in the source table (RFC behaviour, a local difference only). See
+        # docs/routing.md §4.3 and §4.8.
         upd = Update(subnet, r.seqno, INFINITY, r.router_id, UPDATE_INTERVAL_CS)
     out = r.outgoing
     for n in r.by_id.values() if to is None else to:

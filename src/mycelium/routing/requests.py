@@ -1,5 +1,5 @@
 """Route requests (flooded with a generation, answered from the table) and seqno requests
-(sent towards a route's origin to get a newer seqno) (docs/routing.md)."""
+(sent towards a route's origin to get a newer seqno) (docs/routing.md §5, §6)."""
 
 from __future__ import annotations
 
@@ -69,8 +69,8 @@ def on_route_request(r: RouterState[N], n: Neighbour[N], rr: RouteRequest, now: 
     if r.subnet.contains_subnet(subnet):
         send_own_update(r, (n,), now)
         return
-    # Safe deviation: requests outside 400::/7 or shorter than /64 are neither answered,
-    # forwarded nor marked; the reference never originates them.
+    # Safe deviation (docs/routing.md §5.3): requests outside 400::/7 or shorter than /64 are
+    # neither answered, forwarded nor marked; the reference never originates them.
     if subnet.prefix_len < NODE_PREFIX_LEN or not GLOBAL_SUBNET.contains_subnet(subnet):
         r.counters.requests_ignored += 1
         return

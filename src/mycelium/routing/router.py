@@ -1,4 +1,4 @@
-"""The Babel-derived router of the reference as a sans-I/O state machine (docs/routing.md).
+"""The reference's Babel-derived router as a sans-I/O state machine (docs/routing.md §3 to §7).
 
 Inputs are method calls carrying ``now``; outputs are drained with ``take_*``. The rules live in
 one module per concept, as in babeld: ``neighbour`` (Hello/IHU, link cost), ``selection``
@@ -159,10 +159,10 @@ class Router(RouterState[N]):
 
     # --- data plane ---------------------------------------------------------------------------
     def route(self, dst: bytes, now: float, origin: bool = False) -> Decision[N]:
-        """Forwarding decision for a data packet to ``dst`` (after the hop-limit step). Sends
-        route or seqno requests as side effects (visible through ``take_outgoing``).
-        ``origin``: we are encrypting this packet ourselves, so entries without a selected one
-        mean Queue (after a seqno request), not NoRoute."""
+        """Forwarding decision for a data packet to ``dst`` (after the hop-limit step; see
+        docs/routing.md §7.1). Sends route or seqno requests as side effects (visible through
+        ``take_outgoing``). ``origin``: we are encrypting this packet ourselves, so entries
+        without a selected one mean Queue (after a seqno request), not NoRoute."""
         address = int.from_bytes(dst, "big")
         if address & _MASK64 == self.own_net:
             return LOCAL
@@ -202,7 +202,8 @@ class Router(RouterState[N]):
         requests.flood_route_request(self, subnet, 0, None, now)
 
     def public_key_for(self, address: bytes) -> bytes | None:
-        """Key of the longest-prefix entry covering ``address``, selected or not."""
+        """Key of the longest-prefix entry covering ``address``, selected or not (the subnet
+        owner's, docs/routing.md §7.3)."""
         found = self.table.longest_match(int.from_bytes(address, "big"))
         if found is not None and found[1] != NONE:
             return self.table.public_key(found[1])

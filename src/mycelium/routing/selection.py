@@ -1,5 +1,5 @@
 """Updates received, route selection among feasible entries, expiry and retraction
-(docs/routing.md)."""
+(docs/routing.md §4.4 to §4.10)."""
 
 from __future__ import annotations
 

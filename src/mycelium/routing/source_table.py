@@ -1,4 +1,4 @@
-"""Feasibility distances per (subnet, router ID) and the feasibility condition (routing.md §4.3).
+"""Feasibility distances per (subnet, router ID), the feasibility condition (docs/routing.md §4.3).
 
 Entries are written only when this node sends an Update; they are garbage-collected 30 minutes
 after their last refresh. Expiry is checked on access, so the answer is exact without a timer per

@@ -1,4 +1,4 @@
-"""The route table, stored column-wise (routing.md §4.1, §4.3, §5.4).
+"""The route table, stored column-wise (docs/routing.md §4.1, §4.3, §5.4).
 
 A node in a 100 000-node network holds 100 000 routes. As Python objects (an entry object per
 neighbour, a list and a tuple key per subnet, boxed floats) a route cost ~850 bytes; here a subnet

@@ -1,5 +1,5 @@
-"""The router's timers: periodic deadlines, route expiry in a wheel of whole seconds, and
-queried-subnet markers in a heap.
+"""The router's timers (docs/routing.md §2): periodic deadlines, route expiry in a wheel of whole
+seconds, and queried-subnet markers in a heap.
 
 Both the wheel and the heap delete lazily: a refresh files an entry again and the superseded
 filing is skipped when its second comes. Expiry therefore runs up to one second late, invisible

@@ -147,7 +147,8 @@ def stretch(sim: Simulation, dsts: Iterable[int]) -> float:
 
 def settled_link_cost(latency: float) -> int:
     """The cost a link of this one-way latency settles at: the smoothed RTT in whole ms (the
-    integer smoothing converges to the sample exactly) plus the static cost (routing.md §3.3)."""
+    integer smoothing converges to the sample exactly) plus the static cost
+    (docs/routing.md §3.3)."""
     return round(latency * 2_000_000) // 1000 + LINK_STATIC_COST
 
 
@@ -160,7 +161,7 @@ def shortest_costs(sim: Simulation, dst: int, direct_wins: bool = False) -> list
 
     ``direct_wins``: the reference's optimum. A neighbour of ``dst`` keeps the direct link
     whatever it costs: the owner's metric-0 announcement always wins selection and is refreshed
-    every 300 s, so that node never queries for better paths (routing.md §4.6).
+    every 300 s, so that node never queries for better paths (docs/routing.md §4.6).
     """
     dist = [math.inf] * len(sim.routers)
     dist[dst] = 0

@@ -23,7 +23,7 @@ from ..wire.stream import decode_packet
 from ..wire.tlv import Tlv
 from .topology import Topology
 
-#: Static cost of a TCP link over IPv6 (wire.md §6.7).
+#: Static cost of a TCP link over IPv6 (docs/wire.md §6.7).
 LINK_STATIC_COST = 10
 
 _DELIVER, _TICK, _ACTION = 0, 1, 2

@@ -3,8 +3,8 @@
 We open it with ``IFF_TUN | IFF_NO_PI | IFF_VNET_HDR`` but enable no transmit offloads: the
 kernel still segments and checksums what it hands us, so every read is one ordinary IPv6 packet of
 at most the MTU (1400) behind a 10-byte ``virtio_net_hdr``, exactly what may go on the wire
-(wire.md §9.2). Segmenting in Python would cost more than the syscalls it saves. The header pays
-off on writes: consecutive TCP segments are joined into GSO super-packets (``gro.py``), so the
+(docs/wire.md §9.2). Segmenting in Python would cost more than the syscalls it saves. The header
+pays off on writes: consecutive TCP segments are joined into GSO super-packets (``gro.py``), so the
 receiving stack runs once per run of segments instead of once per packet.
 
 Closing the fd removes the (non-persistent) device, and with it its address and route.

@@ -1,7 +1,7 @@
 """Interface configuration over netlink (pyroute2): MTU, the overlay address, link up.
 
 The address is the node's full overlay address with prefix length 7, so the kernel derives the
-only route we need, ``400::/7 dev <tun>`` (wire.md §9.1). Nothing else is installed.
+only route we need, ``400::/7 dev <tun>`` (docs/wire.md §9.1). Nothing else is installed.
 """
 
 from __future__ import annotations

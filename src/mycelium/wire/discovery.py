@@ -1,4 +1,4 @@
-"""Link-local discovery beacons (wire.md §7): ``mycelium`` ‖ TCP port ‖ router ID, 50 bytes."""
+"""Link-local discovery beacons (docs/wire.md §7): ``mycelium`` ‖ TCP port ‖ router ID, 50 bytes."""
 
 from __future__ import annotations
 

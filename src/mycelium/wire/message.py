@@ -1,4 +1,4 @@
-"""Message-subsystem packets (messages.md), carried as user-data type 0x01 inside data packets.
+"""Message-subsystem packets (docs/messages.md §2), carried as user-data type 0x01 in data packets.
 
 Every packet is a 12-byte header (8-byte message id, big-endian u16 flags, 2 reserved bytes)
 followed by a body whose layout depends on the flags: INIT (u64 length, u8 topic length, topic),

@@ -1,4 +1,4 @@
-"""Outer packet header, data packets and control-packet envelopes (wire.md §4)."""
+"""Outer packet header, data packets and control-packet envelopes (docs/wire.md §4)."""
 
 from __future__ import annotations
 

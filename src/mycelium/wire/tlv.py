@@ -1,4 +1,4 @@
-"""Babel TLVs as Mycelium carries them (routing.md §1): Hello, IHU, Update, Route/SeqNo request.
+"""Babel TLVs as Mycelium carries them (docs/wire.md §10): Hello, IHU, Update, Route/SeqNo request.
 
 Encoders emit only what the reference's decoder accepts. Decoders are strict: a TLV whose length
 field disagrees with the length its fields imply, an unknown AE or a bad prefix length is refused
