@@ -222,31 +222,87 @@ def test_forward_socket_topics_are_handed_to_the_runtime() -> None:
     assert ch.b.pop() is None
 
 
+def _init(message_id: bytes, length: int) -> bytes:
+    return wire.MessagePacket(message_id, wire.FLAG_INIT, wire.init_body(length, b"")).encode()
+
+
+def _source(i: int) -> bytes:
+    """An address in the i-th /64 of 400::/7 (a distinct sending key each)."""
+    return (0x0400 << 112 | i << 64 | 1).to_bytes(16, "big")
+
+
 def test_memory_bounds_against_a_flood() -> None:
     engine = MessageEngine(B_IP, B_PK, lambda ip: A_PK)
-    huge = wire.MessagePacket(b"\x01" * 8, wire.FLAG_INIT, wire.init_body(1 << 62, b""))
-    engine.handle(A_IP, B_IP, huge.encode(), 0.0)
+    engine.handle(A_IP, B_IP, _init(b"\x01" * 8, 1 << 62), 0.0)
     assert engine.counters.rejected_too_large == 1 and engine.take_outgoing() == []
-    for i in range(eng.MAX_PENDING_MESSAGES + 50):
-        packet = wire.MessagePacket(i.to_bytes(8, "big"), wire.FLAG_INIT, wire.init_body(10, b""))
-        engine.handle(A_IP, B_IP, packet.encode(), 0.0)
+    # One sender gets its share of the pending slots; its further INITs are not acknowledged.
+    for i in range(1_100):
+        engine.handle(A_IP, B_IP, _init(i.to_bytes(8, "big"), 1), 0.0)
+    acked = engine.take_outgoing()
+    assert len(acked) == eng.MAX_PENDING_PER_SOURCE
+    assert engine.counters.rejected_sender_busy == 1_100 - eng.MAX_PENDING_PER_SOURCE
+    # Many senders fill the whole table, and no further.
+    for i in range(2_000):
+        engine.handle(_source(i), B_IP, _init(b"s" + i.to_bytes(7, "big"), 10), 0.0)
     assert len(engine._pending) == eng.MAX_PENDING_MESSAGES
-    assert engine.counters.rejected_too_large == 51
-    engine.tick(2 * eng.SEND_WINDOW + 1)
-    assert not engine._pending  # forgotten after 10 minutes
-    # Overlapping chunks cannot store more than about twice the declared length.
-    engine.handle(
-        A_IP,
-        B_IP,
-        wire.MessagePacket(b"z" * 8, wire.FLAG_INIT, wire.init_body(1000, b"")).encode(),
-        700.0,
-    )
+    # Declared bytes are reserved: two 64 MiB messages per sender, 256 MiB in all.
+    big = eng.MAX_MESSAGE_SIZE
+    fresh = MessageEngine(B_IP, B_PK, lambda ip: A_PK)
+    for i in range(3):
+        fresh.handle(A_IP, B_IP, _init(b"b" + i.to_bytes(7, "big"), big), 0.0)
+    assert fresh._pending_bytes == 2 * big and fresh.counters.rejected_sender_busy == 1
+    for i in range(10):
+        fresh.handle(_source(i), B_IP, _init(b"c" + i.to_bytes(7, "big"), big), 0.0)
+    assert fresh._pending_bytes == eng.MAX_PENDING_BYTES
+    # Silent pending messages go after a minute (checked once a minute).
+    engine.tick(0.0)
+    engine.tick(eng.PENDING_IDLE_TIMEOUT + 61)
+    assert not engine._pending and engine.counters.idle_dropped == eng.MAX_PENDING_MESSAGES
+    assert engine._per_source == {}
+
+
+def test_overlapping_chunks_store_no_more_than_the_declared_length() -> None:
+    engine = MessageEngine(B_IP, B_PK, lambda ip: A_PK)
+    engine.handle(A_IP, B_IP, _init(b"z" * 8, 1000), 0.0)
     for index in range(4):
         chunk = wire.MessagePacket(
             b"z" * 8, wire.FLAG_CHUNK, wire.chunk_body(index, 0, b"q" * 1000)
         )
-        engine.handle(A_IP, B_IP, chunk.encode(), 700.0)
-    assert engine._pending[b"z" * 8].stored <= 2 * 1000 + eng.CHUNK_SIZE
+        engine.handle(A_IP, B_IP, chunk.encode(), 0.0)
+    assert engine._pending[b"z" * 8].stored == 1000
+
+
+def test_a_legitimate_message_completes_while_one_sender_floods_inits() -> None:
+    ch = Channel()
+    attacker = _source(77)
+    for i in range(1_100):
+        ch.b.handle(attacker, B_IP, _init(b"x" + i.to_bytes(7, "big"), 1), ch.now)
+    ch.b.take_outgoing()
+    mid = ch.a.push(B_IP, b"hello" * 300, ch.now)
+    ch.run(ch.now + 2.0)
+    assert ch.a.status(mid)["state"] == "received"  # type: ignore[index]
+    got = ch.b.pop()
+    assert got is not None and got.data == b"hello" * 300
+
+
+def test_packets_naming_a_message_count_only_from_its_peer() -> None:
+    ch = Channel()
+    mid = ch.a.push(B_IP, b"payload" * 400, ch.now)
+    intruder = _source(5)
+    # An ACK from a third node does not advance the sender.
+    forged = wire.MessagePacket(mid, wire.FLAG_INIT | wire.FLAG_ACK, wire.init_body(2800, b""))
+    ch.a.handle(intruder, A_IP, forged.encode(), ch.now)
+    assert ch.a.status(mid)["state"] == "pending"  # type: ignore[index]
+    assert ch.a.counters.wrong_peer == 1
+    # The real exchange starts; a third node's chunk for the same id is ignored and counted.
+    ch.run(ch.now + 0.007)  # b holds the INIT; its ACK is on the way back
+    assert mid in ch.b._pending
+    bogus = wire.MessagePacket(mid, wire.FLAG_CHUNK, wire.chunk_body(0, 0, b"!" * 1300))
+    ch.b.handle(intruder, B_IP, bogus.encode(), ch.now)
+    assert ch.b.counters.wrong_peer == 1
+    ch.run(ch.now + 2.0)
+    got = ch.b.pop()
+    assert got is not None and got.data == b"payload" * 400
 
 
 def test_bad_checksum_is_not_delivered() -> None:

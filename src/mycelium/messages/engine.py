@@ -10,9 +10,11 @@ After 5 minutes an unfinished message is aborted (ABORTED sent), after 10 minute
 Receiver: INIT opens a pending message (topic ACL first), CHUNKs fill it, DONE completes it when
 every chunk is there and the BLAKE3 checksum matches. Popping a message sends READ.
 
-Deviations, all defensive: declared lengths, pending messages, stored chunk bytes and the inbox
-are bounded (the reference allocates whatever an INIT announces); a duplicate INIT does not reset
-a message whose chunks are arriving; pending messages are dropped after 10 minutes.
+Deviations, all defensive: declared lengths, pending messages (in all and per sending /64),
+stored chunk bytes and the inbox are bounded (the reference allocates whatever an INIT
+announces); a CHUNK, DONE, READ, ABORTED or ACK counts only from the node the message is
+exchanged with; a duplicate INIT does not reset a message whose chunks are arriving; a pending
+message that hears nothing for a minute is dropped (a live sender repeats every 100 ms).
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ MINIMUM_CHUNK_SIZE = 250
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 MAX_PENDING_MESSAGES = 1024
 MAX_PENDING_BYTES = 256 * 1024 * 1024
+#: One sender (a /64: one key) may hold this share of the above; its INITs beyond are not
+#: acknowledged, so it retries them once its earlier messages complete.
+MAX_PENDING_PER_SOURCE = 64
+MAX_PENDING_BYTES_PER_SOURCE = 128 * 1024 * 1024
+#: A pending message that receives nothing for this long is dropped (checked every minute).
+PENDING_IDLE_TIMEOUT = 60.0
 MAX_INBOX_MESSAGES = 10_000
 MAX_INBOX_BYTES = 512 * 1024 * 1024
 
@@ -102,6 +110,8 @@ class _Pending:
     created: float
     chunks: dict[int, bytes] = field(default_factory=dict)
     stored: int = 0
+    #: When its sender last sent something for it.
+    heard: float = 0.0
 
 
 def chunk_layout(size: int) -> list[tuple[int, int]]:
@@ -130,6 +140,12 @@ class MessageCounters:
     received: int = 0
     rejected_by_topic: int = 0
     rejected_too_large: int = 0
+    #: INITs refused because their sender already holds its share of the pending slots.
+    rejected_sender_busy: int = 0
+    #: Packets naming a message exchanged with another node (spoofed or confused).
+    wrong_peer: int = 0
+    #: Pending messages dropped after a minute without a packet.
+    idle_dropped: int = 0
     sent: int = 0
 
 
@@ -152,6 +168,8 @@ class MessageEngine:
         self._outbox: dict[bytes, _Outbound] = {}
         self._pending: dict[bytes, _Pending] = {}
         self._pending_bytes = 0
+        #: Sending /64 -> (pending messages, their declared bytes).
+        self._per_source: dict[bytes, tuple[int, int]] = {}
         self._inbox: deque[ReceivedMessage] = deque()
         self._inbox_bytes = 0
         self._subscribers: dict[bytes, float] = {}
@@ -162,8 +180,8 @@ class MessageEngine:
         self._wakes: list[tuple[float, int, bytes]] = []
         self._tiebreak = itertools.count()
         self._next_sweep = 0.0
-        #: Ids of recently completed inbound messages, to acknowledge repeated DONEs.
-        self._completed: OrderedDict[bytes, None] = OrderedDict()
+        #: Recently completed inbound messages (id -> sender), to acknowledge repeated DONEs.
+        self._completed: OrderedDict[bytes, bytes] = OrderedDict()
 
     # --- sending ----------------------------------------------------------------------------
     def push(
@@ -231,15 +249,18 @@ class MessageEngine:
         try:
             packet = wire.decode(payload)
             if packet.has(wire.FLAG_ACK):
-                self._handle_ack(packet, now)
+                self._handle_ack(packet, src, now)
             else:
                 self._handle_message(packet, src, dst, now)
         except MalformedPacket:
             self.counters.bad_packets += 1
 
-    def _handle_ack(self, packet: wire.MessagePacket, now: float) -> None:
+    def _handle_ack(self, packet: wire.MessagePacket, src: bytes, now: float) -> None:
         out = self._outbox.get(packet.id)
         if out is None:
+            return
+        if out.dst != src:
+            self.counters.wrong_peer += 1
             return
         if packet.has(wire.FLAG_INIT):
             if out.state is not State.INIT:
@@ -262,16 +283,30 @@ class MessageEngine:
     ) -> None:
         if packet.has(wire.FLAG_INIT):
             self._on_init(packet, src, dst, now)
-        elif packet.has(wire.FLAG_CHUNK):
-            self._on_chunk(packet, src)
-        elif packet.has(wire.FLAG_DONE):
-            self._on_done(packet, src)
         elif packet.has(wire.FLAG_READ):
             out = self._outbox.get(packet.id)
-            if out is not None and out.state is State.RECEIVED:
+            if out is None:
+                return
+            if out.dst != src:
+                self.counters.wrong_peer += 1
+            elif out.state is State.RECEIVED:
                 out.state = State.READ
-        elif packet.has(wire.FLAG_ABORTED):
-            self._drop_pending(packet.id)
+        else:
+            pending = self._pending.get(packet.id)
+            if pending is None:
+                if packet.has(wire.FLAG_DONE):
+                    self._on_done_again(packet, src)
+                return
+            if pending.src != src:
+                self.counters.wrong_peer += 1
+                return
+            pending.heard = now
+            if packet.has(wire.FLAG_CHUNK):
+                self._on_chunk(pending, packet, src)
+            elif packet.has(wire.FLAG_DONE):
+                self._on_done(pending, packet, src)
+            elif packet.has(wire.FLAG_ABORTED):
+                self._drop_pending(packet.id)
 
     def _on_init(self, packet: wire.MessagePacket, src: bytes, dst: bytes, now: float) -> None:
         init = packet.init()
@@ -281,7 +316,10 @@ class MessageEngine:
             return
         if any(m.id == packet.id for m in self._inbox):
             return
-        if packet.id not in self._pending:
+        pending = self._pending.get(packet.id)
+        if pending is None:
+            source = src[:8]
+            count, stored = self._per_source.get(source, (0, 0))
             if (
                 init.length > MAX_MESSAGE_SIZE
                 or len(self._pending) >= MAX_PENDING_MESSAGES
@@ -289,17 +327,26 @@ class MessageEngine:
             ):
                 self.counters.rejected_too_large += 1
                 return
+            if (
+                count >= MAX_PENDING_PER_SOURCE
+                or stored + init.length > MAX_PENDING_BYTES_PER_SOURCE
+            ):
+                self.counters.rejected_sender_busy += 1
+                return
             self._pending[packet.id] = _Pending(
-                packet.id, is_reply, src, dst, init.length, init.topic, now
+                packet.id, is_reply, src, dst, init.length, init.topic, now, heard=now
             )
             self._pending_bytes += init.length
+            self._per_source[source] = (count + 1, stored + init.length)
+        elif pending.src != src:
+            self.counters.wrong_peer += 1
+            return
+        else:
+            pending.heard = now
         flags = wire.FLAG_INIT | wire.FLAG_ACK | (packet.flags & wire.FLAG_REPLY)
         self._emit(src, wire.MessagePacket(packet.id, flags, packet.body))
 
-    def _on_chunk(self, packet: wire.MessagePacket, src: bytes) -> None:
-        pending = self._pending.get(packet.id)
-        if pending is None:
-            return
+    def _on_chunk(self, pending: _Pending, packet: wire.MessagePacket, src: bytes) -> None:
         chunk = packet.chunk()
         length = pending.length
         if length < chunk.offset + chunk.size:
@@ -319,23 +366,22 @@ class MessageEngine:
             return
         previous = pending.chunks.get(chunk.index)
         stored = pending.stored - (len(previous) if previous is not None else 0) + chunk.size
-        if stored > 2 * length + CHUNK_SIZE:
-            return  # overlapping garbage from a hostile sender
+        if stored > length:
+            return  # overlapping chunks: a sender's chunks add up to the declared length
         pending.chunks[chunk.index] = chunk.data
         pending.stored = stored
         body = wire.chunk_ack_body(chunk)
         self._emit(src, wire.MessagePacket(packet.id, wire.FLAG_CHUNK | wire.FLAG_ACK, body))
 
-    def _on_done(self, packet: wire.MessagePacket, src: bytes) -> None:
-        pending = self._pending.get(packet.id)
-        if pending is None:
-            # Deviation: the reference never acknowledges a DONE it already completed, so a lost
-            # DONE ACK leaves its sender retrying until the deadline; we acknowledge it again.
-            if packet.id in self._completed:
-                self._emit(
-                    src, wire.MessagePacket(packet.id, wire.FLAG_DONE | wire.FLAG_ACK, packet.body)
-                )
-            return
+    def _on_done_again(self, packet: wire.MessagePacket, src: bytes) -> None:
+        """Deviation: the reference never acknowledges a DONE it already completed, so a lost
+        DONE ACK leaves its sender retrying until the deadline; we acknowledge it again."""
+        if self._completed.get(packet.id) == src:
+            self._emit(
+                src, wire.MessagePacket(packet.id, wire.FLAG_DONE | wire.FLAG_ACK, packet.body)
+            )
+
+    def _on_done(self, pending: _Pending, packet: wire.MessagePacket, src: bytes) -> None:
         done = packet.done()
         expected = -(-pending.length // CHUNK_SIZE)
         count = max(expected, max(pending.chunks, default=-1) + 1)
@@ -364,7 +410,7 @@ class MessageEngine:
             data,
         )
         self._drop_pending(packet.id)
-        self._completed[packet.id] = None
+        self._completed[packet.id] = src
         if len(self._completed) > MAX_INBOX_MESSAGES:
             self._completed.popitem(last=False)
         self.counters.received += 1
@@ -382,6 +428,12 @@ class MessageEngine:
         pending = self._pending.pop(message_id, None)
         if pending is not None:
             self._pending_bytes -= pending.length
+            source = pending.src[:8]
+            count, stored = self._per_source[source]
+            if count == 1:
+                del self._per_source[source]
+            else:
+                self._per_source[source] = (count - 1, stored - pending.length)
 
     def deliver(self, message: ReceivedMessage) -> None:
         """Into the inbox (oldest dropped, and counted, when it is full)."""
@@ -439,9 +491,10 @@ class MessageEngine:
         if now >= self._next_sweep:
             self._next_sweep = now + REPLY_SUBSCRIBER_CLEAR_DELAY
             for message_id in [
-                k for k, p in self._pending.items() if now - p.created >= 2 * SEND_WINDOW
+                k for k, p in self._pending.items() if now - p.heard >= PENDING_IDLE_TIMEOUT
             ]:
                 self._drop_pending(message_id)
+                self.counters.idle_dropped += 1
             for message_id in [k for k, t in self._subscribers.items() if t <= now]:
                 del self._subscribers[message_id]
 
