@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.dataplane import PacketQueue, plane
+from mycelium.dataplane.queue import PACKET_OVERHEAD, SUBNET_OVERHEAD
 from mycelium.subnet import Subnet
 from mycelium.wire.packet import DataPacket
 
@@ -104,11 +107,27 @@ def test_total_overflow() -> None:
 
 
 def test_byte_bound() -> None:
-    queue = PacketQueue(max_per_subnet=100, max_total=100, max_bytes=1000)
+    cost = 440 + PACKET_OVERHEAD  # a 400-byte payload plus its IPv6 header
+    queue = PacketQueue(max_per_subnet=100, max_total=100, max_bytes=2 * cost + SUBNET_OVERHEAD)
     pa, _ = make_plane(A, route_queue=queue)
     pa.from_tun([ipv6_packet(A.address, B.address, payload=bytes(400)) for _ in range(3)], now=0)
     assert pa.counters.queued == 2 and pa.counters.queue_full == 1
-    assert queue.bytes == 880
+    assert queue.bytes == 2 * cost + SUBNET_OVERHEAD
+
+
+def test_the_byte_bound_counts_what_parked_packets_really_cost() -> None:
+    """Tiny packets to many /64s (the reference counts only their payloads)."""
+    budget = 4 * 1024 * 1024
+    queue = PacketQueue(max_per_subnet=10_000, max_total=1_000_000, max_bytes=budget)
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    for i in range(40_000):
+        dst = (0x0400 << 112 | i << 64 | 1).to_bytes(16, "big")
+        queue.add(Subnet.of(dst, 64), DataPacket(A.address, dst, 64, bytes(8)), 8, 0.0)
+    after, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert queue.full_global > 0 and queue.bytes <= budget
+    assert after - before <= budget * 1.1
 
 
 def test_transit_packet_is_queued_then_forwarded_with_a_second_decrement() -> None:

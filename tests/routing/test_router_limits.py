@@ -155,3 +155,14 @@ def test_a_token_bucket_never_allows_more_than_burst_plus_rate_times_time(
         now += gap
         allowed += bucket.take(now)
     assert allowed <= burst + rate * now + 1e-6
+
+
+def test_packets_we_forward_cannot_starve_route_requests_for_our_own() -> None:
+    r = router(RouterLimits(origin_rate=10.0, origin_burst=20))
+    for i in range(500):  # a neighbour sends transit packets to 500 unknown /64s
+        r.route((0x0500 << 112 | i << 64 | 1).to_bytes(16, "big"), 1.0)
+    flooded = {tlv.subnet for _, tlv in r.take_outgoing() if type(tlv) is RouteRequest}
+    assert len(flooded) == 20
+    ours = (0x0600 << 112 | 1).to_bytes(16, "big")
+    r.route(ours, 1.0, origin=True)
+    assert [tlv.subnet for _, tlv in r.take_outgoing()] == [Subnet(0x0600 << 112, 64)] * 2

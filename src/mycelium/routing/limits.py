@@ -22,7 +22,8 @@ class RouterLimits:
     #: Route requests and seqno requests handled per neighbour, each kind.
     request_rate: float = 100.0
     request_burst: int = 500
-    #: Route requests we originate (one per unknown destination a packet asks for).
+    #: Route requests we originate (one per unknown destination a packet asks for), for our own
+    #: packets and, separately, for packets we forward.
     origin_rate: float = 100.0
     origin_burst: int = 500
     #: Full-table dumps (wildcard route requests; the reference never sends them): at most one

@@ -38,9 +38,6 @@ def flood_route_request(
 ) -> None:
     """Ask every live neighbour but ``came_from`` for ``subnet``, skipping those already asked
     with this generation or a lower one in the last 15 s; marks the subnet queried."""
-    if came_from is None and not r.origin_requests.take(now):
-        r.counters.origin_requests_rate_limited += 1
-        return
     mark_queried(r, subnet, now)
     cached = r.rr_cache.get(subnet, now)
     skip = cached.receivers if cached is not None and generation >= cached.generation else ()

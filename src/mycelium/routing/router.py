@@ -174,7 +174,7 @@ class Router(RouterState[N]):
                 if t.sel[s]:
                     sre = t.head[s]
                     if t.e_expires[sre] - now < ROUTE_ALMOST_EXPIRED:
-                        self._request_route(Subnet(address & _MASK64, 64), now)
+                        self._request_route(Subnet(address & _MASK64, 64), now, origin)
                     forward: Forward[N] | None = t.forward.get(s)
                     if forward is None:
                         forward = t.forward[s] = Forward(
@@ -189,17 +189,23 @@ class Router(RouterState[N]):
                 # for the dead entries to expire.
                 source = (key_subnet(key), t.router_id(t.head[s]))
                 if not requests.send_seqno_request(self, source, None, now):
-                    self._request_route(subnet64, now)
+                    self._request_route(subnet64, now, origin)
                 return Queue(subnet64)
             if deadline > now:
                 return Queue(Subnet(address & _MASK64, 64))
             t.unmark_queried(key_subnet(key))
         subnet64 = Subnet(address & _MASK64, 64)
-        self._request_route(subnet64, now)
+        self._request_route(subnet64, now, origin)
         return Queue(subnet64)
 
-    def _request_route(self, subnet: Subnet, now: float) -> None:
-        requests.flood_route_request(self, subnet, 0, None, now)
+    def _request_route(self, subnet: Subnet, now: float, origin: bool) -> None:
+        """Flood a route request for ``subnet`` unless its budget is spent: one for packets we
+        send, one for packets we forward, so neighbours cannot starve our own discovery."""
+        bucket = self.origin_requests if origin else self.transit_requests
+        if bucket.take(now):
+            requests.flood_route_request(self, subnet, 0, None, now)
+        else:
+            self.counters.origin_requests_rate_limited += 1
 
     def public_key_for(self, address: bytes) -> bytes | None:
         """Key of the longest-prefix entry covering ``address``, selected or not (the subnet
@@ -220,7 +226,7 @@ class Router(RouterState[N]):
             if s != NONE or deadline > now:
                 return
             self.table.unmark_queried(key_subnet(key))
-        self._request_route(Subnet(value & _MASK64, 64), now)
+        self._request_route(Subnet(value & _MASK64, 64), now, True)
 
     # --- views for the API, metrics and the simulator's checks --------------------------------
     def routes(self) -> list[RouteView[N]]:

@@ -22,8 +22,10 @@ class RouterState(Generic[N]):
     def __init__(self, router_id: RouterId, now: float, limits: RouterLimits) -> None:
         self.router_id = router_id
         self.limits = limits
-        #: Route requests we originate, and full-table dumps we send, in all.
+        #: Route requests we originate for our own packets and for packets we forward, and
+        #: full-table dumps we send, in all.
         self.origin_requests = TokenBucket(limits.origin_rate, limits.origin_burst, now)
+        self.transit_requests = TokenBucket(limits.origin_rate, limits.origin_burst, now)
         self.dumps = TokenBucket(limits.dump_rate, limits.dump_burst, now)
         self.subnet = node_subnet(router_id.public_key)
         #: Our own /64's network, compared with destinations as an int.
