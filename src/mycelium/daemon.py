@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .identity import default_key_path
 from .node import Node, NodeConfig
+from .routing.limits import RouterLimits
 from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -71,6 +72,10 @@ def node_config(settings: Settings, private: bool = False) -> NodeConfig:
         peer_discovery_port=settings.peer_discovery_port,
         peer_discovery_interfaces=list(settings.peer_discovery_interfaces),
         vsock_listen_port=settings.vsock_listen_port,
+        router_limits=RouterLimits(
+            max_routes=settings.max_routes,
+            max_routes_per_neighbour=settings.max_routes_per_peer,
+        ),
     )
 
 

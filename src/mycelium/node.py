@@ -35,6 +35,7 @@ from .messages.engine import MessageEngine
 from .messages.service import MessageService
 from .proxy import SOCKS_PORT, Proxy
 from .routing import Router
+from .routing.limits import RouterLimits
 from .wire.packet import DataPacket, encode_control
 from .wire.stream import Packet
 
@@ -70,6 +71,8 @@ class NodeConfig:
     private: PrivateNetwork | None = None
     #: Supply an identity directly (embedding, tests) instead of reading ``key_file``.
     identity: Identity | None = None
+    #: What the router accepts from its neighbours (routing/limits.py).
+    router_limits: RouterLimits = field(default_factory=RouterLimits)
     #: Where a proxy ``connect`` listens (the reference's fixed ``[::]:1080``).
     proxy_listen: tuple[str, int] = ("::", SOCKS_PORT)
 
@@ -99,7 +102,7 @@ class Node:
         self.router_id = RouterId.generate(self.identity.public_key)
         self.started_at = time.monotonic()
         now = self._now_boot()
-        self.router: Router[Link] = Router(self.router_id, now)
+        self.router: Router[Link] = Router(self.router_id, now, config.router_limits)
         self.keys = KeyCache(self.identity.secret)
         self.dataplane = DataPlane(self.identity, self.router, self.keys)
         self.message_engine = MessageEngine(

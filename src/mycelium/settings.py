@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .links.endpoint import Endpoint
+from .routing.limits import RouterLimits
 
 
 class SettingsError(ValueError):
@@ -67,6 +68,8 @@ def _socket_address(text: str) -> str:
         raise ValueError(f"{text!r} does not start with a literal IP address") from None
     return text
 
+
+_LIMITS = RouterLimits()
 
 PORT = (0, 0xFFFF)
 U32 = (0, 0xFFFFFFFF)
@@ -153,6 +156,17 @@ class Settings:
         "(repeatable; the cheapest reachable one is used).",
         metavar="IPV6",
         parse=_ipv6,
+    )
+    max_routes: int = setting(
+        _LIMITS.max_routes,
+        "(pymycelium) Most subnets the route table holds; Updates for more are refused and "
+        "counted.",
+        bounds=(1, 10_000_000),
+    )
+    max_routes_per_peer: int = setting(
+        _LIMITS.max_routes_per_neighbour,
+        "(pymycelium) Most routes one peer may give this node (its share of the table).",
+        bounds=(1, 10_000_000),
     )
     network_name: str | None = setting(
         None, "Name of the private network (2 to 64 bytes).", private=True
