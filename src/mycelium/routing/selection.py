@@ -21,7 +21,7 @@ from .propagate import propagate_selected
 from .requests import send_seqno_request
 from .source_table import SourceKey
 from .state import RouterState
-from .table import NONE
+from .table import NONE, subnet_key
 
 #: 400::/7 as a shift and the value of the top 7 bits.
 _GLOBAL_SHIFT = 128 - GLOBAL_SUBNET.prefix_len
@@ -58,7 +58,7 @@ def on_update(r: RouterState[N], n: Neighbour[N], u: Update, now: float) -> None
     interested = seqno_cache.get((router_id, subnet, seqno)) if seqno_cache else None
     t = r.table
     counters = r.counters
-    s = t.index.get(network << 8 | plen, NONE)
+    s = t.index.get(subnet_key(subnet), NONE)
     owned = s != NONE and t.owned_by(s, router_id)
     if owned:
         feasible = r.sources.feasible_owned(s, seqno, metric, now)

@@ -113,11 +113,11 @@ class RouteTable:
     # --- slots --------------------------------------------------------------------------------
     def slot(self, subnet: Subnet) -> int:
         """The subnet's slot (possibly without entries) or NONE."""
-        return self.index.get(subnet[0] << 8 | subnet[1], NONE)
+        return self.index.get(subnet_key(subnet), NONE)
 
     def find(self, subnet: Subnet) -> int:
         """The subnet's slot if it has entries, else NONE."""
-        s = self.index.get(subnet[0] << 8 | subnet[1], NONE)
+        s = self.index.get(subnet_key(subnet), NONE)
         return s if s == NONE or self.head[s] != NONE else NONE
 
     def open(
@@ -129,7 +129,7 @@ class RouteTable:
         """The subnet's slot for a first entry. An entry-less slot takes ``owner`` as its owner;
         distances move between the columns and ``moved`` (the source table's side dict) so each
         stays filed under its own router ID."""
-        key = subnet[0] << 8 | subnet[1]
+        key = subnet_key(subnet)
         s = self.index.get(key, NONE)
         if s == NONE:
             s = self._new_slot(key)
@@ -305,7 +305,7 @@ class RouteTable:
 
     def selected_of(self, subnet: Subnet) -> int:
         """The subnet's selected entry, or NONE."""
-        s = self.index.get(subnet[0] << 8 | subnet[1], NONE)
+        s = self.index.get(subnet_key(subnet), NONE)
         return NONE if s == NONE or not self.sel[s] else self.head[s]
 
     def select(self, s: int, e: int) -> None:
