@@ -4,7 +4,7 @@ driven on a virtual clock."""
 from __future__ import annotations
 
 from mycelium.routing import Router
-from mycelium.routing.constants import DEAD_NEIGHBOUR_THRESHOLD, SOURCE_HOLD_DURATION
+from mycelium.routing.constants import FAST_HELLO, SOURCE_HOLD_DURATION
 from mycelium.wire.tlv import INFINITY, Hello, Ihu, RouteRequest, SeqnoRequest, Update
 from routing_lab import Lab, advance, announce, lone_router
 
@@ -15,10 +15,10 @@ def test_every_removal_counts_as_removed_and_died_once() -> None:
     c = r.counters
     assert (c.neighbours_added, c.neighbours_removed, c.neighbours_died) == (2, 1, 1)
     # "m" stops answering Hellos: the router declares it dead itself ...
-    r.tick(DEAD_NEIGHBOUR_THRESHOLD + 1.0)
+    r.tick(FAST_HELLO.dead_after + 1.0)
     assert (c.neighbours_removed, c.neighbours_died) == (2, 2)
     # ... and the runtime closing its link afterwards is not a second removal.
-    r.remove_neighbour("m", DEAD_NEIGHBOUR_THRESHOLD + 2.0)
+    r.remove_neighbour("m", FAST_HELLO.dead_after + 2.0)
     assert (c.neighbours_removed, c.neighbours_died) == (2, 2)
 
 

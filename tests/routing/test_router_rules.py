@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mycelium.routing import Forward, Local, NoRoute, Queue, Router
+from mycelium.routing.constants import FAST_HELLO, REFERENCE_HELLO, HelloTimers
 from mycelium.routing.source_table import SourceTable
 from mycelium.subnet import Subnet
 from mycelium.wire.tlv import INFINITY, Hello, Ihu, RouteRequest, SeqnoRequest, Update
@@ -31,40 +34,56 @@ def test_new_neighbour_gets_our_subnet_and_pending_queries_before_any_hello() ->
     assert out[1] == ("b", RouteRequest(wanted, 0))
 
 
-def test_hello_every_20s_is_answered_by_one_ihu_carrying_our_link_cost() -> None:
-    r = Router(router_id(1), 0.0)
+@pytest.mark.parametrize("timers", [REFERENCE_HELLO, FAST_HELLO], ids=["reference", "ours"])
+def test_hellos_are_sent_each_interval_and_answered_by_one_ihu_carrying_our_link_cost(
+    timers: HelloTimers,
+) -> None:
+    r = Router(router_id(1), 0.0, hello=timers)
     r.add_neighbour("a", 15, 0.0)
     r.take_outgoing()
-    assert r.next_deadline() <= 10.0  # dead-neighbour check
-    r.tick(20.0)
+    assert r.next_deadline() <= timers.check_every  # dead-neighbour check
+    first, second = timers.interval, 2 * timers.interval
+    r.tick(first)
     hellos = [t for _, t in r.take_outgoing() if type(t) is Hello]
-    assert hellos == [Hello(0, 2000)]
-    r.tick(40.0)
-    assert [t for _, t in r.take_outgoing() if type(t) is Hello] == [Hello(1, 2000)]
-    r.handle_tlv("a", Ihu(5, 6000), 40.050)
+    assert hellos == [Hello(0, timers.interval_cs)]
+    r.tick(second)
+    assert [t for _, t in r.take_outgoing() if type(t) is Hello] == [Hello(1, timers.interval_cs)]
+    r.handle_tlv("a", Ihu(5, 6000), second + 0.050)
     assert r.link_cost("a") == (1000 * 9 + 50) // 10 + 15
-    r.handle_tlv("a", Hello(9, 2000), 41.0)
-    assert r.take_outgoing() == [("a", Ihu(r.link_cost("a"), 6000))]  # type: ignore[arg-type]
+    r.handle_tlv("a", Hello(9, 2000), second + 1.0)
+    expected = Ihu(r.link_cost("a"), 3 * timers.interval_cs)  # type: ignore[arg-type]
+    assert r.take_outgoing() == [("a", expected)]
 
 
-def test_neighbour_without_ihu_for_43s_is_declared_dead() -> None:
-    r = Router(router_id(1), 0.0)
+def test_the_reference_hellos_every_20s_and_ours_every_3s() -> None:
+    assert (REFERENCE_HELLO.interval_cs, REFERENCE_HELLO.ihu_interval_cs) == (2000, 6000)
+    assert (REFERENCE_HELLO.dead_after, REFERENCE_HELLO.check_every) == (43.0, 10.0)
+    assert (FAST_HELLO.interval, FAST_HELLO.dead_after, FAST_HELLO.check_every) == (3, 10, 1)
+
+
+@pytest.mark.parametrize("timers", [REFERENCE_HELLO, FAST_HELLO], ids=["reference", "ours"])
+def test_a_neighbour_without_ihu_past_the_threshold_is_declared_dead(timers: HelloTimers) -> None:
+    r = Router(router_id(1), 0.0, hello=timers)
     r.add_neighbour("a", 10, 0.0)
-    for t in (10.0, 20.0, 30.0, 40.0):
+    t = 0.0
+    while t + timers.check_every <= timers.dead_after:
+        t += timers.check_every
         r.tick(t)
     assert r.take_dead_neighbours() == []
-    r.tick(50.0)
+    r.tick(t + timers.check_every)
     assert r.take_dead_neighbours() == ["a"]
     assert r.link_cost("a") is None
 
 
-def test_ihu_keeps_a_neighbour_alive() -> None:
-    r = Router(router_id(1), 0.0)
+@pytest.mark.parametrize("timers", [REFERENCE_HELLO, FAST_HELLO], ids=["reference", "ours"])
+def test_ihu_keeps_a_neighbour_alive(timers: HelloTimers) -> None:
+    r = Router(router_id(1), 0.0, hello=timers)
     r.add_neighbour("a", 10, 0.0)
-    for t in range(10, 200, 10):
-        r.tick(float(t))
-        if t % 20 == 0:
-            r.handle_tlv("a", Ihu(0), t + 0.01)
+    t = 0.0
+    while t < 200:
+        t += timers.interval
+        r.tick(t)
+        r.handle_tlv("a", Ihu(0), t + 0.01)
     assert r.take_dead_neighbours() == []
 
 
@@ -157,7 +176,12 @@ def test_losing_the_only_neighbour_retracts_with_our_own_router_id_and_seqno() -
     r.take_outgoing()
     r.remove_neighbour("n", 2.0)
     out = r.take_outgoing()
-    assert out == [("m", Update(dst.subnet, 0, INFINITY, r.router_id, 30000))]
+    # The retraction, and (our deviation) a seqno request to the neighbour left: no neighbour
+    # holds a finite route it could forward the request along, so all are asked.
+    assert out == [
+        ("m", SeqnoRequest(dst.subnet, 1, dst.router_id, 64)),
+        ("m", Update(dst.subnet, 0, INFINITY, r.router_id, 30000)),
+    ]
     assert r.take_route_changes() == [dst.subnet]
     # The infinite entry lingers 6 s, then disappears silently.
     r.tick(8.1)
@@ -177,7 +201,23 @@ def test_dead_next_hop_with_alternatives_sends_seqno_request_only_when_none_usab
     out = r.take_outgoing()
     assert not [t for _, t in out if type(t) is SeqnoRequest]
     assert r.selected_entry(dst.subnet).neighbour.id == "m"  # type: ignore[union-attr]
-    assert {nb for nb, t in out if type(t) is Update} == {"o"}
+    updates = [(nb, t.metric) for nb, t in out if type(t) is Update]
+    # The route to everyone but its next hop; the new next hop m hears that our route through
+    # n is gone (our deviation: it may still hold what we sent it for that route).
+    assert updates == [("m", INFINITY), ("o", 50 + 10 + 1000)]
+
+
+def test_a_changed_next_hop_hears_our_retraction_and_an_unchanged_one_does_not() -> None:
+    r = lone_router()
+    dst = announce(7)
+    r.handle_tlv("n", Update(dst.subnet, 0, 500, dst.router_id), 1.0)
+    r.take_outgoing()
+    r.handle_tlv("n", Update(dst.subnet, 0, 400, dst.router_id), 2.0)  # same next hop
+    assert ("n", Update(dst.subnet, 0, INFINITY, r.router_id, 30000)) not in r.take_outgoing()
+    r.handle_tlv("m", Update(dst.subnet, 0, 0, dst.router_id), 3.0)  # metric 0: switch at once
+    out = r.take_outgoing()
+    assert ("m", Update(dst.subnet, 0, INFINITY, r.router_id, 30000)) in out
+    assert ("n", Update(dst.subnet, 0, 1010, dst.router_id, 30000)) in out
 
 
 def test_route_expires_after_its_hold_time_and_is_retracted() -> None:
@@ -401,3 +441,21 @@ def test_feasibility_distances_are_forgotten_30_minutes_after_their_last_update(
     table.note_sent(key, 6, 90, 2800.0)
     table.sweep(5000.0)
     assert len(table) == 0 and table.expired == 2
+
+
+def test_a_silently_cut_link_heals_as_soon_as_it_is_declared_dead() -> None:
+    """Ring of 8 with chords 0-4 and 2-6; the link 0-1 goes silent. Both ends find each other
+    through the ring right after the dead-neighbour check, not after more timeouts (the
+    reference's seqno-request dedup would hold the request for a minute)."""
+    names = [str(i) for i in range(8)]
+    lab = Lab(names)
+    for a, b in [*((i, (i + 1) % 8) for i in range(8)), (0, 4), (2, 6)]:
+        lab.connect(str(a), str(b), latency=0.001)
+    lab.run(30.0)
+    assert lab.path("0", "1") == ["0", "1"]
+    lab.drop = lambda src, dst, tlv: {src, dst} == {"0", "1"}
+    cut = lab.now
+    while lab.path("0", "1") in (None, ["0", "1"]) or lab.path("1", "0") in (None, ["1", "0"]):
+        lab.run(lab.now + 0.5)
+        assert lab.now - cut < FAST_HELLO.dead_after + FAST_HELLO.check_every + 2
+    assert len(lab.path("0", "1") or []) >= 3

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from mycelium.routing.constants import DEAD_NEIGHBOUR_CHECK_INTERVAL, DEAD_NEIGHBOUR_THRESHOLD
+from mycelium.routing.constants import FAST_HELLO
 from mycelium.sim import Simulation, parse_spec
 from mycelium.sim.checks import count_loops, unrouted_pairs
 from mycelium.wire.tlv import INFINITY
@@ -54,7 +54,7 @@ def test_partition_retracts_routes_without_loops_or_counting_up(silent: bool, se
             sim.silence(a, b)
         else:
             sim.link_down(a, b)
-    bound = 1.0 if not silent else DEAD_NEIGHBOUR_THRESHOLD + 2 * DEAD_NEIGHBOUR_CHECK_INTERVAL
+    bound = 1.0 if not silent else FAST_HELLO.dead_after + 2 * FAST_HELLO.check_every
     gone_at = None
     t = cut_at
     while t < cut_at + 120.0:

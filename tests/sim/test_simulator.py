@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mycelium.cli.main import cli
+from mycelium.routing.constants import FAST_HELLO, REFERENCE_HELLO, HelloTimers
 from mycelium.sim import Cut, Simulation, Topology, TopologyError, load_file, parse_spec, run
 from mycelium.sim.checks import components, count_loops, missing_routes, path, unrouted_pairs
 from mycelium.sim.topology import Link
@@ -90,7 +91,7 @@ def test_restored_link_returns_traffic_to_the_short_way() -> None:
 PAIRS = list(itertools.combinations(range(6), 2))
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sets(st.sampled_from(PAIRS), min_size=5, max_size=12),
     st.lists(
@@ -102,15 +103,18 @@ PAIRS = list(itertools.combinations(range(6), 2))
         max_size=10,
     ),
     st.integers(0, 1000),
+    st.sampled_from([FAST_HELLO, REFERENCE_HELLO]),
 )
-def test_churn_never_loops_and_recovers(pairs: set, script: list, seed: int) -> None:
+def test_churn_never_loops_and_recovers(
+    pairs: set, script: list, seed: int, hello: HelloTimers
+) -> None:
     nodes = [str(i) for i in range(6)]
     rng = random.Random(seed)
     links = [
         Link(str(a), str(b), rng.uniform(0.001, 0.03), rng.uniform(0, 0.005))
         for a, b in sorted(pairs)
     ]
-    sim = Simulation(Topology(nodes, links).check(), seed)
+    sim = Simulation(Topology(nodes, links).check(), seed, hello)
     sim.start()
     all_pairs = list(itertools.permutations(range(6), 2))
     sim.run_until(1.0)
@@ -201,3 +205,20 @@ def test_topology_file_and_errors(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "no such link" in bad.output
     with pytest.raises(TopologyError):
         Cut.parse("a-b")
+
+
+@pytest.mark.parametrize(
+    ("timers", "bound"), [("reference", (20.0, 55.0)), ("pymycelium", (5.0, 12.0))]
+)
+def test_a_silent_cut_heals_within_the_dead_neighbour_time_of_the_timers(
+    timers: str, bound: tuple[float, float]
+) -> None:
+    """Ring of 8: pulling a cable somewhere between two nodes is found by the dead-neighbour
+    check only; every pair pings again soon after (the reference's timers take 33-53 s)."""
+    args = ["--topology", "ring:8", "--duration", "150", "--cut", "0-1@60", "--silent"]
+    result = CliRunner().invoke(cli, ["sim", *args, "--timers", timers, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["cuts_silent"] and report["loops"] == 0 and report["forwarding_loops"] == 0
+    low, high = bound
+    assert low <= report["reconverged_after_cut_s"] <= high

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..routing.constants import FAST_HELLO, REFERENCE_HELLO
 from ..sim import Cut, TopologyError, load_file, parse_spec, run
 
 
@@ -39,6 +40,19 @@ from ..sim import Cut, TopologyError, load_file, parse_spec, run
     help="Take the link A-B down at virtual second T (repeatable).",
 )
 @click.option(
+    "--silent",
+    is_flag=True,
+    help="Cuts are silent: the link stops carrying packets and neither end is told, as when a "
+    "cable is pulled somewhere between (only the dead-neighbour check finds it).",
+)
+@click.option(
+    "--timers",
+    type=click.Choice(["pymycelium", "reference"]),
+    default="pymycelium",
+    show_default=True,
+    help="Hello timers: ours (a Hello every 3 s, dead after 10 s) or the reference's (20 s, 43 s).",
+)
+@click.option(
     "--sample-pairs",
     type=click.IntRange(min=1),
     default=2000,
@@ -57,6 +71,8 @@ def sim_command(
     seed: int,
     duration: float,
     cuts: tuple[str, ...],
+    silent: bool,
+    timers: str,
     sample_pairs: int,
     no_traffic: bool,
     as_json: bool,
@@ -71,7 +87,14 @@ def sim_command(
             assert spec is not None
             topology = parse_spec(spec, random.Random(seed))
         report = run(
-            topology, seed, duration, [Cut.parse(c) for c in cuts], sample_pairs, not no_traffic
+            topology,
+            seed,
+            duration,
+            [Cut.parse(c) for c in cuts],
+            sample_pairs,
+            not no_traffic,
+            silent=silent,
+            hello=REFERENCE_HELLO if timers == "reference" else FAST_HELLO,
         )
     except TopologyError as exc:
         raise click.ClickException(str(exc)) from None

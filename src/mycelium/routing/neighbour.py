@@ -8,12 +8,7 @@ from collections.abc import Iterable
 from typing import Generic
 
 from ..wire.tlv import Hello, Ihu, Tlv
-from .constants import (
-    DEAD_NEIGHBOUR_THRESHOLD,
-    DEFAULT_LINK_COST,
-    HELLO_INTERVAL_CS,
-    IHU_INTERVAL_CS,
-)
+from .constants import DEFAULT_LINK_COST, HelloTimers
 from .decisions import N
 from .limits import RouterLimits, TokenBucket
 
@@ -67,9 +62,9 @@ class Neighbour(Generic[N]):
         self.smoothed = (self.smoothed * 9 + sample) // 10
         self.last_ihu_received = now
 
-    def ihu(self) -> Ihu:
+    def ihu(self, timers: HelloTimers) -> Ihu:
         """Our answer to its Hello: the link cost as we measure it."""
-        return Ihu(min(self.link_cost, 0xFFFF), IHU_INTERVAL_CS)
+        return Ihu(min(self.link_cost, 0xFFFF), timers.ihu_interval_cs)
 
     @property
     def link_cost(self) -> int:
@@ -79,14 +74,19 @@ class Neighbour(Generic[N]):
         return f"Neighbour({self.id!r}, cost={self.link_cost})"
 
 
-def send_hellos(neighbours: Iterable[Neighbour[N]], out: list[tuple[N, Tlv]], now: float) -> None:
+def send_hellos(
+    neighbours: Iterable[Neighbour[N]], out: list[tuple[N, Tlv]], timers: HelloTimers, now: float
+) -> None:
     """One Hello to every neighbour; its IHU answer times the link."""
+    interval = timers.interval_cs
     for n in neighbours:
         n.last_hello_sent = now
-        out.append((n.id, Hello(n.hello_seqno, HELLO_INTERVAL_CS)))
+        out.append((n.id, Hello(n.hello_seqno, interval)))
         n.hello_seqno = (n.hello_seqno + 1) & 0xFFFF
 
 
-def silent(neighbours: Iterable[Neighbour[N]], now: float) -> list[Neighbour[N]]:
+def silent(
+    neighbours: Iterable[Neighbour[N]], timers: HelloTimers, now: float
+) -> list[Neighbour[N]]:
     """Neighbours that have not answered a Hello for longer than the dead threshold."""
-    return [n for n in neighbours if now - n.last_ihu_received > DEAD_NEIGHBOUR_THRESHOLD]
+    return [n for n in neighbours if now - n.last_ihu_received > timers.dead_after]

@@ -74,3 +74,21 @@ def propagate_selected(
             out.append((n.id, upd))
         else:
             r.counters.updates_to_dead_neighbour += 1
+
+
+def retraction(r: RouterState[N], subnet: Subnet) -> Update:
+    """Our retraction of ``subnet``: it carries our own router ID and seqno, like the
+    reference's, and is not recorded in the source table (RFC behaviour, a local difference)."""
+    return Update(subnet, r.seqno, INFINITY, r.router_id, UPDATE_INTERVAL_CS)
+
+
+def poison_next_hop(r: RouterState[N], subnet: Subnet, to: Neighbour[N]) -> None:
+    """Our route to ``subnet`` now goes through ``to``, which split horizon leaves holding the
+    Update we sent it for our previous route: withdraw that one (docs/routing.md §4.8).
+
+    Deviation from the reference, which never corrects it. The stale entry can stay feasible
+    at ``to`` when the destination restarted with a new router ID (distances are kept per
+    router ID), and ``to`` would then route back through us: a loop the simulator found.
+    """
+    if to.alive:
+        r.outgoing.append((to.id, retraction(r, subnet)))

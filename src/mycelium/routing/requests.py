@@ -15,7 +15,6 @@ from .constants import (
     NODE_PREFIX_LEN,
     ROUTE_QUERY_TIMEOUT,
     SEQNO_BUMP_TIMEOUT,
-    SEQNO_DEDUP_TTL,
     SEQNO_REQUEST_HOP_COUNT,
 )
 from .decisions import N
@@ -120,12 +119,21 @@ def send_seqno_request(
         )
         t = r.table
         s = t.find(subnet)
-        if s == NONE:
-            targets = list(r.by_id.values())
-        else:
-            nbs = r.by_index
-            targets = [x for x in (nbs[t.e_nb[e]] for e in t.entries(s)) if x not in recent]
-    asked_us = info.sources if info is not None else ()
+        nbs = r.by_index
+        holders = (
+            [] if s == NONE else [nbs[t.e_nb[e]] for e in t.entries(s) if t.e_metric[e] != INFINITY]
+        )
+        # Deviation: a neighbour whose only entry is a retraction cannot pass the request on
+        # (it lost the route with us); when no neighbour holds a finite route, ask them all,
+        # as the reference does only for subnets it has never heard of. This is what lets the
+        # two ends of a silently cut link find each other again without waiting for timeouts.
+        targets = [x for x in holders or r.by_id.values() if x not in recent]
+    # Neighbours that asked us the same are not asked back for a moment (they are asking
+    # elsewhere). Deviation: the reference skips them for as long as it remembers the request,
+    # and two neighbours that asked each other then never ask again; an unfeasible Update from
+    # one of them (``to``) is always answered with a request.
+    recently = info is not None and now - info.last_sent < SEQNO_BUMP_TIMEOUT
+    asked_us = info.sources if info is not None and to is None and recently else ()
     out = r.outgoing
     sent = 0
     for target in targets:
@@ -145,9 +153,10 @@ def on_seqno_request(r: RouterState[N], n: Neighbour[N], req: SeqnoRequest, now:
     cache = r.seqno_cache
     info = cache.get(key)
     actions = r.counters.seqno_requests
-    if info is not None and now - info.last_sent <= SEQNO_DEDUP_TTL:
-        actions["unhandled"] += 1
-        return
+    # Deviation: the reference drops any request for a key it sent within the last minute, so
+    # a request that died further on (a neighbour that had just lost the route, a link that
+    # had just come up) blocks every retry for that minute. We only skip neighbours asked in
+    # the last 4 s; the per-neighbour request budget (routing/limits.py) bounds the rest.
     t = r.table
     s = t.find(req.subnet)
     sre = t.head[s] if s != NONE and t.sel[s] else NONE
@@ -189,4 +198,8 @@ def on_seqno_request(r: RouterState[N], n: Neighbour[N], req: SeqnoRequest, now:
             cache.record(key, target, n, now)
             actions["forward_feasible" if want_feasible else "forward_unfeasible"] += 1
             return
+    if info is not None and n not in info.sources:
+        # Already asked on its behalf by others: the newer seqno, when it comes, goes to it
+        # too (the reference forgets it, and the requester waits a minute to ask again).
+        info.sources.append(n)
     actions["unhandled"] += 1

@@ -14,12 +14,12 @@ from ..subnet import Subnet
 from ..wire.tlv import Hello, Ihu, RouteRequest, SeqnoRequest, Tlv, Update
 from . import announce, requests, selection
 from .constants import (
-    DEAD_NEIGHBOUR_CHECK_INTERVAL,
-    HELLO_INTERVAL,
+    FAST_HELLO,
     ROUTE_ALMOST_EXPIRED,
     SEQNO_DEDUP_TTL,
     SOURCE_HOLD_DURATION,
     UPDATE_INTERVAL,
+    HelloTimers,
 )
 from .decisions import LOCAL, NO_ROUTE, Decision, Forward, N, Queue, RouteView
 from .limits import RouterLimits
@@ -33,12 +33,17 @@ _MASK64 = ((1 << 64) - 1) << 64
 
 class Router(RouterState[N]):
     def __init__(
-        self, router_id: RouterId, now: float, limits: RouterLimits = DEFAULT_LIMITS
+        self,
+        router_id: RouterId,
+        now: float,
+        limits: RouterLimits = DEFAULT_LIMITS,
+        hello: HelloTimers = FAST_HELLO,
     ) -> None:
         """A router announcing the /64 derived from ``router_id``'s public key."""
         super().__init__(router_id, now, limits)
-        self._next_hello = now + HELLO_INTERVAL
-        self._next_dead_check = now + DEAD_NEIGHBOUR_CHECK_INTERVAL
+        self.hello = hello
+        self._next_hello = now + hello.interval
+        self._next_dead_check = now + hello.check_every
         self._next_announce = now + UPDATE_INTERVAL
         self._next_sweep = now + SEQNO_DEDUP_TTL
         self._next_source_sweep = now + SOURCE_HOLD_DURATION
@@ -86,7 +91,7 @@ class Router(RouterState[N]):
             selection.on_update(self, n, tlv, now)  # type: ignore[arg-type]
         elif kind is Hello:
             if n.ihus.take(now):
-                self.outgoing.append((neighbour, n.ihu()))
+                self.outgoing.append((neighbour, n.ihu(self.hello)))
             else:
                 self.counters.ihus_rate_limited += 1
         elif kind is Ihu:
@@ -99,15 +104,15 @@ class Router(RouterState[N]):
     def tick(self, now: float) -> None:
         """Run every timer due at or before ``now``."""
         if self._next_hello <= now:
-            self._next_hello = advance(self._next_hello, HELLO_INTERVAL, now)
-            send_hellos(self.by_id.values(), self.outgoing, now)
+            self._next_hello = advance(self._next_hello, self.hello.interval, now)
+            send_hellos(self.by_id.values(), self.outgoing, self.hello, now)
         if self._next_dead_check <= now:
-            self._next_dead_check = advance(
-                self._next_dead_check, DEAD_NEIGHBOUR_CHECK_INTERVAL, now
-            )
-            for n in silent(self.by_id.values(), now):
+            self._next_dead_check = advance(self._next_dead_check, self.hello.check_every, now)
+            for n in silent(self.by_id.values(), self.hello, now):
                 self.dead.append(n.id)
                 self._drop(n, now)
+        if self.bump_due <= now:
+            announce.bump_seqno(self, now)
         if self._next_announce <= now:
             self._next_announce = advance(self._next_announce, UPDATE_INTERVAL, now)
             announce.send_own_update(self, self.by_id.values(), now)
@@ -135,6 +140,7 @@ class Router(RouterState[N]):
             self._next_source_sweep,
             self.wheel.next_second(),
             self.markers.next_deadline(),
+            self.bump_due,
         )
 
     # --- outputs, drained by the runtime after every call above -------------------------------

@@ -17,7 +17,7 @@ from .constants import (
 )
 from .decisions import N
 from .neighbour import Neighbour
-from .propagate import propagate_selected
+from .propagate import poison_next_hop, propagate_selected
 from .requests import send_seqno_request
 from .source_table import SourceKey
 from .state import RouterState
@@ -127,7 +127,7 @@ def on_update(r: RouterState[N], n: Neighbour[N], u: Update, now: float) -> None
 
     new = find_best_route(r, s, now)
     if new != NONE:
-        t.select(s, new)
+        switch(r, s, old, new)
     elif old != NONE:
         lost = t.owner(s) if old_rid is None else old_rid
         send_seqno_request(r, (subnet, lost), None, now)
@@ -146,6 +146,17 @@ def on_update(r: RouterState[N], n: Neighbour[N], u: Update, now: float) -> None
         propagate_selected(r, subnet, s, None, now)
     elif interested is not None and interested.sources:
         propagate_selected(r, subnet, s, interested.sources, now)
+
+
+def switch(r: RouterState[N], s: int, old: int, new: int) -> None:
+    """Select entry ``new`` of slot ``s`` in place of ``old`` (NONE: none was selected); when
+    the next hop changes, the new one hears that our route through the old one is gone."""
+    t = r.table
+    old_nb = t.e_nb[old] if old != NONE else -1
+    t.select(s, new)
+    nb = t.e_nb[new]
+    if old != NONE and nb != old_nb:
+        poison_next_hop(r, t.subnet(s), r.by_index[nb])
 
 
 def find_best_route(r: RouterState[N], s: int, now: float) -> int:
@@ -204,7 +215,7 @@ def entry_expired(r: RouterState[N], e: int, now: float) -> None:
     retract(r, e, now)
     best = find_best_route(r, s, now)
     if best != NONE:
-        t.select(s, best)
+        switch(r, s, e, best)
     else:
         t.unselect(s)
     subnet = t.subnet(s)
@@ -242,7 +253,7 @@ def route_selection(r: RouterState[N], s: int, now: float) -> None:
     if new != NONE:
         if new == first and first_selected:
             return
-        t.select(s, new)
+        switch(r, s, first if first_selected else NONE, new)
         if not had_valid:
             r.changes[subnet] = None
     elif first_selected:

@@ -3,6 +3,7 @@ requests) the way babeld's files share its globals; ``Router`` is its public fac
 
 from __future__ import annotations
 
+import math
 from typing import Generic
 
 from ..identity import RouterId, node_subnet
@@ -32,6 +33,8 @@ class RouterState(Generic[N]):
         self.own_net = self.subnet.network
         self.seqno = 0
         self.last_bump = now
+        #: When a seqno bump asked for too soon after the last one is made (inf: none asked).
+        self.bump_due = math.inf
         self.counters = RouterCounters()
         self.table = RouteTable()
         self.sources = SourceTable(self.table)

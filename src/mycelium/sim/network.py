@@ -18,6 +18,7 @@ from typing import Any
 
 from ..identity import Identity, RouterId
 from ..routing import Forward, Local, Router
+from ..routing.constants import FAST_HELLO, HelloTimers
 from ..wire.packet import DataPacket, encode_control
 from ..wire.stream import decode_packet
 from ..wire.tlv import Tlv
@@ -48,7 +49,10 @@ class LinkState:
 
 
 class Simulation:
-    def __init__(self, topology: Topology, seed: int = 0) -> None:
+    def __init__(self, topology: Topology, seed: int = 0, hello: HelloTimers = FAST_HELLO) -> None:
+        """``hello``: the routers' Hello timers (ours by default; REFERENCE_HELLO for the
+        reference's)."""
+        self.hello = hello
         self.topology = topology
         self.rng = random.Random(seed)
         self.now = 0.0
@@ -81,7 +85,7 @@ class Simulation:
 
     def _new_router(self, i: int) -> Router[int]:
         rid = RouterId.generate(self.identities[i].public_key, self.rng.randbytes(6))
-        return Router(rid, self.now)
+        return Router(rid, self.now, hello=self.hello)
 
     # --- topology changes -------------------------------------------------------------------
     def start(self) -> None:

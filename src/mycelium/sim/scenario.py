@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..routing.constants import FAST_HELLO, HelloTimers
 from .checks import (
     converged,
     count_loops,
@@ -62,14 +63,18 @@ def run(
     cuts: list[Cut] | None = None,
     sample_pairs: int = 2000,
     traffic: bool = True,
+    silent: bool = False,
+    hello: HelloTimers = FAST_HELLO,
 ) -> dict[str, Any]:
     """Run ``topology`` for ``duration`` virtual seconds. With ``traffic``, every checked pair
-    exchanges one packet per second, as a monitoring ping would."""
+    exchanges one packet per second, as a monitoring ping would. ``silent``: cut links stop
+    carrying packets without either end being told (only the dead-neighbour check finds it);
+    otherwise both ends see the connection close. ``hello``: the routers' Hello timers."""
     cuts = cuts or []
     gc_was_enabled = gc.isenabled()
     gc.disable()  # long-lived route entries by the million: full collections would dominate
     try:
-        return _run(topology, seed, duration, cuts, sample_pairs, traffic)
+        return _run(topology, seed, duration, cuts, sample_pairs, traffic, silent, hello)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -82,14 +87,19 @@ def _run(
     cuts: list[Cut],
     sample_pairs: int,
     traffic: bool,
+    silent: bool,
+    hello: HelloTimers,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    sim = Simulation(topology, seed)
+    sim = Simulation(topology, seed, hello)
     for cut in cuts:
         a, b = sim.index.get(cut.a, -1), sim.index.get(cut.b, -1)
         if (a, b) not in sim.links:
             raise TopologyError(f"cut {cut.a}-{cut.b}: no such link")
-        sim.at(cut.at, lambda s, a=a, b=b: s.link_down(a, b))
+        if silent:
+            sim.at(cut.at, lambda s, a=a, b=b: s.silence(a, b))
+        else:
+            sim.at(cut.at, lambda s, a=a, b=b: s.link_down(a, b))
     sim.start()
     n = len(sim.routers)
     checker = random.Random(seed + 1)
@@ -98,6 +108,8 @@ def _run(
     first_cut = min((c.at for c in cuts), default=None)
     converged_at: float | None = None
     reconverged_after: float | None = None
+    #: The last traffic round after the first cut in which a probe was lost.
+    last_loss: float | None = None
     loops = forwarding_loops = 0
     samples = 0
     delivered = sent = 0
@@ -120,16 +132,21 @@ def _run(
         if traffic and t >= next_traffic:
             # Traffic keeps used routes alive and finds lost ones (the reference is reactive).
             next_traffic += 1.0
+            lost = 0
             for src, dst in pairs:
                 sent += 1
-                delivered += sim.probe(src, dst)
+                ok = sim.probe(src, dst)
+                delivered += ok
+                lost += not ok
+            if lost and first_cut is not None and t >= first_cut:
+                last_loss = t
         samples += 1
         loops += count_loops(sim, pairs)
         forwarding_loops += count_loops(sim, pairs, retracted=True)
         if first_cut is None or t < first_cut:
             if converged_at is None and converged(sim):
                 converged_at = t
-        elif reconverged_after is None and unrouted_pairs(sim, pairs) == 0:
+        elif not traffic and reconverged_after is None and unrouted_pairs(sim, pairs) == 0:
             reconverged_after = t - first_cut
     missing_at_end = missing_routes(sim)
     dsts = sorted(checker.sample(range(n), min(n, 20)))
@@ -141,6 +158,8 @@ def _run(
         "links": len(topology.links),
         "seed": seed,
         "duration_s": duration,
+        "hello_interval_s": hello.interval,
+        "dead_after_s": hello.dead_after,
         "converged": converged_at is not None,
         "convergence_s": None if converged_at is None else round(converged_at, 3),
         "missing_routes_at_end": missing_at_end,
@@ -164,6 +183,11 @@ def _run(
     }
     if cuts:
         report["cuts"] = [f"{c.a}-{c.b}@{c.at:g}" for c in cuts]
+        report["cuts_silent"] = silent
+        # With traffic: until every pair's probe arrives again, as `ping` between all pairs
+        # would see it (a silent cut leaves stale routes selected: only delivery tells).
+        if traffic and first_cut is not None and (last_loss is None or last_loss + 1 < duration):
+            reconverged_after = 0.0 if last_loss is None else last_loss + 1.0 - first_cut
         report["reconverged_after_cut_s"] = (
             None if reconverged_after is None else round(reconverged_after, 3)
         )
