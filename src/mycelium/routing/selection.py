@@ -149,14 +149,17 @@ def on_update(r: RouterState[N], n: Neighbour[N], u: Update, now: float) -> None
 
 
 def switch(r: RouterState[N], s: int, old: int, new: int) -> None:
-    """Select entry ``new`` of slot ``s`` in place of ``old`` (NONE: none was selected); when
-    the next hop changes, the new one hears that our route through the old one is gone."""
+    """Select entry ``new`` of slot ``s`` in place of ``old`` (NONE: none was selected).
+
+    When the next hop changes and so does the router ID, the new next hop hears that our route
+    through the old one is gone (``poison_next_hop``). With one router ID the feasibility
+    condition already keeps a stale Update of ours from being used there.
+    """
     t = r.table
-    old_nb = t.e_nb[old] if old != NONE else -1
+    stale = old != NONE and t.e_nb[old] != t.e_nb[new] and t.router_id(old) != t.router_id(new)
     t.select(s, new)
-    nb = t.e_nb[new]
-    if old != NONE and nb != old_nb:
-        poison_next_hop(r, t.subnet(s), r.by_index[nb])
+    if stale:
+        poison_next_hop(r, t.subnet(s), r.by_index[t.e_nb[new]])
 
 
 def find_best_route(r: RouterState[N], s: int, now: float) -> int:
