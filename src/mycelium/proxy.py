@@ -25,6 +25,9 @@ import socket
 from collections.abc import Callable
 from enum import Enum
 
+from .socket_address import parse_socket_address, socket_text
+from .subnet import GLOBAL_SUBNET
+
 log = logging.getLogger(__name__)
 
 SOCKS_PORT = 1080
@@ -46,6 +49,29 @@ class ProxyError(Exception):
     """No proxy answered, or the local listener could not be bound."""
 
 
+class ProxyTargetRefused(ProxyError):
+    """A target outside the overlay, refused by ``check_target``."""
+
+
+def check_target(host: str) -> None:
+    """Refuse a forwarding target that is not an overlay (400::/7) address.
+
+    The listener on ``[::]:1080`` is open to every overlay peer and LAN neighbour, and a target is
+    reached from this host: a loopback, LAN or container address would hand them a local service
+    (this node's own API among them). The feature is for SOCKS5 servers on the overlay, which is
+    all that discovery ever finds; see docs/api-security.md. The API applies this to the targets
+    its callers name; code embedding ``Proxy`` is trusted and may forward anywhere.
+    """
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        raise ProxyTargetRefused(f"{host!r} is not an IP address") from None
+    if address.version != 6 or not GLOBAL_SUBNET.contains(address.packed):
+        raise ProxyTargetRefused(
+            f"{host} is not an overlay address: a proxy target must be in {GLOBAL_SUBNET}"
+        )
+
+
 def classify(reply: bytes) -> ProbeStatus:
     """What a server's 2-byte answer to ``GREETING`` says it is."""
     if reply == b"\x05\x00":
@@ -63,35 +89,6 @@ def next_tick(due: float, now: float, interval: float = PROBE_INTERVAL) -> float
     if following <= now:
         following += ((now - following) // interval + 1) * interval
     return following
-
-
-def socket_text(host: str, port: int) -> str:
-    """Rust's ``SocketAddr`` display: ``[v6]:port`` or ``v4:port``."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _ipv6_text(text: str) -> str:
-    """Rust's ``Ipv6Addr`` display, which keeps an IPv4-mapped tail dotted."""
-    address = ipaddress.IPv6Address(text)
-    mapped = address.ipv4_mapped
-    return f"::ffff:{mapped}" if mapped is not None else str(address)
-
-
-def parse_socket_address(text: object) -> tuple[str, int]:
-    """``1.2.3.4:5``, ``[v6]:5`` or ``[v6%scope]:5`` (numeric scope) as Rust's ``SocketAddr``
-    parses them; ValueError for anything else, including non-strings."""
-    if not isinstance(text, str) or not text.isascii():
-        raise ValueError(f"{text!r} is not a socket address")
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 0xFFFF:
-        raise ValueError(f"{text!r} is not a socket address")
-    if host.startswith("[") and host.endswith("]"):
-        ip, percent, scope = host[1:-1].partition("%")
-        if percent and not (scope.isdigit() and int(scope) <= 0xFFFFFFFF):
-            raise ValueError(f"{text!r} has a scope that is not a number")
-        shown = _ipv6_text(ip)  # ip holds no "%" here: Python would take a named scope
-        return (f"{shown}%{int(scope)}" if percent and int(scope) else shown), int(port)
-    return str(ipaddress.IPv4Address(host)), int(port)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

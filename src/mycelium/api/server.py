@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..socket_address import parse_socket_address
 from . import jsonrpc, rest
 from .facade import NodeApi
 
@@ -15,14 +16,6 @@ if TYPE_CHECKING:
     from ..node import Node
 
 log = logging.getLogger(__name__)
-
-
-def split_address(text: str) -> tuple[str, int]:
-    """``127.0.0.1:8989`` or ``[::1]:8989`` -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ValueError(f"{text!r} is not an address:port")
-    return host.strip("[]"), int(port)
 
 
 class Servers:
@@ -33,7 +26,7 @@ class Servers:
     async def serve(self, name: str, app: web.Application, address: str) -> None:
         """Like the reference, a server that cannot bind is logged and left out, not fatal."""
         try:
-            host, port = split_address(address)
+            host, port = parse_socket_address(address)
         except ValueError as exc:
             log.error("%s API disabled: %s", name, exc)
             return

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..proxy import parse_socket_address, socket_text
+from ..socket_address import parse_socket_address, socket_text
 from .table import format_bytes, format_seconds, render
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from ..socket_address import parse_socket_address
+from ..socket_address import socket_text as socket_text  # links/tcp.py and quic.py import it here
+
 PROTOCOLS = ("tcp", "quic", "tls", "vsock")
 
 
@@ -37,7 +40,12 @@ class Endpoint:
             if cid_n > 0xFFFFFFFF or port_n > 0xFFFFFFFF:
                 raise EndpointError(f"vsock CID and port are 32-bit numbers in {text!r}")
             return cls(proto, str(cid_n), port_n)
-        host, port_n = _split_socket_address(address, text)
+        try:
+            host, port_n = parse_socket_address(address)
+        except ValueError as exc:
+            raise EndpointError(f"endpoint {text!r}: {exc}") from None
+        if port_n == 0:
+            raise EndpointError(f"endpoint {text!r} has port 0")
         return cls(proto, host, port_n)
 
     @property
@@ -52,48 +60,10 @@ class Endpoint:
         """``1.2.3.4:9651`` or ``[2001:db8::1]:9651`` (what the API shows)."""
         if self.proto == "vsock":
             return f"{self.host}:{self.port}"
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
+        return socket_text(self.host, self.port)
 
     def with_proto(self, proto: str) -> Endpoint:
         return Endpoint(proto, self.host, self.port)
 
     def __str__(self) -> str:
         return f"{self.proto}://{self.socket_address}"
-
-
-def _split_socket_address(address: str, text: str) -> tuple[str, int]:
-    if address.startswith("["):
-        host, sep, rest = address[1:].partition("]")
-        if not sep or not rest.startswith(":"):
-            raise EndpointError(f"malformed IPv6 socket address in {text!r}")
-        port_text = rest[1:]
-        ip_text, _, scope = host.partition("%")
-        if scope and not scope.isdigit():
-            raise EndpointError(f"IPv6 scope id must be numeric in {text!r}")
-        try:
-            ip = ipaddress.IPv6Address(ip_text)
-        except ValueError:
-            raise EndpointError(f"{ip_text!r} is not an IPv6 address in {text!r}") from None
-        host = f"{ip}%{int(scope)}" if scope else str(ip)
-    else:
-        host, sep, port_text = address.rpartition(":")
-        if not sep:
-            raise EndpointError(f"endpoint {text!r} has no port")
-        try:
-            host = str(ipaddress.IPv4Address(host))
-        except ValueError:
-            raise EndpointError(
-                f"{host!r} is not a literal IP address in {text!r} (host names are not accepted)"
-            ) from None
-    if not port_text.isdigit() or not 0 < int(port_text) <= 0xFFFF:
-        raise EndpointError(f"bad port {port_text!r} in endpoint {text!r}")
-    return host, int(port_text)
-
-
-def socket_text(host: str, port: int) -> str:
-    """Format a (host, port) pair from a socket the way the reference prints SocketAddr."""
-    if ":" in host:
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"

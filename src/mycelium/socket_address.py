@@ -1,0 +1,47 @@
+"""Socket addresses (``1.2.3.4:5``, ``[v6]:5``, ``[v6%scope]:5``) as the reference's Rust
+``SocketAddr`` reads and prints them: literal IPs only, numeric scope ids, ports 0 to 65535.
+
+The one parser for peer endpoints, API listen addresses, proxy targets and the CLI.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def _ipv6_text(text: str) -> str:
+    """Rust's ``Ipv6Addr`` display, which keeps an IPv4-mapped tail dotted."""
+    address = ipaddress.IPv6Address(text)
+    mapped = address.ipv4_mapped
+    return f"::ffff:{mapped}" if mapped is not None else str(address)
+
+
+def parse_socket_address(text: object) -> tuple[str, int]:
+    """(host, port): the host as Rust shows it (an IPv6 scope as ``%N``, scope 0 dropped as Rust
+    drops it). ValueError, saying why, for anything else, including non-strings."""
+    if not isinstance(text, str) or not text.isascii():
+        raise ValueError(f"{text!r} is not a socket address")
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 0xFFFF:
+        raise ValueError(f"{text!r} is not a socket address (IP:PORT or [IPv6]:PORT)")
+    if host.startswith("[") and host.endswith("]"):
+        ip, percent, scope = host[1:-1].partition("%")
+        if percent and not (scope.isdigit() and int(scope) <= 0xFFFFFFFF):
+            raise ValueError(f"{text!r} has an IPv6 scope that is not a number")
+        try:
+            shown = _ipv6_text(ip)  # ip holds no "%" here: Python would take a named scope
+        except ValueError:
+            raise ValueError(f"{ip!r} is not an IPv6 address in {text!r}") from None
+        return (f"{shown}%{int(scope)}" if percent and int(scope) else shown), int(port)
+    try:
+        return str(ipaddress.IPv4Address(host)), int(port)
+    except ValueError:
+        raise ValueError(
+            f"{host!r} is not a literal IP address in {text!r} (host names are not accepted;"
+            " IPv6 goes in brackets)"
+        ) from None
+
+
+def socket_text(host: str, port: int) -> str:
+    """Rust's ``SocketAddr`` display: ``[v6]:port`` or ``v4:port``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
