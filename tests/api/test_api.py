@@ -106,9 +106,20 @@ async def test_proxy_endpoints(pair: Pair) -> None:
     # Nothing discovered: connecting without a remote finds no proxy (404, empty body).
     for body in ({}, {"remote": None}, {"other": 1}):
         assert await pair.rest("POST", "/admin/proxy", json=body) == (404, "")
-    # A given remote is taken as is, without probing (docs/extras.md §1.6 item 6).
-    for remote, shown in (("[407::1]:9999", "[407::1]:9999"), ("10.1.2.3:1080", "10.1.2.3:1080")):
+    # A given overlay remote is taken as is, without probing (docs/extras.md §1.6 item 6).
+    for remote, shown in (("[407::1]:9999", "[407::1]:9999"), ("[5ff:0::2]:1080", "[5ff::2]:1080")):
         assert await pair.rest("POST", "/admin/proxy", json={"remote": remote}) == (200, shown)
+    # Anything else is refused: the listener would relay strangers to it (docs/api-security.md).
+    rest_port = pair.servers.addresses["REST"][1]
+    for remote in (
+        "10.1.2.3:1080",
+        "127.0.0.1:8990",
+        f"[::1]:{rest_port}",
+        "[::ffff:127.0.0.1]:22",
+    ):
+        status, text = await pair.rest("POST", "/admin/proxy", json={"remote": remote})
+        assert status == 403 and "overlay" in text, remote
+        assert pair.a.proxy.target == "[5ff::2]:1080"
     for remote in ("407::1", "[407::1]:99999", 5, "host:80"):
         assert (await pair.rest("POST", "/admin/proxy", json={"remote": remote}))[0] == 422
     assert (await pair.rest("POST", "/admin/proxy", json=[]))[0] == 422
@@ -116,7 +127,6 @@ async def test_proxy_endpoints(pair: Pair) -> None:
     as_json = {"Content-Type": "application/json"}
     for raw, status in ((b"null", 422), (b"{", 400), (b"", 400)):
         assert (await pair.rest("POST", "/admin/proxy", data=raw, headers=as_json))[0] == status
-    assert pair.a.proxy.target == "10.1.2.3:1080"
     assert await pair.rest("DELETE", "/admin/proxy") == (204, "")
     assert pair.a.proxy.target is None
     assert await pair.rest("GET", "/admin/proxy/probe") == (204, "")
@@ -159,8 +169,13 @@ async def test_jsonrpc_methods_match_the_openrpc_document(pair: Pair) -> None:
 
 async def test_jsonrpc_protocol_errors_and_batches(pair: Pair) -> None:
     url = pair.url("JSON-RPC", "/")
-    async with pair.http.post(url, data=b"{oops") as r:
-        assert (await r.json())["error"]["code"] == -32700
+    as_json = {"Content-Type": "application/json"}
+    async with pair.http.post(url, data=b"{oops", headers=as_json) as r:
+        assert r.status == 200 and (await r.json())["error"]["code"] == -32700
+    async with pair.http.post(url, data=b"oops", headers=as_json) as r:
+        assert r.status == 400 and (await r.json())["error"]["code"] == -32700
+    async with pair.http.post(url, data=b'{"jsonrpc": "2.0", "id": 1, "method": "getInfo"}') as r:
+        assert r.status == 415
     async with pair.http.post(url, json={"id": 1}) as r:
         assert (await r.json())["error"]["code"] == -32600
     batch = [
@@ -303,10 +318,14 @@ async def test_metrics_scrape_has_every_reference_metric(pair: Pair) -> None:
 async def test_jsonrpc_proxy_methods(pair: Pair) -> None:
     assert (await pair.rpc("getProxies"))["result"] == []
     for params in ([None], [], {}, {"remote": None}):
-        failed = await pair.rpc("connectProxy", params)
-        assert failed["error"] == {"code": -32032, "message": "Server error"}, params
+        failed = (await pair.rpc("connectProxy", params))["error"]
+        assert (failed["code"], failed["message"]) == (-32032, "Server error"), params
     assert (await pair.rpc("connectProxy", ["[407::1]:9999"]))["result"] == "[407::1]:9999"
-    assert (await pair.rpc("connectProxy", {"remote": "10.0.0.1:80"}))["result"] == "10.0.0.1:80"
+    assert (await pair.rpc("connectProxy", {"remote": "[5ff::1]:80"}))["result"] == "[5ff::1]:80"
+    for outside in ("10.0.0.1:80", "127.0.0.1:8990", "[::1]:8989"):
+        refused = (await pair.rpc("connectProxy", [outside]))["error"]
+        assert refused["code"] == -32032 and "overlay" in refused["data"], outside
+    assert pair.a.proxy.target == "[5ff::1]:80"
     for bad in (["407::1"], [5], {"remote": "host:80"}):
         assert (await pair.rpc("connectProxy", bad))["error"]["code"] == -32602, bad
     assert (await pair.rpc("disconnectProxy"))["result"] is True

@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
-from mycelium.api.facade import BadRequest, Conflict, NodeApi, NotFound, endpoint_json
+from mycelium.api.errors import BadRequest, Conflict, NotFound
+from mycelium.api.facade import NodeApi
+from mycelium.api.shapes import endpoint_json, message_info_json
 from mycelium.dataplane.packet_stats import PacketStats
 from mycelium.identity import Identity, node_subnet
 from mycelium.links.endpoint import Endpoint
 from mycelium.links.peer_manager import PeerEntry, PeerExists, PeerNotFound, PeerType
+from mycelium.messages.engine import ChunkProgress, MessageStatus, State
 from mycelium.routing import RouteView
 from mycelium.subnet import Subnet
 
@@ -160,3 +163,17 @@ def test_packet_statistics_shape(node: FakeNode) -> None:
             {"ip": "522:2222:2222:2222:2222:2222:2222:2222", "packetCount": 2, "byteCount": 150}
         ],
     }
+
+
+def test_message_info_shape() -> None:
+    dst = bytes.fromhex("0514d8f2e497c1d2e3c99e4094d5d9f0")
+    sending = MessageStatus(dst, State.IN_PROGRESS, ChunkProgress(1, 2, 3), 1e9 + 0.7, 1e9 + 300, 9)
+    assert message_info_json(sending) == {
+        "dst": "514:d8f2:e497:c1d2:e3c9:9e40:94d5:d9f0",
+        "state": {"sending": {"pending": 1, "sent": 2, "acked": 3}},
+        "created": 1_000_000_000,
+        "deadline": 1_000_000_300,
+        "msgLen": 9,
+    }
+    read = MessageStatus(dst, State.READ, None, 5.0, 6.0, 0)
+    assert message_info_json(read)["state"] == "read"

@@ -93,7 +93,9 @@ async def test_bad_push_bodies(pair: Pair) -> None:
         assert (await pair.rest("POST", "/messages", json=bad))[0] == 400, bad
         reply = "/messages/reply/abcdef0123456789"
         assert (await pair.rest("POST", reply, json=bad))[0] in (400, 422), bad
-    assert (await pair.rest("POST", "/messages", data=b"{"))[0] == 400
+    as_json = {"Content-Type": "application/json"}
+    assert (await pair.rest("POST", "/messages", data=b"{", headers=as_json))[0] == 400
+    assert (await pair.rest("POST", "/messages", data=b"{"))[0] == 415
 
 
 async def test_topic_configuration_endpoints(pair: Pair) -> None:
@@ -143,15 +145,20 @@ async def test_jsonrpc_message_methods(pair: Pair) -> None:
     await pair.b.messages.push(pair.a.identity.address, b"back")
     popped = await pair.rpc("popMessage", {"peek": False, "timeout": 5})
     assert base64.b64decode(popped["result"]["payload"]) == b"back"
+    # No reply in time: the reference answers with the id, not an error.
     timeout = await pair.rpc("pushMessage", [message, 0])
-    assert timeout["error"]["code"] == -32016
+    assert len(timeout["result"]["id"]) == 16 and set(timeout["result"]) == {"id"}
     assert (await pair.rpc("addTopic", [b64(b"q")]))["result"] is True
     assert (await pair.rpc("getTopics"))["result"] == [b64(b"q")]
     assert (await pair.rpc("addTopicSource", [b64(b"q"), "400::/7"]))["result"] is True
     assert (await pair.rpc("getTopicSources", [b64(b"q")]))["result"] == ["400::/7"]
     assert (await pair.rpc("setTopicForwardSocket", [b64(b"q"), "/tmp/x"]))["result"] is True
     assert (await pair.rpc("getTopicForwardSocket", [b64(b"q")]))["result"] == "/tmp/x"
-    assert (await pair.rpc("removeTopic", ["%%%"]))["error"]["code"] == -32013
+    # The reference's codes: a bad topic is -32013 when popping, -32021 in topic configuration.
+    assert (await pair.rpc("popMessage", [False, 0, "%%%"]))["error"]["code"] == -32013
+    assert (await pair.rpc("removeTopic", ["%%%"]))["error"]["code"] == -32021
+    assert (await pair.rpc("addTopicSource", [b64(b"q"), "nope"]))["error"]["code"] == -32023
+    assert (await pair.rpc("getTopicSources", [b64(b"unknown")]))["error"]["code"] == -32030
     assert (await pair.rpc("setDefaultTopicAction", [False]))["result"] is True
     assert (await pair.rpc("getDefaultTopicAction"))["result"] is False
 

@@ -22,6 +22,11 @@ B_IP = bytes.fromhex("0514d8f2e497c1d2e3c99e4094d5d9f0")
 A_PK, B_PK = b"A" * 32, b"B" * 32
 
 
+def state(engine: MessageEngine, message_id: bytes) -> State | None:
+    status = engine.status(message_id)
+    return None if status is None else status.state
+
+
 class Channel:
     """Delivers with loss, duplication, reordering (random delay) in both directions."""
 
@@ -110,13 +115,13 @@ def test_small_message_is_delivered_once_and_read() -> None:
     ch = Channel()
     mid = ch.a.push(B_IP, b"hello", ch.now, topic=b"greet")
     ch.run(1.0)
-    assert ch.a.status(mid)["state"] == "received"  # type: ignore[index]
+    assert state(ch.a, mid) is State.RECEIVED
     got = ch.b.pop()
     assert got is not None and got.data == b"hello" and got.topic == b"greet"
     assert got.src_ip == A_IP and got.src_pk == A_PK and got.dst_pk == B_PK
     assert ch.b.pop() is None
     ch.run(2.0)
-    assert ch.a.status(mid)["state"] == "read"  # type: ignore[index]
+    assert state(ch.a, mid) is State.READ
 
 
 def test_empty_message() -> None:
@@ -139,7 +144,7 @@ def test_loss_duplication_reordering_deliver_exactly_once(
     got = ch.b.pop()
     assert got is not None and got.id == mid and got.data == data
     assert ch.b.pop() is None
-    assert ch.a.status(mid)["state"] in ("received", "read")  # type: ignore[index]
+    assert state(ch.a, mid) in (State.RECEIVED, State.READ)
 
 
 def test_one_megabyte_with_heavy_loss() -> None:
@@ -155,9 +160,9 @@ def test_unreachable_destination_is_aborted_at_the_deadline() -> None:
     ch = Channel(loss=1.0)
     mid = ch.a.push(B_IP, b"x" * 5000, ch.now)
     ch.run(299.0)
-    assert ch.a.status(mid)["state"] == "pending"  # type: ignore[index]
+    assert state(ch.a, mid) is State.INIT
     ch.run(301.0)
-    assert ch.a.status(mid)["state"] == "aborted"  # type: ignore[index]
+    assert state(ch.a, mid) is State.ABORTED
     assert wire.decode(ch.sent[-1]).has(wire.FLAG_ABORTED)
     ch.run(601.0)
     assert ch.a.status(mid) is None
@@ -199,7 +204,7 @@ def test_topic_filters_peek_and_acl() -> None:
     mid = ch.a.push(B_IP, b"denied", ch.now, topic=b"secret")
     ch.run(5.0)
     assert ch.b.pop() is None and ch.b.counters.rejected_by_topic > 0
-    assert ch.a.status(mid)["state"] == "pending"  # type: ignore[index]
+    assert state(ch.a, mid) is State.INIT
     ch.b.topics.add_source(b"secret", Subnet.of(A_IP, 64))
     ch.run(6.0)  # the INIT is retransmitted and now accepted
     assert ch.b.pop(topic=b"secret").data == b"denied"  # type: ignore[union-attr]
@@ -335,11 +340,12 @@ def test_status_shape_while_sending() -> None:
     mid = ch.a.push(B_IP, os.urandom(5000), ch.now)
     ch.run(1.2)  # INIT acked at 1.0, chunks in flight
     status = ch.a.status(mid, clock_offset=1_700_000_000)
-    assert status is not None and status["msgLen"] == 5000
-    assert set(status["state"]["sending"]) == {"pending", "sent", "acked"}
-    assert status["deadline"] - status["created"] == 300
-    assert status["dst"] == "514:d8f2:e497:c1d2:e3c9:9e40:94d5:d9f0"
-    assert State.IN_PROGRESS.value == "sending"
+    assert status is not None and status.length == 5000 and status.state is State.IN_PROGRESS
+    assert status.progress is not None
+    progress = status.progress
+    assert progress.pending + progress.sent + progress.acked == len(eng.chunk_layout(5000))
+    assert status.deadline - status.created == 300 and status.created >= 1_700_000_000
+    assert status.dst == B_IP
 
 
 def test_topics_config() -> None:
@@ -448,4 +454,4 @@ def test_each_packet_kind_lost_then_duplicated_late(kind: int, drops: int) -> No
     assert ch.b.pop() is None
     ch.run(60.0)
     assert ch.b.pop() is None
-    assert ch.a.status(mid)["state"] == "read"  # type: ignore[index]
+    assert state(ch.a, mid) is State.READ

@@ -223,7 +223,8 @@ def test_probe_list_connect_forward_disconnect(net: Network) -> None:
         # 5. A taken port 1080 fails a connect the same way as no proxy at all.
         blocker = px.spawn(a.ns, BLOCKER)
         assert px.http("POST", '{"remote": null}') == (404, "")
-        assert px.rpc_connect()["error"] == {"code": -32032, "message": "Server error"}
+        failed = px.rpc_connect()["error"]
+        assert (failed["code"], failed["message"]) == (-32032, "Server error"), failed
         blocker.kill()
         blocker.wait()
 

@@ -1,6 +1,7 @@
 """What the REST and JSON-RPC servers ask of a node, in the reference's JSON shapes.
 
-Both servers call this one class, so a field name or a rule lives in exactly one place.
+Both servers call this one class (and its ``messages`` part), so a rule or a field name lives in
+exactly one place; they differ only in how they carry values and errors.
 """
 
 from __future__ import annotations
@@ -11,42 +12,21 @@ from typing import TYPE_CHECKING, Any
 
 from ..identity import node_subnet
 from ..links.endpoint import Endpoint, EndpointError
-from ..links.peer_manager import PeerEntry, PeerExists, PeerNotFound
-from ..wire.tlv import INFINITY
+from ..links.peer_manager import PeerExists, PeerNotFound
+from ..proxy import check_target
+from ..socket_address import parse_socket_address, socket_text
+from .errors import BadRequest, Conflict, NotFound
+from .messages import MessageApi
+from .shapes import packet_stats_json, peer_json, route_json
 
 if TYPE_CHECKING:
     from ..node import Node
 
 
-class BadRequest(ValueError):
-    """The request names something malformed (an endpoint, an IP)."""
-
-
-class Conflict(Exception):
-    """The thing to add already exists."""
-
-
-class NotFound(Exception):
-    """The thing asked for does not exist."""
-
-
-def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
-    """``{"proto": "tcp", "addr": {"socket": "[::1]:9651"}}``, the reference's shape since 0.7.6."""
-    if endpoint.proto == "vsock":
-        return {
-            "proto": "vsock",
-            "addr": {"vsock": {"cid": int(endpoint.host), "port": endpoint.port}},
-        }
-    return {"proto": endpoint.proto, "addr": {"socket": endpoint.socket_address}}
-
-
-def _metric(value: int) -> int | str:
-    return "infinite" if value == INFINITY else value
-
-
 class NodeApi:
     def __init__(self, node: Node) -> None:
         self.node = node
+        self.messages = MessageApi(node)
         self._start_time = int(time.time() - (time.monotonic() - node.started_at))
 
     # --- admin ------------------------------------------------------------------------------
@@ -62,31 +42,19 @@ class NodeApi:
     # --- peers ------------------------------------------------------------------------------
     def peers(self) -> list[dict[str, Any]]:
         now = time.monotonic()
-        return [self._peer_json(entry, now) for entry in self.node.peer_manager.peers()]
+        return [peer_json(entry, now) for entry in self.node.peer_manager.peers()]
 
     @staticmethod
-    def _peer_json(entry: PeerEntry, now: float) -> dict[str, Any]:
-        return {
-            "endpoint": endpoint_json(entry.endpoint),
-            "type": entry.kind.value,
-            "connectionState": entry.state.value,
-            "txBytes": entry.tx_bytes,
-            "rxBytes": entry.rx_bytes,
-            "discovered": int(now - entry.discovered_at),
-            "lastConnected": (
-                None if entry.last_connected is None else int(now - entry.last_connected)
-            ),
-        }
-
-    @staticmethod
-    def parse_endpoint(text: str) -> Endpoint:
+    def _endpoint(text: object) -> Endpoint:
+        if not isinstance(text, str):
+            raise BadRequest("an endpoint is a string such as tcp://[2001:db8::1]:9651")
         try:
             return Endpoint.parse(text)
         except EndpointError as exc:
             raise BadRequest(str(exc)) from None
 
-    def add_peer(self, text: str) -> None:
-        endpoint = self.parse_endpoint(text)
+    def add_peer(self, text: object) -> None:
+        endpoint = self._endpoint(text)
         try:
             self.node.peer_manager.add_peer(endpoint)
         except PeerExists:
@@ -94,8 +62,8 @@ class NodeApi:
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
 
-    def remove_peer(self, text: str) -> None:
-        endpoint = self.parse_endpoint(text)
+    def remove_peer(self, text: object) -> None:
+        endpoint = self._endpoint(text)
         try:
             self.node.peer_manager.remove_peer(endpoint)
         except PeerNotFound:
@@ -103,16 +71,7 @@ class NodeApi:
 
     # --- routes -----------------------------------------------------------------------------
     def _routes(self, selected: bool) -> list[dict[str, Any]]:
-        return [
-            {
-                "subnet": str(view.subnet),
-                "nextHop": getattr(view.neighbour, "connection_id", str(view.neighbour)),
-                "metric": _metric(view.metric),
-                "seqno": view.seqno,
-            }
-            for view in self.node.router.routes()
-            if view.selected is selected
-        ]
+        return [route_json(view) for view in self.node.router.routes() if view.selected is selected]
 
     def selected_routes(self) -> list[dict[str, Any]]:
         return self._routes(True)
@@ -126,26 +85,41 @@ class NodeApi:
             for subnet, left in self.node.router.queried_subnets(self.node.now())
         ]
 
-    def public_key(self, ip: str) -> str:
+    def public_key(self, ip: object) -> str:
+        """The key of the node owning ``ip``; NotFound without a route (or for IPv4, which the
+        reference takes but no node has)."""
         try:
+            if not isinstance(ip, str):
+                raise ValueError
             address = ipaddress.ip_address(ip)
         except ValueError:
             raise BadRequest(f"{ip!r} is not an IP address") from None
-        if address.version == 4:
-            # The reference takes any IP address; no IPv4 address has a key.
-            raise NotFound("no route to that address")
-        key = self.node.router.public_key_for(address.packed)
+        key = None if address.version == 4 else self.node.router.public_key_for(address.packed)
         if key is None:
-            raise NotFound("no route to that address")
+            raise NotFound()
         return key.hex()
+
+    def packet_statistics(self) -> dict[str, Any]:
+        return packet_stats_json(*self.node.dataplane.packet_stats.snapshot())
 
     # --- proxy ------------------------------------------------------------------------------
     def proxies(self) -> list[str]:
         return self.node.proxy.valid()
 
-    async def connect_proxy(self, remote: str | None) -> str:
-        """Raises ``ProxyError`` when nothing answers or the local port cannot be bound."""
-        return await self.node.proxy.connect(remote)
+    async def connect_proxy(self, remote: object) -> str:
+        """Forward to ``remote`` (an overlay socket address) or, for None, to the first valid
+        discovered proxy. BadRequest for a malformed address; ``ProxyTargetRefused`` for one
+        outside the overlay (docs/api-security.md); ``ProxyError`` when nothing answers or the
+        local port cannot be bound."""
+        target = None
+        if remote is not None:
+            try:
+                host, port = parse_socket_address(remote)
+            except ValueError as exc:
+                raise BadRequest(f"remote must be an ip:port socket address: {exc}") from None
+            check_target(host)
+            target = socket_text(host, port)
+        return await self.node.proxy.connect(target)
 
     async def disconnect_proxy(self) -> None:
         await self.node.proxy.disconnect()
@@ -155,6 +129,3 @@ class NodeApi:
 
     def stop_proxy_probe(self) -> None:
         self.node.proxy.stop_probing()
-
-    def packet_statistics(self) -> dict[str, Any]:
-        return self.node.dataplane.packet_stats.snapshot()

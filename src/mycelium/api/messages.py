@@ -1,69 +1,92 @@
-"""The message endpoints of the REST API and the message methods of JSON-RPC (api.yaml,
-openrpc.json): base64 payloads and topics, destinations by ``ip`` or ``pk``, replies, status and
-topic configuration."""
+"""The message bus and topic configuration as both APIs offer them (api.yaml, openrpc.json).
+
+REST and JSON-RPC hand over the raw values they received (JSON values, query strings, path
+segments); this parses them, refusing with the typed errors of ``errors.py``, calls the running
+message service, and answers in the reference's JSON shapes.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import ipaddress
-from collections.abc import Callable
+import math
+import re
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
 from ..identity import overlay_address, parse_public_key
-from ..messages.engine import ReceivedMessage
+from ..messages.engine import MAX_MESSAGE_SIZE
 from ..subnet import Subnet
-from .errors import RpcError
-from .facade import BadRequest, NotFound
+from ..wire.message import MAX_TOPIC
+from .errors import (
+    BadMessageId,
+    BadRequest,
+    BadSubnet,
+    BadTopic,
+    NotFound,
+    PushRefused,
+    Unavailable,
+)
+from .shapes import b64, message_info_json, received_json
 
 if TYPE_CHECKING:
     from ..messages.service import MessageService
+    from ..messages.topics import TopicConfig
     from ..node import Node
 
-#: How long the reference keeps trying to deliver a message pushed through the API.
-DEFAULT_TRY_DURATION = 300.0
-#: Request bodies carry base64 payloads of messages up to the engine's 64 MiB limit.
-MAX_BODY = 96 * 1024 * 1024
-#: A client cannot make the server hold a request open for longer than this.
+#: A caller cannot hold a request open longer than this; longer waits are cut to it (the reference
+#: takes any u64 of seconds, and its CLI asks for a year when told to wait "forever").
 MAX_WAIT = 3600.0
+_U64_MAX = 2**64 - 1
+#: Digits, optionally with a fraction: no sign, exponent, "nan", "inf" or "1_0" as float() takes.
+_SECONDS = re.compile(r"[0-9]{1,20}(\.[0-9]{1,9})?")
+#: The longest path a Unix socket address holds (sun_path, less its terminating NUL).
+MAX_SOCKET_PATH = 107
 
 
-def _b64decode(text: Any, what: str) -> bytes:
+def parse_seconds(value: object, what: str) -> float:
+    """A wait in seconds: a number or a digit string from 0 to the largest u64, cut to MAX_WAIT.
+    NaN, infinities, negatives, booleans and anything larger are refused (docs/api-security.md)."""
+    seconds = math.nan
+    if isinstance(value, str) and _SECONDS.fullmatch(value):
+        seconds = float(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an int past a float's range stays NaN
+            seconds = float(value)
+    if not (math.isfinite(seconds) and 0 <= seconds <= _U64_MAX):
+        raise BadRequest(f"{what} must be a whole number of seconds from 0 to 2^64-1")
+    return min(seconds, MAX_WAIT)
+
+
+def _b64decode(text: object, what: str, error: type[BadRequest] = BadRequest) -> bytes:
     if not isinstance(text, str):
-        raise BadRequest(f"{what} must be a base64 string")
+        raise error(f"{what} must be a base64 string")
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest(f"{what} is not valid base64") from None
+        raise error(f"{what} is not valid base64") from None
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+def parse_topic(value: object) -> bytes:
+    """A base64 topic, or a JSON list of byte values (what the reference's REST server takes
+    when adding a topic, though api.yaml documents base64)."""
+    if isinstance(value, list) and all(
+        isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in value
+    ):
+        return bytes(value)
+    return _b64decode(value, "topic", BadTopic)
 
 
-def received_json(m: ReceivedMessage) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": m.id.hex(),
-        "srcIp": str(ipaddress.IPv6Address(m.src_ip)),
-        "srcPk": m.src_pk.hex(),
-        "dstIp": str(ipaddress.IPv6Address(m.dst_ip)),
-        "dstPk": m.dst_pk.hex(),
-    }
-    if m.topic:
-        body["topic"] = _b64(m.topic)
-    body["payload"] = _b64(m.data)
-    return body
-
-
-def parse_send_info(body: Any) -> tuple[bytes, bytes, bytes]:
+def parse_send_info(body: object) -> tuple[bytes, bytes, bytes]:
     """``{"dst": {"ip"|"pk": ...}, "topic"?, "payload"}`` -> (dst address, topic, payload)."""
     if not isinstance(body, dict) or not isinstance(body.get("dst"), dict):
         raise BadRequest('expected {"dst": {"ip": ...} or {"pk": ...}, "payload": ...}')
     dst = body["dst"]
     try:
         if "ip" in dst:
+            if not isinstance(dst["ip"], str):
+                raise TypeError("ip must be a string")
             address = ipaddress.IPv6Address(dst["ip"]).packed
         elif "pk" in dst:
             if not isinstance(dst["pk"], str):
@@ -74,319 +97,128 @@ def parse_send_info(body: Any) -> tuple[bytes, bytes, bytes]:
     except (ValueError, TypeError) as exc:
         raise BadRequest(f"bad destination: {exc}") from None
     topic = b"" if body.get("topic") is None else _b64decode(body["topic"], "topic")
-    if len(topic) > 255:
-        raise BadRequest("topic too large, topic is limited to 255 bytes")
-    return address, topic, _b64decode(body.get("payload"), "payload")
+    payload = _b64decode(body.get("payload"), "payload")
+    if len(topic) > MAX_TOPIC:
+        raise PushRefused(f"topic too large, topic is limited to {MAX_TOPIC} bytes")
+    if len(payload) > MAX_MESSAGE_SIZE:
+        raise PushRefused(f"payload too large, messages are limited to {MAX_MESSAGE_SIZE} bytes")
+    return address, topic, payload
 
 
-def parse_id(text: Any) -> bytes:
+def parse_id(text: object) -> bytes:
     try:
         raw = bytes.fromhex(text) if isinstance(text, str) else b""
     except ValueError:
         raw = b""
     if len(raw) != 8:
-        raise BadRequest("a message id is 16 hex characters")
+        raise BadMessageId("a message id is 16 hex characters")
     return raw
 
 
-def parse_subnet(text: Any) -> Subnet:
+def parse_subnet(text: object) -> Subnet:
     try:
-        return Subnet.parse(str(text))
+        if isinstance(text, str):
+            return Subnet.parse(text)
     except ValueError:
-        raise BadRequest(f"{text!r} is not a subnet") from None
+        pass
+    raise BadSubnet(f"{text!r} is not a subnet")
 
 
-def _service(node: Node) -> MessageService:
-    if node.messages is None:
-        raise NotFound("the message subsystem is not running")
-    return node.messages
+def parse_socket_path(value: object) -> str:
+    """An absolute path that fits a Unix socket address (docs/api-security.md, forward sockets)."""
+    if (
+        not isinstance(value, str)
+        or not value.startswith("/")
+        or "\0" in value
+        or len(value.encode(errors="replace")) > MAX_SOCKET_PATH
+    ):
+        raise BadRequest(f"socket_path must be an absolute path of at most {MAX_SOCKET_PATH} bytes")
+    return value
 
 
-def _wait(value: Any, what: str) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{what} must be a number of seconds") from None
-    if seconds < 0:
-        raise BadRequest(f"{what} must not be negative")
-    return min(seconds, MAX_WAIT)
+def parse_flag(value: object, what: str) -> bool:
+    """An optional boolean (absent is false)."""
+    if value is None or isinstance(value, bool):
+        return value is True
+    raise BadRequest(f"{what} must be true or false")
 
 
-def _query_bool(value: str | None) -> bool:
-    if value in (None, "", "false"):
-        return False
-    if value == "true":
-        return True
-    raise BadRequest("expected true or false")
+class MessageApi:
+    def __init__(self, node: Node) -> None:
+        self.node = node
 
+    def _service(self) -> MessageService:
+        if self.node.messages is None:
+            raise Unavailable("the message subsystem is not running")
+        return self.node.messages
 
-def add_message_routes(app: web.Application, node: Node) -> None:
-    async def push(request: web.Request) -> web.Response:
-        dst, topic, payload = parse_send_info(await _json(request))
-        raw_timeout = request.query.get("reply_timeout")
-        timeout = None if raw_timeout is None else _wait(raw_timeout, "reply_timeout")
-        message_id, reply = await _service(node).push(dst, payload, topic, timeout)
-        if timeout is None:
-            return web.json_response({"id": message_id.hex()}, status=201)
-        if reply is None:
-            return web.json_response({"id": message_id.hex()}, status=408)
-        return web.json_response(received_json(reply))
+    def _topics(self) -> TopicConfig:
+        return self._service().engine.topics
 
-    async def pop(request: web.Request) -> web.Response:
-        query = request.query
-        topic = None if "topic" not in query else _b64decode(query["topic"], "topic")
-        message = await _service(node).pop(
-            topic, _query_bool(query.get("peek")), _wait(query.get("timeout", 0), "timeout")
-        )
-        if message is None:
-            return web.Response(status=204)
-        return web.json_response(received_json(message))
+    # --- messages -----------------------------------------------------------------------------
+    async def push(
+        self, message: object, reply_timeout: object = None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Send; with ``reply_timeout``, wait for the reply. ({"id": ...}, the reply or None)."""
+        dst, topic, payload = parse_send_info(message)
+        timeout = None if reply_timeout is None else parse_seconds(reply_timeout, "reply_timeout")
+        message_id, reply = await self._service().push(dst, payload, topic, timeout)
+        return {"id": message_id.hex()}, None if reply is None else received_json(reply)
 
-    async def reply(request: web.Request) -> web.Response:
-        reply_to = parse_id(request.match_info["id"])
-        dst, _topic, payload = parse_send_info(await _json(request))
-        _service(node).reply(reply_to, dst, payload)
-        return web.Response(status=204)
-
-    async def status(request: web.Request) -> web.Response:
-        info = _service(node).status(parse_id(request.match_info["id"]))
-        if info is None:
-            return web.Response(status=404)
-        return web.json_response(info)
-
-    def topics() -> Any:
-        return _service(node).engine.topics
-
-    def topic_of(request: web.Request) -> bytes:
-        return _b64decode(request.match_info["topic"], "topic")
-
-    async def get_default(_: web.Request) -> web.Response:
-        return web.json_response({"accept": topics().accept_by_default})
-
-    async def set_default(request: web.Request) -> web.Response:
-        body = await _json(request)
-        if not isinstance(body, dict) or not isinstance(body.get("accept"), bool):
-            raise BadRequest('expected {"accept": true|false}')
-        topics().accept_by_default = body["accept"]
-        return web.Response(status=204)
-
-    async def list_topics(_: web.Request) -> web.Response:
-        return web.json_response([_b64(t) for t in topics().topics()])
-
-    async def add_topic(request: web.Request) -> web.Response:
-        body = await _json(request)
-        # The reference's server takes a JSON byte array here; api.yaml documents base64.
-        if isinstance(body, list) and all(isinstance(b, int) and 0 <= b < 256 for b in body):
-            topic = bytes(body)
-        else:
-            topic = _b64decode(body, "topic")
-        topics().add_topic(topic)
-        return web.Response(status=201)
-
-    async def remove_topic(request: web.Request) -> web.Response:
-        topics().remove_topic(topic_of(request))
-        return web.Response(status=204)
-
-    async def get_sources(request: web.Request) -> web.Response:
-        sources = topics().sources(topic_of(request))
-        if sources is None:
-            return web.Response(status=404)
-        return web.json_response([str(s) for s in sources])
-
-    async def add_source(request: web.Request) -> web.Response:
-        topic = topic_of(request)
-        body = await _json(request)
-        subnet = parse_subnet(body.get("subnet") if isinstance(body, dict) else None)
-        topics().add_source(topic, subnet)
-        return web.Response(status=204)
-
-    async def remove_source(request: web.Request) -> web.Response:
-        topics().remove_source(topic_of(request), parse_subnet(request.match_info["subnet"]))
-        return web.Response(status=204)
-
-    async def get_forward(request: web.Request) -> web.Response:
-        return web.json_response(topics().forward_socket(topic_of(request)))
-
-    async def set_forward(request: web.Request) -> web.Response:
-        topic = topic_of(request)
-        body = await _json(request)
-        path = body.get("socket_path") if isinstance(body, dict) else None
-        if not isinstance(path, str):
-            raise BadRequest('expected {"socket_path": "..."}')
-        topics().set_forward_socket(topic, path)
-        return web.Response(status=204)
-
-    async def remove_forward(request: web.Request) -> web.Response:
-        topics().set_forward_socket(topic_of(request), None)
-        return web.Response(status=204)
-
-    base = "/api/v1/messages"
-    app.add_routes(
-        [
-            web.get(base, pop),
-            web.post(base, push),
-            web.post(base + "/reply/{id}", reply),
-            web.get(base + "/status/{id}", status),
-            web.get(base + "/topics/default", get_default),
-            web.put(base + "/topics/default", set_default),
-            web.get(base + "/topics", list_topics),
-            web.post(base + "/topics", add_topic),
-            web.delete(base + "/topics/{topic}", remove_topic),
-            web.get(base + "/topics/{topic}/sources", get_sources),
-            web.post(base + "/topics/{topic}/sources", add_source),
-            web.delete(base + "/topics/{topic}/sources/{subnet:.+}", remove_source),
-            web.get(base + "/topics/{topic}/forward", get_forward),
-            web.put(base + "/topics/{topic}/forward", set_forward),
-            web.delete(base + "/topics/{topic}/forward", remove_forward),
-        ]
-    )
-
-
-async def _json(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise BadRequest("the body is not valid JSON") from None
-
-
-# --- JSON-RPC ----------------------------------------------------------------------------------
-
-#: Error codes the reference's message methods use (mycelium-api/src/rpc.rs).
-BAD_TOPIC = -32013
-PUSH_FAILED = -32015
-REPLY_TIMEOUT = -32016
-BAD_REPLY_ID = -32018
-MESSAGE_NOT_FOUND = -32019
-BAD_MESSAGE_ID = -32020
-
-
-def message_rpc_methods(node: Node, param: Callable[[Any, int, str], Any]) -> dict[str, Any]:
-    """Method name -> async function of the request params."""
-
-    def rpc_call(fn: Callable[..., Any]) -> Callable[..., Any]:
-        async def run(params: Any) -> Any:
-            try:
-                return await fn(params)
-            except BadRequest as exc:
-                raise RpcError(-32602, str(exc)) from None
-            except NotFound as exc:
-                raise RpcError(PUSH_FAILED, str(exc)) from None
-
-        return run
-
-    def optional(params: Any, index: int, name: str) -> Any:
-        try:
-            return param(params, index, name)
-        except RpcError:
-            return None
-
-    async def pop_message(params: Any) -> Any:
-        peek = optional(params, 0, "peek") is True
-        timeout = _wait(optional(params, 1, "timeout") or 0, "timeout")
-        raw_topic = optional(params, 2, "topic")
-        topic = None if raw_topic is None else topic_param(params, 2)
-        message = await _service(node).pop(topic, peek, timeout)
+    async def pop(
+        self, topic: object = None, peek: object = None, timeout: object = None
+    ) -> dict[str, Any] | None:
+        wanted = None if topic is None else _b64decode(topic, "topic", BadTopic)
+        wait = 0.0 if timeout is None else parse_seconds(timeout, "timeout")
+        message = await self._service().pop(wanted, parse_flag(peek, "peek"), wait)
         return None if message is None else received_json(message)
 
-    async def push_message(params: Any) -> Any:
-        dst, topic, payload = parse_send_info(param(params, 0, "message"))
-        raw_timeout = optional(params, 1, "reply_timeout")
-        timeout = None if raw_timeout is None else _wait(raw_timeout, "reply_timeout")
-        message_id, reply = await _service(node).push(dst, payload, topic, timeout)
-        if timeout is not None and reply is None:
-            raise RpcError(REPLY_TIMEOUT, "timeout waiting for reply", {"id": message_id.hex()})
-        return {"id": message_id.hex()} if reply is None else received_json(reply)
+    def reply(self, message_id: object, message: object) -> None:
+        reply_to = parse_id(message_id)
+        dst, _topic, payload = parse_send_info(message)
+        self._service().reply(reply_to, dst, payload)
 
-    async def push_reply(params: Any) -> Any:
-        try:
-            reply_to = parse_id(param(params, 0, "id"))
-        except BadRequest as exc:
-            raise RpcError(BAD_REPLY_ID, str(exc)) from None
-        dst, _topic, payload = parse_send_info(param(params, 1, "message"))
-        _service(node).reply(reply_to, dst, payload)
-        return True
+    def info(self, message_id: object) -> dict[str, Any]:
+        status = self._service().status(parse_id(message_id))
+        if status is None:
+            raise NotFound()
+        return message_info_json(status)
 
-    async def message_info(params: Any) -> Any:
-        try:
-            message_id = parse_id(param(params, 0, "id"))
-        except BadRequest as exc:
-            raise RpcError(BAD_MESSAGE_ID, str(exc)) from None
-        info = _service(node).status(message_id)
-        if info is None:
-            raise RpcError(MESSAGE_NOT_FOUND, "message not found")
-        return info
+    # --- topics -------------------------------------------------------------------------------
+    def default_action(self) -> bool:
+        return self._topics().accept_by_default
 
-    def topic_param(params: Any, index: int = 0) -> bytes:
-        try:
-            return _b64decode(param(params, index, "topic"), "topic")
-        except BadRequest as exc:
-            raise RpcError(BAD_TOPIC, str(exc)) from None
-
-    def topics() -> Any:
-        return _service(node).engine.topics
-
-    async def get_default(params: Any) -> Any:
-        return topics().accept_by_default
-
-    async def set_default(params: Any) -> Any:
-        accept = param(params, 0, "accept")
+    def set_default_action(self, accept: object) -> None:
         if not isinstance(accept, bool):
-            raise BadRequest("accept must be a boolean")
-        topics().accept_by_default = accept
-        return True
+            raise BadRequest("accept must be true or false")
+        self._topics().accept_by_default = accept
 
-    async def get_topics(params: Any) -> Any:
-        return [_b64(t) for t in topics().topics()]
+    def topics(self) -> list[str]:
+        return [b64(t) for t in self._topics().topics()]
 
-    async def add_topic(params: Any) -> Any:
-        topics().add_topic(topic_param(params))
-        return True
+    def add_topic(self, topic: object) -> None:
+        self._topics().add_topic(parse_topic(topic))
 
-    async def remove_topic(params: Any) -> Any:
-        topics().remove_topic(topic_param(params))
-        return True
+    def remove_topic(self, topic: object) -> None:
+        self._topics().remove_topic(parse_topic(topic))
 
-    async def get_sources(params: Any) -> Any:
-        sources = topics().sources(topic_param(params))
-        return [] if sources is None else [str(s) for s in sources]
+    def sources(self, topic: object) -> list[str]:
+        sources = self._topics().sources(parse_topic(topic))
+        if sources is None:
+            raise NotFound()
+        return [str(s) for s in sources]
 
-    async def add_source(params: Any) -> Any:
-        topics().add_source(topic_param(params), parse_subnet(param(params, 1, "subnet")))
-        return True
+    def add_source(self, topic: object, subnet: object) -> None:
+        self._topics().add_source(parse_topic(topic), parse_subnet(subnet))
 
-    async def remove_source(params: Any) -> Any:
-        topics().remove_source(topic_param(params), parse_subnet(param(params, 1, "subnet")))
-        return True
+    def remove_source(self, topic: object, subnet: object) -> None:
+        self._topics().remove_source(parse_topic(topic), parse_subnet(subnet))
 
-    async def get_forward(params: Any) -> Any:
-        return topics().forward_socket(topic_param(params))
+    def forward_socket(self, topic: object) -> str | None:
+        return self._topics().forward_socket(parse_topic(topic))
 
-    async def set_forward(params: Any) -> Any:
-        path = param(params, 1, "socket_path")
-        if not isinstance(path, str):
-            raise BadRequest("socket_path must be a string")
-        topics().set_forward_socket(topic_param(params), path)
-        return True
+    def set_forward_socket(self, topic: object, path: object) -> None:
+        self._topics().set_forward_socket(parse_topic(topic), parse_socket_path(path))
 
-    async def remove_forward(params: Any) -> Any:
-        topics().set_forward_socket(topic_param(params), None)
-        return True
-
-    methods = {
-        "popMessage": pop_message,
-        "pushMessage": push_message,
-        "pushMessageReply": push_reply,
-        "getMessageInfo": message_info,
-        "getDefaultTopicAction": get_default,
-        "setDefaultTopicAction": set_default,
-        "getTopics": get_topics,
-        "addTopic": add_topic,
-        "removeTopic": remove_topic,
-        "getTopicSources": get_sources,
-        "addTopicSource": add_source,
-        "removeTopicSource": remove_source,
-        "getTopicForwardSocket": get_forward,
-        "setTopicForwardSocket": set_forward,
-        "removeTopicForwardSocket": remove_forward,
-    }
-    return {name: rpc_call(fn) for name, fn in methods.items()}
+    def remove_forward_socket(self, topic: object) -> None:
+        self._topics().set_forward_socket(parse_topic(topic), None)

@@ -18,6 +18,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from ..links.peer_manager import ConnectionState, PeerType
 from ..routing.counters import SEQNO_ACTIONS
 from ..wire.tlv import Hello, Ihu, RouteRequest, SeqnoRequest, Update
+from .guard import protect
 
 if TYPE_CHECKING:
     from ..node import Node
@@ -290,5 +291,6 @@ def build_app(node: Node) -> web.Application:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
+    protect(app)  # a rebound page must not read the metrics either
     app.add_routes([web.get("/metrics", scrape), web.get("/", scrape)])
     return app

@@ -1,67 +1,79 @@
-"""The REST API under ``/api/v1`` (the reference's api.yaml), on aiohttp."""
+"""The REST API under ``/api/v1`` (the reference's api.yaml), on aiohttp.
+
+Handlers only carry values between HTTP and the facade; the facade's typed refusals become
+status codes in ``_errors`` (one table), with the reference's status for each endpoint.
+A dashboard may be served from the root later: it is same-origin, so the guard lets it in.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from ..proxy import ProxyError, parse_socket_address
-from .facade import BadRequest, Conflict, NodeApi, NotFound
-from .messages import MAX_BODY, add_message_routes
+from ..proxy import ProxyError, ProxyTargetRefused
+from .errors import BadRequest, Conflict, NotFound, Unavailable
+from .facade import NodeApi
+from .guard import MESSAGE_BODY, BodyRefused, Handler, protect, read_json
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The facade's refusals as HTTP statuses; the reason goes in a text body when there is one.
+STATUS: dict[type[Exception], int] = {
+    BadRequest: 400,
+    NotFound: 404,
+    Conflict: 409,
+    Unavailable: 503,
+}
+_REFUSALS = tuple(STATUS)
 
 
-def _json(data: Any) -> web.Response:
-    return web.json_response(data)
+def _status_of(exc: Exception) -> int:
+    return next(STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BodyRefused as exc:
+        return web.Response(status=exc.status, text=exc.reason)
+    except _REFUSALS as exc:
+        status = _status_of(exc)
+        return (
+            web.Response(status=status, text=str(exc)) if str(exc) else web.Response(status=status)
+        )
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
 
 
 def _no_content() -> web.Response:
     return web.Response(status=204)
 
 
-@web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Typed refusals become the reference's status codes with a plain-text reason."""
-    try:
-        return await handler(request)
-    except BadRequest as exc:
-        return web.Response(status=400, text=str(exc))
-    except Conflict as exc:
-        return web.Response(status=409, text=str(exc))
-    except NotFound as exc:
-        return web.Response(status=404, text=str(exc))
+def _unprocessable(expected: str) -> web.Response:
+    """A body of the wrong shape, as axum's ``Json`` extractor refuses it."""
+    return web.Response(
+        status=422, text=f"Failed to deserialize the JSON body into the target type: {expected}"
+    )
 
 
-def _is_socket_address(value: Any) -> bool:
-    try:
-        parse_socket_address(value)
-    except ValueError:
+def _query_flag(value: str | None) -> bool:
+    if value in (None, "", "false"):
         return False
-    return True
+    if value == "true":
+        return True
+    raise BadRequest("expected true or false")
 
 
-async def _json_body(request: web.Request) -> Any:
-    """A JSON body refused as axum's ``Json`` extractor refuses it: 415 without a JSON content
-    type, 400 when it does not parse (a 422 for the wrong shape is the handler's)."""
-    ctype = request.content_type
-    if not (
-        ctype == "application/json"
-        or (ctype.startswith("application/") and ctype.endswith("+json"))
-    ):
-        raise web.HTTPUnsupportedMediaType(
-            text="Expected request with `Content-Type: application/json`"
-        )
-    try:
-        return json.loads(await request.read())
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"Failed to parse the request body as JSON: {exc}") from None
+def _member(body: Any, name: str) -> Any:
+    return body.get(name) if isinstance(body, dict) else None
 
 
 def build_app(api: NodeApi) -> web.Application:
+    messages = api.messages
+
+    # --- admin --------------------------------------------------------------------------------
     async def get_info(_: web.Request) -> web.Response:
         return _json(api.info())
 
@@ -69,14 +81,9 @@ def build_app(api: NodeApi) -> web.Application:
         return _json(api.peers())
 
     async def add_peer(request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        endpoint = body.get("endpoint") if isinstance(body, dict) else None
+        endpoint = _member(await read_json(request), "endpoint")
         if not isinstance(endpoint, str):
-            return web.Response(
-                status=422,
-                text="Failed to deserialize the JSON body into the target type: "
-                'expected {"endpoint": "<endpoint>"}',
-            )
+            return _unprocessable('expected {"endpoint": "<endpoint>"}')
         api.add_peer(endpoint)
         return _no_content()
 
@@ -97,28 +104,22 @@ def build_app(api: NodeApi) -> web.Application:
         return _json(api.packet_statistics())
 
     async def pubkey(request: web.Request) -> web.Response:
-        try:
-            key = api.public_key(request.match_info["ip"])
-        except NotFound:
-            return web.Response(status=404)
-        except BadRequest as exc:
-            return web.Response(status=400, text=str(exc))
-        return _json({"publicKey": key})
+        return _json({"publicKey": api.public_key(request.match_info["ip"])})
 
     async def list_proxies(_: web.Request) -> web.Response:
         return _json(api.proxies())
 
     async def connect_proxy(request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        remote = body.get("remote") if isinstance(body, dict) else None
-        if not isinstance(body, dict) or (remote is not None and not _is_socket_address(remote)):
-            return web.Response(
-                status=422,
-                text="Failed to deserialize the JSON body into the target type: "
-                'expected {"remote": "<ip>:<port>" or null}',
-            )
+        body = await read_json(request)
+        expected = 'expected {"remote": "<ip>:<port>" or null}'
+        if not isinstance(body, dict):
+            return _unprocessable(expected)
         try:
-            return _json(await api.connect_proxy(remote))
+            return _json(await api.connect_proxy(body.get("remote")))
+        except BadRequest:
+            return _unprocessable(expected)
+        except ProxyTargetRefused as exc:
+            return web.Response(status=403, text=str(exc))
         except ProxyError:
             return web.Response(status=404)  # any failure, with an empty body, as the reference
 
@@ -134,24 +135,105 @@ def build_app(api: NodeApi) -> web.Application:
         api.stop_proxy_probe()
         return _no_content()
 
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+    # --- messages -----------------------------------------------------------------------------
+    async def push(request: web.Request) -> web.Response:
+        body = await read_json(request, MESSAGE_BODY)
+        wait = request.query.get("reply_timeout")
+        message_id, reply = await messages.push(body, wait)
+        if reply is not None:
+            return _json(reply)
+        return _json(message_id, 201 if wait is None else 408)
+
+    async def pop(request: web.Request) -> web.Response:
+        query = request.query
+        message = await messages.pop(
+            query.get("topic"), _query_flag(query.get("peek")), query.get("timeout")
+        )
+        return _no_content() if message is None else _json(message)
+
+    async def reply(request: web.Request) -> web.Response:
+        messages.reply(request.match_info["id"], await read_json(request, MESSAGE_BODY))
+        return _no_content()
+
+    async def status(request: web.Request) -> web.Response:
+        return _json(messages.info(request.match_info["id"]))
+
+    async def get_default(_: web.Request) -> web.Response:
+        return _json({"accept": messages.default_action()})
+
+    async def set_default(request: web.Request) -> web.Response:
+        messages.set_default_action(_member(await read_json(request), "accept"))
+        return _no_content()
+
+    async def list_topics(_: web.Request) -> web.Response:
+        return _json(messages.topics())
+
+    async def add_topic(request: web.Request) -> web.Response:
+        messages.add_topic(await read_json(request))
+        return web.Response(status=201)
+
+    async def remove_topic(request: web.Request) -> web.Response:
+        messages.remove_topic(request.match_info["topic"])
+        return _no_content()
+
+    async def get_sources(request: web.Request) -> web.Response:
+        return _json(messages.sources(request.match_info["topic"]))
+
+    async def add_source(request: web.Request) -> web.Response:
+        topic = request.match_info["topic"]
+        messages.add_source(topic, _member(await read_json(request), "subnet"))
+        return _no_content()
+
+    async def remove_source(request: web.Request) -> web.Response:
+        messages.remove_source(request.match_info["topic"], request.match_info["subnet"])
+        return _no_content()
+
+    async def get_forward(request: web.Request) -> web.Response:
+        return _json(messages.forward_socket(request.match_info["topic"]))
+
+    async def set_forward(request: web.Request) -> web.Response:
+        topic = request.match_info["topic"]
+        messages.set_forward_socket(topic, _member(await read_json(request), "socket_path"))
+        return _no_content()
+
+    async def remove_forward(request: web.Request) -> web.Response:
+        messages.remove_forward_socket(request.match_info["topic"])
+        return _no_content()
+
+    app = web.Application(client_max_size=MESSAGE_BODY, middlewares=[_errors])
+    protect(app)
+    admin, msg = "/api/v1/admin", "/api/v1/messages"
     app.add_routes(
         [
-            web.get("/api/v1/admin", get_info),
-            web.get("/api/v1/admin/peers", get_peers),
-            web.post("/api/v1/admin/peers", add_peer),
-            web.delete("/api/v1/admin/peers/{endpoint:.+}", delete_peer),
-            web.get("/api/v1/admin/routes/selected", selected),
-            web.get("/api/v1/admin/routes/fallback", fallback),
-            web.get("/api/v1/admin/routes/queried", queried),
-            web.get("/api/v1/admin/stats/packets", packet_stats),
-            web.get("/api/v1/admin/proxy", list_proxies),
-            web.post("/api/v1/admin/proxy", connect_proxy),
-            web.delete("/api/v1/admin/proxy", disconnect_proxy),
-            web.get("/api/v1/admin/proxy/probe", start_probe),
-            web.delete("/api/v1/admin/proxy/probe", stop_probe),
+            web.get(admin, get_info),
+            web.get(admin + "/peers", get_peers),
+            web.post(admin + "/peers", add_peer),
+            web.delete(admin + "/peers/{endpoint:.+}", delete_peer),
+            web.get(admin + "/routes/selected", selected),
+            web.get(admin + "/routes/fallback", fallback),
+            web.get(admin + "/routes/queried", queried),
+            web.get(admin + "/stats/packets", packet_stats),
+            web.get(admin + "/proxy", list_proxies),
+            web.post(admin + "/proxy", connect_proxy),
+            web.delete(admin + "/proxy", disconnect_proxy),
+            web.get(admin + "/proxy/probe", start_probe),
+            web.delete(admin + "/proxy/probe", stop_probe),
             web.get("/api/v1/pubkey/{ip}", pubkey),
+            web.get(msg, pop),
+            web.post(msg, push),
+            web.post(msg + "/reply/{id}", reply),
+            web.get(msg + "/status/{id}", status),
+            web.get(msg + "/topics/default", get_default),
+            web.put(msg + "/topics/default", set_default),
+            web.get(msg + "/topics", list_topics),
+            web.post(msg + "/topics", add_topic),
+            web.delete(msg + "/topics/{topic}", remove_topic),
+            web.get(msg + "/topics/{topic}/sources", get_sources),
+            web.post(msg + "/topics/{topic}/sources", add_source),
+            web.delete(msg + "/topics/{topic}/sources/{subnet:.+}", remove_source),
+            web.get(msg + "/topics/{topic}/forward", get_forward),
+            web.put(msg + "/topics/{topic}/forward", set_forward),
+            web.delete(msg + "/topics/{topic}/forward", remove_forward),
         ]
     )
-    add_message_routes(app, api.node)
     return app

@@ -14,8 +14,7 @@ hashing; ``entry`` is only called when the flow changes.
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any
+from typing import NamedTuple
 
 DEFAULT_LIMIT = 10_000
 
@@ -62,16 +61,19 @@ class PacketStats:
             del table[address]
         self.evicted += len(ranked) - len(table)
 
-    def snapshot(self) -> dict[str, Any]:
-        """The reference's JSON shape: ``{"bySource": [...], "byDestination": [...]}``."""
-        return {"bySource": _entries(self.by_src), "byDestination": _entries(self.by_dst)}
+    def snapshot(self) -> tuple[list[AddressCount], list[AddressCount]]:
+        """(by source, by destination), each in the order the addresses were first seen."""
+        return _counts(self.by_src), _counts(self.by_dst)
 
 
-def _entries(table: dict[bytes, list[int]]) -> list[dict[str, Any]]:
-    return [
-        {"ip": str(ipaddress.IPv6Address(address)), "packetCount": p, "byteCount": b}
-        for address, (p, b) in table.items()
-    ]
+class AddressCount(NamedTuple):
+    address: bytes
+    packets: int
+    byte_count: int
+
+
+def _counts(table: dict[bytes, list[int]]) -> list[AddressCount]:
+    return [AddressCount(address, p, b) for address, (p, b) in table.items()]
 
 
 def entry(counts: Tally, src: bytes, dst: bytes) -> list[int]:

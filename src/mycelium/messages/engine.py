@@ -20,7 +20,6 @@ message that hears nothing for a minute is dropped (a live sender repeats every 
 from __future__ import annotations
 
 import heapq
-import ipaddress
 import itertools
 import math
 import os
@@ -28,7 +27,6 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 import blake3
 
@@ -73,6 +71,28 @@ class ReceivedMessage:
     dst_pk: bytes
     topic: bytes
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkProgress:
+    """Chunks of a message being sent: not yet sent, sent and unacknowledged, acknowledged."""
+
+    pending: int
+    sent: int
+    acked: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStatus:
+    """An outbound message as ``MessageEngine.status`` reports it."""
+
+    dst: bytes
+    state: State
+    #: Only while the chunks are being sent (``State.IN_PROGRESS``).
+    progress: ChunkProgress | None
+    created: float
+    deadline: float
+    length: int
 
 
 class _ChunkState:
@@ -525,22 +545,21 @@ class MessageEngine:
         return out
 
     # --- status -------------------------------------------------------------------------------
-    def status(self, message_id: bytes, clock_offset: float = 0.0) -> dict[str, Any] | None:
-        """The reference's MessageInfo JSON; ``clock_offset`` turns ``now`` into Unix time."""
+    def status(self, message_id: bytes, clock_offset: float = 0.0) -> MessageStatus | None:
+        """An outbound message's progress; ``clock_offset`` turns ``now`` into Unix time."""
         out = self._outbox.get(message_id)
         if out is None:
             return None
-        state: Any = out.state.value
+        progress = None
         if out.state is State.IN_PROGRESS:
             acked = sum(1 for c in out.chunks if c.acked)
             sent = sum(1 for c in out.chunks if not c.acked and c.sent_at is not None)
-            state = {
-                "sending": {"pending": len(out.chunks) - acked - sent, "sent": sent, "acked": acked}
-            }
-        return {
-            "dst": str(ipaddress.IPv6Address(out.dst)),
-            "state": state,
-            "created": int(out.created + clock_offset),
-            "deadline": int(out.deadline + clock_offset),
-            "msgLen": len(out.data),
-        }
+            progress = ChunkProgress(len(out.chunks) - acked - sent, sent, acked)
+        return MessageStatus(
+            out.dst,
+            out.state,
+            progress,
+            out.created + clock_offset,
+            out.deadline + clock_offset,
+            len(out.data),
+        )

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from .engine import MessageEngine, ReceivedMessage
+from .engine import MessageEngine, MessageStatus, ReceivedMessage
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class MessageService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._inbox_changed.wait(), left)
 
-    def status(self, message_id: bytes) -> dict | None:
+    def status(self, message_id: bytes) -> MessageStatus | None:
         return self.engine.status(message_id, self._clock_offset)
 
     # --- topic sockets ------------------------------------------------------------------------
