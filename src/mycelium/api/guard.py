@@ -23,7 +23,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,7 +30,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..messages.engine import MAX_MESSAGE_SIZE
+from .messages import MAX_PAYLOAD_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ SAME_ORIGIN_FETCHES = frozenset({"same-origin", "none"})
 #: Every body but a message's: peers, topics, subnets, proxy targets are a few hundred bytes.
 SMALL_BODY = 64 * 1024
 #: A message's body: its payload in base64 (the engine's 64 MiB limit) plus room for the rest.
-MESSAGE_BODY = 4 * math.ceil(MAX_MESSAGE_SIZE / 3) + SMALL_BODY
+MESSAGE_BODY = MAX_PAYLOAD_TEXT + SMALL_BODY
 #: Bodies larger than this must hold at most ``MAX_JSON_VALUES`` containers and list items:
 #: an 85 MiB body of ``[{},{},...`` would otherwise become ~30 million Python objects.
 COUNTED_BODY = 1024 * 1024
@@ -206,28 +205,31 @@ def is_json_type(content_type: str) -> bool:
     )
 
 
-async def read_capped(request: web.Request, limit: int) -> bytes:
-    """The body, or TooLarge as soon as it (or its announced length) passes ``limit``."""
+async def read_capped(request: web.Request, limit: int) -> bytearray:
+    """The body, or TooLarge as soon as it (or its announced length) passes ``limit``. A body
+    over COUNTED_BODY holding more than MAX_JSON_VALUES containers and members is Malformed; they
+    are counted chunk by chunk as the body arrives, so the count never holds the loop."""
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(limit)
     body = bytearray()
+    values = 0
     async for chunk in request.content.iter_any():
         body += chunk
         if len(body) > limit:
             raise TooLarge(limit)
-    return bytes(body)
+        values += chunk.count(b",") + chunk.count(b"[") + chunk.count(b"{")
+    if len(body) > COUNTED_BODY and values > MAX_JSON_VALUES:
+        raise Malformed(f"a body over {COUNTED_BODY} bytes may hold {MAX_JSON_VALUES} values")
+    return body  # not copied into bytes: json.loads takes a bytearray
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_json(body: bytes) -> Any:
-    """Strict JSON, or Malformed saying why (never RecursionError or MemoryError-sized work)."""
-    if len(body) > COUNTED_BODY:
-        values = body.count(b",") + body.count(b"[") + body.count(b"{")
-        if values > MAX_JSON_VALUES:
-            raise Malformed(f"a body over {COUNTED_BODY} bytes may hold {MAX_JSON_VALUES} values")
+def parse_json(body: bytes | bytearray) -> Any:
+    """Strict JSON, or Malformed saying why (never a RecursionError) of a body ``read_capped``
+    returned."""
     try:
         return json.loads(body, parse_constant=_no_constant)
     except RecursionError:

@@ -302,14 +302,13 @@ def build_app(api: NodeApi) -> web.Application:
             )
         try:
             raw = await read_capped(request, MESSAGE_BODY)
+            if raw.lstrip()[:1] not in (b"{", b"["):
+                return _json_response(_encode(_error(None, PARSE_ERROR)), 400)
+            body = parse_json(raw)
         except TooLarge as exc:
             limit = f"Exceeded max limit of {exc.limit}"
             too_big = _error(None, OVERSIZED_REQUEST, message=OVERSIZED_REQUEST_MESSAGE, data=limit)
             return _json_response(_encode(too_big), 413)
-        if raw.lstrip()[:1] not in (b"{", b"["):
-            return _json_response(_encode(_error(None, PARSE_ERROR)), 400)
-        try:
-            body = parse_json(raw)
         except Malformed as exc:
             return _json_response(_encode(_error(None, PARSE_ERROR, exc.reason)))
         if isinstance(body, list):

@@ -7,9 +7,9 @@ message service, and answers in the reference's JSON shapes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-import contextlib
 import ipaddress
 import math
 import re
@@ -41,6 +41,10 @@ MAX_WAIT = 3600.0
 _U64_MAX = 2**64 - 1
 #: Digits, optionally with a fraction: no sign, exponent, "nan", "inf" or "1_0" as float() takes.
 _SECONDS = re.compile(r"[0-9]{1,20}(\.[0-9]{1,9})?")
+#: The base64 text of the largest payload the engine sends (64 MiB).
+MAX_PAYLOAD_TEXT = 4 * math.ceil(MAX_MESSAGE_SIZE / 3)
+#: Base64 characters decoded per turn of the event loop (a multiple of 4).
+_B64_SLICE = 4 * 1024 * 1024
 #: The longest path a Unix socket address holds (sun_path, less its terminating NUL).
 MAX_SOCKET_PATH = 107
 
@@ -50,11 +54,14 @@ def parse_seconds(value: object, what: str) -> float:
     NaN, infinities, negatives, booleans and anything larger are refused (docs/api-security.md)."""
     seconds = math.nan
     if isinstance(value, str) and _SECONDS.fullmatch(value):
-        seconds = float(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        with contextlib.suppress(OverflowError):  # an int past a float's range stays NaN
+        if int(value.partition(".")[0]) <= _U64_MAX:
             seconds = float(value)
-    if not (math.isfinite(seconds) and 0 <= seconds <= _U64_MAX):
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= _U64_MAX:
+            seconds = float(value)
+    elif isinstance(value, float) and value < 2.0**64:
+        seconds = value
+    if not (math.isfinite(seconds) and seconds >= 0):
         raise BadRequest(f"{what} must be a whole number of seconds from 0 to 2^64-1")
     return min(seconds, MAX_WAIT)
 
@@ -78,8 +85,8 @@ def parse_topic(value: object) -> bytes:
     return _b64decode(value, "topic", BadTopic)
 
 
-def parse_send_info(body: object) -> tuple[bytes, bytes, bytes]:
-    """``{"dst": {"ip"|"pk": ...}, "topic"?, "payload"}`` -> (dst address, topic, payload)."""
+def _send_info(body: object) -> tuple[bytes, bytes, object]:
+    """``{"dst": {"ip"|"pk": ...}, "topic"?, "payload"}`` -> (dst address, topic, payload text)."""
     if not isinstance(body, dict) or not isinstance(body.get("dst"), dict):
         raise BadRequest('expected {"dst": {"ip": ...} or {"pk": ...}, "payload": ...}')
     dst = body["dst"]
@@ -97,12 +104,30 @@ def parse_send_info(body: object) -> tuple[bytes, bytes, bytes]:
     except (ValueError, TypeError) as exc:
         raise BadRequest(f"bad destination: {exc}") from None
     topic = b"" if body.get("topic") is None else _b64decode(body["topic"], "topic")
-    payload = _b64decode(body.get("payload"), "payload")
     if len(topic) > MAX_TOPIC:
         raise PushRefused(f"topic too large, topic is limited to {MAX_TOPIC} bytes")
+    return address, topic, body.get("payload")
+
+
+async def _payload(text: object) -> bytes:
+    """A base64 payload; a large one is decoded a slice at a time, the loop running between
+    slices (in one go, 64 MiB would hold it about 0.15 s)."""
+    if not isinstance(text, str):
+        raise BadRequest("payload must be a base64 string")
+    if len(text) > MAX_PAYLOAD_TEXT:
+        raise PushRefused(f"payload too large, messages are limited to {MAX_MESSAGE_SIZE} bytes")
+    if len(text) <= _B64_SLICE:
+        return _b64decode(text, "payload")
+    if text.find("=", 0, len(text) - 2) != -1:  # padding may only end the whole text
+        raise BadRequest("payload is not valid base64")
+    parts = []
+    for start in range(0, len(text), _B64_SLICE):
+        parts.append(_b64decode(text[start : start + _B64_SLICE], "payload"))
+        await asyncio.sleep(0)
+    payload = b"".join(parts)
     if len(payload) > MAX_MESSAGE_SIZE:
         raise PushRefused(f"payload too large, messages are limited to {MAX_MESSAGE_SIZE} bytes")
-    return address, topic, payload
+    return payload
 
 
 def parse_id(text: object) -> bytes:
@@ -160,8 +185,9 @@ class MessageApi:
         self, message: object, reply_timeout: object = None
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Send; with ``reply_timeout``, wait for the reply. ({"id": ...}, the reply or None)."""
-        dst, topic, payload = parse_send_info(message)
+        dst, topic, text = _send_info(message)
         timeout = None if reply_timeout is None else parse_seconds(reply_timeout, "reply_timeout")
+        payload = await _payload(text)
         message_id, reply = await self._service().push(dst, payload, topic, timeout)
         return {"id": message_id.hex()}, None if reply is None else received_json(reply)
 
@@ -173,9 +199,10 @@ class MessageApi:
         message = await self._service().pop(wanted, parse_flag(peek, "peek"), wait)
         return None if message is None else received_json(message)
 
-    def reply(self, message_id: object, message: object) -> None:
+    async def reply(self, message_id: object, message: object) -> None:
         reply_to = parse_id(message_id)
-        dst, _topic, payload = parse_send_info(message)
+        dst, _topic, text = _send_info(message)
+        payload = await _payload(text)
         self._service().reply(reply_to, dst, payload)
 
     def info(self, message_id: object) -> dict[str, Any]:

@@ -152,7 +152,7 @@ def build_app(api: NodeApi) -> web.Application:
         return _no_content() if message is None else _json(message)
 
     async def reply(request: web.Request) -> web.Response:
-        messages.reply(request.match_info["id"], await read_json(request, MESSAGE_BODY))
+        await messages.reply(request.match_info["id"], await read_json(request, MESSAGE_BODY))
         return _no_content()
 
     async def status(request: web.Request) -> web.Response:
