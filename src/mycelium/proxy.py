@@ -59,7 +59,7 @@ def check_target(host: str) -> None:
     The listener on ``[::]:1080`` is open to every overlay peer and LAN neighbour, and a target is
     reached from this host: a loopback, LAN or container address would hand them a local service
     (this node's own API among them). The feature is for SOCKS5 servers on the overlay, which is
-    all that discovery ever finds; see docs/api-security.md. The API applies this to the targets
+    all that discovery ever finds; see docs/api-security.md §5. The API applies this to the targets
     its callers name; code embedding ``Proxy`` is trusted and may forward anywhere.
     """
     try:

@@ -1,7 +1,8 @@
 """Socket addresses (``1.2.3.4:5``, ``[v6]:5``, ``[v6%scope]:5``) as the reference's Rust
 ``SocketAddr`` reads and prints them: literal IPs only, numeric scope ids, ports 0 to 65535.
 
-The one parser for peer endpoints, API listen addresses, proxy targets and the CLI.
+The one parser for peer endpoints (docs/wire.md §6.1), API listen addresses, proxy targets and
+the CLI.
 """
 
 from __future__ import annotations

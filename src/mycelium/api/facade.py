@@ -109,7 +109,7 @@ class NodeApi:
     async def connect_proxy(self, remote: object) -> str:
         """Forward to ``remote`` (an overlay socket address) or, for None, to the first valid
         discovered proxy. BadRequest for a malformed address; ``ProxyTargetRefused`` for one
-        outside the overlay (docs/api-security.md); ``ProxyError`` when nothing answers or the
+        outside the overlay (docs/api-security.md §5); ``ProxyError`` when nothing answers or the
         local port cannot be bound."""
         target = None
         if remote is not None:

@@ -1,4 +1,4 @@
-"""Who may talk to the local API, and what a request body may be (docs/api-security.md).
+"""Who may talk to the local API, and what a request body may be (docs/api-security.md §1, §2).
 
 The node runs as root and its API listens on loopback, where every web page its user opens can
 send it requests. Every server (REST, JSON-RPC, metrics) refuses with 403, before any handler runs:

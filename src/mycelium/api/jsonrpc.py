@@ -4,7 +4,7 @@ HTTP as jsonrpsee (the reference's server) answers it: 415 without a JSON media 
 error -32007 past the body cap, 400 with a parse error when the body does not start as JSON.
 Batches hold at most ``MAX_BATCH`` calls (error -32010 otherwise, nothing run), run one call per
 turn of the event loop, and stop running calls once their answers pass ``MAX_BATCH_RESPONSE``
-(docs/api-security.md).
+(docs/api-security.md §3).
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ MAX_SOCKET_PATH = 107
 
 def parse_seconds(value: object, what: str) -> float:
     """A wait in seconds: a number or a digit string from 0 to the largest u64, cut to MAX_WAIT.
-    NaN, infinities, negatives, booleans and anything larger are refused (docs/api-security.md)."""
+    NaN, infinities, negatives, booleans and anything larger are refused
+    (docs/api-security.md §4)."""
     seconds = math.nan
     if isinstance(value, str) and _SECONDS.fullmatch(value):
         if int(value.partition(".")[0]) <= _U64_MAX:
@@ -150,7 +151,7 @@ def parse_subnet(text: object) -> Subnet:
 
 
 def parse_socket_path(value: object) -> str:
-    """An absolute path that fits a Unix socket address (docs/api-security.md, forward sockets)."""
+    """An absolute path that fits a Unix socket address (docs/api-security.md §5)."""
     if (
         not isinstance(value, str)
         or not value.startswith("/")
