@@ -17,29 +17,40 @@ def _ipv6_text(text: str) -> str:
     return f"::ffff:{mapped}" if mapped is not None else str(address)
 
 
+class SocketAddressError(ValueError):
+    """Why a text is not a socket address; ``reason`` reads after the text (``has no port``)."""
+
+    def __init__(self, text: object, reason: str) -> None:
+        super().__init__(f"{text!r} {reason}")
+        self.reason = reason
+
+
 def parse_socket_address(text: object) -> tuple[str, int]:
     """(host, port): the host as Rust shows it (an IPv6 scope as ``%N``, scope 0 dropped as Rust
-    drops it). ValueError, saying why, for anything else, including non-strings."""
+    drops it). SocketAddressError, saying why, for anything else, including non-strings."""
     if not isinstance(text, str) or not text.isascii():
-        raise ValueError(f"{text!r} is not a socket address")
+        raise SocketAddressError(text, "is not a socket address")
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 0xFFFF:
-        raise ValueError(f"{text!r} is not a socket address (IP:PORT or [IPv6]:PORT)")
+    if not sep:
+        raise SocketAddressError(text, "has no port (IP:PORT or [IPv6]:PORT)")
+    if not host.startswith("[") and ":" in host:
+        raise SocketAddressError(text, "has an IPv6 address without brackets ([IPv6]:PORT)")
+    if not port.isdigit() or int(port) > 0xFFFF:
+        raise SocketAddressError(text, f"has a bad port {port!r}")
     if host.startswith("[") and host.endswith("]"):
         ip, percent, scope = host[1:-1].partition("%")
         if percent and not (scope.isdigit() and int(scope) <= 0xFFFFFFFF):
-            raise ValueError(f"{text!r} has an IPv6 scope that is not a number")
+            raise SocketAddressError(text, "has an IPv6 scope that is not a number")
         try:
             shown = _ipv6_text(ip)  # ip holds no "%" here: Python would take a named scope
         except ValueError:
-            raise ValueError(f"{ip!r} is not an IPv6 address in {text!r}") from None
+            raise SocketAddressError(text, f"has {ip!r}, not an IPv6 address") from None
         return (f"{shown}%{int(scope)}" if percent and int(scope) else shown), int(port)
     try:
         return str(ipaddress.IPv4Address(host)), int(port)
     except ValueError:
-        raise ValueError(
-            f"{host!r} is not a literal IP address in {text!r} (host names are not accepted;"
-            " IPv6 goes in brackets)"
+        raise SocketAddressError(
+            text, "has no literal IP address (host names are not accepted; IPv6 goes in brackets)"
         ) from None
 
 

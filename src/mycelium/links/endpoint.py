@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..socket_address import parse_socket_address
+from ..socket_address import SocketAddressError, parse_socket_address
 from ..socket_address import socket_text as socket_text  # links/tcp.py and quic.py import it here
 
 PROTOCOLS = ("tcp", "quic", "tls", "vsock")
@@ -42,8 +42,8 @@ class Endpoint:
             return cls(proto, str(cid_n), port_n)
         try:
             host, port_n = parse_socket_address(address)
-        except ValueError as exc:
-            raise EndpointError(f"endpoint {text!r}: {exc}") from None
+        except SocketAddressError as exc:
+            raise EndpointError(f"endpoint {text!r} {exc.reason}") from None
         if port_n == 0:
             raise EndpointError(f"endpoint {text!r} has port 0")
         return cls(proto, host, port_n)
