@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..proxy import ProxyError, parse_socket_address
+from .dashboard import add_dashboard_routes
 from .facade import BadRequest, Conflict, NodeApi, NotFound
 from .messages import MAX_BODY, add_message_routes
 
@@ -154,4 +155,5 @@ def build_app(api: NodeApi) -> web.Application:
         ]
     )
     add_message_routes(app, api.node)
+    add_dashboard_routes(app, api)
     return app
