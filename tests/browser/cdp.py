@@ -160,19 +160,29 @@ class Page:
             },
         )
 
-    async def screenshot(self, path: Path, fmt: str = "png") -> None:
-        """The whole page, as tall as it is: the viewport grows to the page's height for the
-        shot (so nothing is laid out twice or cut), then returns to ``viewport``'s size."""
-        width, height = await self.js("[window.innerWidth, window.innerHeight]")
-        full = await self.js("document.documentElement.scrollHeight")
+    async def screenshot(
+        self, path: Path, fmt: str = "png", only: str | None = None, height: int | None = None
+    ) -> None:
+        """The page's top ``height`` pixels, or all of it (or the element ``only`` selects):
+        the viewport grows for the shot (so nothing is cut), then returns to ``viewport``'s
+        size."""
+        width, view_height = await self.js("[window.innerWidth, window.innerHeight]")
+        full = height or await self.js("document.documentElement.scrollHeight")
         mobile = self._mobile
         await self.viewport(width, full, mobile)
         params: dict[str, Any] = {"format": fmt}
         if fmt != "png":
             params["quality"] = 80
+        if only:
+            box = await self.js(
+                f"(() => {{ const r = document.querySelector({json.dumps(only)})"
+                ".getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })()"
+            )
+            x, y, w, h = box
+            params["clip"] = {"x": x, "y": y, "width": w, "height": h, "scale": 1}
         data = await self.send("Page.captureScreenshot", params)
         path.write_bytes(base64.b64decode(data["data"]))
-        await self.viewport(width, height, mobile)
+        await self.viewport(width, view_height, mobile)
 
 
 class Browser:

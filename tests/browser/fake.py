@@ -4,6 +4,7 @@ REST handlers and facade."""
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from typing import Any
@@ -16,7 +17,8 @@ from mycelium.subnet import Subnet
 
 
 class FakeLink:
-    """Just what the API reads from a link; its byte counters grow at a steady rate."""
+    """Just what the API reads from a link; its byte counters grow at a rate that swings
+    slowly around a mean, so graphs and sparklines have something to show."""
 
     static_cost = 0
 
@@ -26,22 +28,31 @@ class FakeLink:
         self._born = time.monotonic() - rng.uniform(60, 90_000)
         self._rx_rate = rng.choice([200, 2_000, 40_000, 900_000])
         self._tx_rate = self._rx_rate * rng.uniform(0.3, 1.5)
+        self._period = rng.uniform(4, 12)
+        self._phase = rng.uniform(0, 6.3)
+
+    def _total(self, rate: float) -> int:
+        # The integral of rate * (1 + 0.6 sin(t / period + phase)) since the link was born.
+        t = time.monotonic() - self._born
+        swing = math.cos(self._phase) - math.cos(t / self._period + self._phase)
+        return int(rate * (t + 0.6 * self._period * swing))
 
     @property
     def rx_bytes(self) -> int:
-        return int((time.monotonic() - self._born) * self._rx_rate)
+        return self._total(self._rx_rate)
 
     @property
     def tx_bytes(self) -> int:
-        return int((time.monotonic() - self._born) * self._tx_rate)
+        return self._total(self._tx_rate)
 
 
-def _subnet(rng: random.Random) -> Subnet:
+def random_subnet(rng: random.Random) -> Subnet:
     return Subnet((0x04 << 120) | (rng.getrandbits(57) << 64), 64)
 
 
 def populate(node: Node, peers: int = 50, routes: int = 1000, seed: int = 7) -> dict[str, Any]:
-    """Replace the node's peers and routes with generated ones; what was generated."""
+    """Replace the node's peers and routes with generated ones; what was generated (the route
+    list is the node's own: change it and the node reports the change)."""
     rng = random.Random(seed)
     now = time.monotonic()
     entries: list[PeerEntry] = []
@@ -63,20 +74,22 @@ def populate(node: Node, peers: int = 50, routes: int = 1000, seed: int = 7) -> 
         entries.append(entry)
     views: list[RouteView] = []
     for link in links:  # each neighbour announces its own subnet, at metric 0
-        views.append(RouteView(_subnet(rng), link, 0, rng.randrange(100), True))  # type: ignore[arg-type]
+        views.append(RouteView(random_subnet(rng), link, 0, rng.randrange(100), True))  # type: ignore[arg-type]
     weights = [rng.paretovariate(1.2) for _ in links]
     while len(views) < routes:
         hop = rng.choices(links, weights)[0]
         metric = hop.cost + rng.randrange(20, 900)
         # One in seven is a fallback: another way to a subnet already selected.
         fallback = len(views) > len(links) and rng.random() < 1 / 7
-        subnet = rng.choice(views[len(links) :]).subnet if fallback else _subnet(rng)
+        subnet = rng.choice(views[len(links) :]).subnet if fallback else random_subnet(rng)
         views.append(RouteView(subnet, hop, metric, rng.randrange(1000), not fallback))  # type: ignore[arg-type]
     costs = {id(link): link.cost for link in links}
     node.peer_manager.peers = lambda: list(entries)  # type: ignore[method-assign]
     node.router.routes = lambda: list(views)  # type: ignore[method-assign]
     node.router.link_cost = lambda neighbour: costs.get(id(neighbour))  # type: ignore[method-assign]
     return {
+        "views": views,
+        "links": links,
         "peers": [str(e.endpoint) for e in entries],
         "selected": [str(v.subnet) for v in views if v.selected],
         "fallback": [str(v.subnet) for v in views if not v.selected],

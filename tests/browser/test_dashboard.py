@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 from collections.abc import AsyncIterator
@@ -284,6 +285,12 @@ async def test_fifty_peers_and_a_thousand_routes_fit(
 
         n_selected = len(made["selected"])
         assert await count(page, "#routes-table tbody tr") == 50
+        # Subnets sort as addresses (not as text: 4c0:: before 40e::).
+        shown = await page.js(
+            "[...document.querySelectorAll('#routes-table tbody tr')]"
+            ".map((tr) => tr.dataset.subnet)"
+        )
+        assert shown == sorted(made["selected"], key=ipaddress.ip_network)[:50]
         assert f"1\u201350 of {n_selected:,}" in await text(page, "#routes-pager")
         first = await page.js("document.querySelector('#routes-table tbody tr').dataset.subnet")
         await page.click("#routes-pager button:last-of-type")
@@ -291,6 +298,16 @@ async def test_fifty_peers_and_a_thousand_routes_fit(
         assert (
             await page.js("document.querySelector('#routes-table tbody tr').dataset.subnet")
             != first
+        )
+        metric = "#routes-table thead th[data-sort=metric]"
+        first_metric = "+document.querySelector('#routes-table tbody td:nth-child(3)').textContent"
+        await page.click(metric)
+        await page.wait(f"{first_metric} === 0")  # each peer's own subnet, at metric 0
+        await page.click(metric)
+        highest = max(v.metric for v in made["views"] if v.selected)
+        await page.wait(
+            "+document.querySelector('#routes-table tbody td:nth-child(3)')"
+            f".textContent.replace(/,/g, '') === {highest}"
         )
         target = made["selected"][500]
         await page.type_into("#route-filter", target)

@@ -390,6 +390,21 @@
     setText($("tile-out"), t ? fmtRate(t.bytesOut) : "–");
     setText($("tile-routed"), t ? `${fmtCount(t.routed)}/s` : "–");
     setText($("tile-dropped"), t ? `${fmtCount(t.dropped)}/s` : "–");
+    const since = Date.now() - 5 * 60 * 1000;
+    const churn = state.events.filter((e) => e.at >= since && ["added", "lost", "moved"].includes(e.kind));
+    setText($("tile-churn"), fmtInt(churn.length));
+    const costs = state.peers
+      .map((p) => [endpointText(p.endpoint), (state.links.get(endpointText(p.endpoint)) || {}).linkCost])
+      .filter(([, cost]) => typeof cost === "number")
+      .sort((a, b) => a[1] - b[1]);
+    for (const [id, pick] of [["best", costs[0]], ["worst", costs[costs.length - 1]]]) {
+      const value = $(`tile-${id}`);
+      setText(value, pick ? fmtInt(pick[1]) : "–");
+      value.className = `value cost ${pick ? costClass(pick[1]) : ""}`;
+      setText($(`tile-${id}-peer`), pick ? pick[0] : "");
+      $(`tile-${id}-peer`).title = pick ? pick[0] : "";
+    }
+    setText($("tile-inbox"), state.messages ? fmtInt(state.messages.inbox) : "–");
   }
 
   const PACKET_SERIES = [
@@ -466,11 +481,15 @@
     const box = $("graph");
     const peers = sortedPeers();
     const n = peers.length;
-    const ring = 118;
-    const outer = 182;
-    const r = n > 24 ? 5 : n > 12 ? 7 : 9;
+    // Up to 12 peers are named, outside their destinations; more are drawn on larger rings.
+    // Drawn small on a phone: larger, shorter names (the full one is in the peers table).
     const labelPeers = n <= 12;
-    const labelLeaves = n <= 8 && state.routes.selected.length <= 12;
+    const narrow = box.getBoundingClientRect().width < 480;
+    box.classList.toggle("narrow", narrow);
+    const longest = narrow ? 16 : 24;
+    const ring = labelPeers ? (narrow ? 88 : 100) : 125;
+    const outer = labelPeers ? (narrow ? 128 : 148) : 190;
+    const r = n > 24 ? 5 : n > 12 ? 7 : 9;
     const byPeer = new Map(peers.map((p) => [endpointText(p.endpoint), []]));
     let unknown = 0;
     for (const route of state.routes.selected) {
@@ -510,9 +529,9 @@
         svg("title", { text: title }),
         svg("circle", { cx: px.toFixed(1), cy: py.toFixed(1), r }));
       if (labelPeers) {
-        const label = key.replace(/^[a-z]+:\/\//, "");
-        // Beside the dot, a little off the radius, so the label does not sit on its own spokes.
-        g.append(radialLabel(angle + 0.14, ring + 2, label.length > 24 ? `${label.slice(0, 23)}…` : label));
+        const label = key.replace(/^[a-z]+:\/\//, "").replace(/:9651$/, ""); // the usual port
+        const at = routes.length ? outer + 8 : ring + r + 4;
+        g.append(radialLabel(angle, at, label.length > longest ? `${label.slice(0, longest - 1)}…` : label));
       }
       nodes.push(g);
       if (!routes.length) return;
@@ -524,11 +543,9 @@
           const dx = (outer * Math.cos(a)).toFixed(1);
           const dy = (outer * Math.sin(a)).toFixed(1);
           spokes.push(svg("line", { class: "spoke", x1: px.toFixed(1), y1: py.toFixed(1), x2: dx, y2: dy }));
-          const leaf = svg("g", { class: "dest", "data-subnet": route.subnet },
+          leaves.push(svg("g", { class: "dest", "data-subnet": route.subnet },
             svg("title", { text: `${route.subnet}\nvia ${key} · metric ${route.metric}` }),
-            svg("circle", { cx: dx, cy: dy, r: 4 }));
-          if (labelLeaves) leaf.append(radialLabel(a, outer + 6, route.subnet.replace(/::\/64$/, "::")));
-          leaves.push(leaf);
+            svg("circle", { cx: dx, cy: dy, r: 4 })));
         });
         return;
       }
@@ -563,10 +580,9 @@
     const cos = Math.cos(angle);
     const sin = Math.sin(angle);
     const anchor = Math.abs(cos) < 0.25 ? "middle" : cos > 0 ? "start" : "end";
-    const dy = sin > 0.25 ? 10 : sin < -0.25 ? -4 : 3;
-    const pad = anchor === "middle" ? 0 : 10 * Math.sign(cos);
+    const dy = sin > 0.25 ? 9 : sin < -0.25 ? -2 : 3;
     return svg("text", {
-      x: (radius * cos + pad).toFixed(1),
+      x: (radius * cos).toFixed(1),
       y: (radius * sin + dy).toFixed(1),
       "text-anchor": anchor,
       text,
@@ -654,12 +670,31 @@
     const hay = `${route.subnet} ${route.nextHop ?? ""} ${route.nextHop ? hopName(route.nextHop) : ""} ${route.metric ?? ""}`;
     return hay.toLowerCase().includes(needle);
   }
+  /** An IPv6 subnet or address as 32 hex digits, which sort as the addresses do. */
+  function ipKey(text) {
+    const address = String(text).split("/")[0];
+    const [head, tail] = address.includes("::") ? address.split("::") : [address, null];
+    const left = head ? head.split(":") : [];
+    const right = tail ? tail.split(":") : [];
+    const groups = tail === null ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
+    return groups.map((g) => g.padStart(4, "0")).join("");
+  }
   const numeric = (v) => (v === "infinite" ? Infinity : typeof v === "number" ? v : Number.NaN);
+  const collator = new Intl.Collator(undefined, { numeric: true });
+  /** Code-unit order: for ipKey's equal-length hex, the addresses' order. */
+  const plainCompare = (a, b) => (a === b ? 0 : a < b ? -1 : 1);
   function compareValues(a, b) {
     const na = numeric(a);
     const nb = numeric(b);
     if (!Number.isNaN(na) && !Number.isNaN(nb)) return na === nb ? 0 : na < nb ? -1 : 1;
-    return String(a).localeCompare(String(b), undefined, { numeric: true });
+    return collator.compare(String(a), String(b));
+  }
+
+  function sortValue(route, key) {
+    if (key === "subnet") return ipKey(route.subnet);
+    if (key === "nextHop") return hopName(route.nextHop);
+    if (key === "expiration") return Number(route.expiration);
+    return route[key];
   }
 
   function renderRoutes() {
@@ -686,7 +721,9 @@
     const { key, dir } = state.routeSort;
     const rows = state.routes[tab]
       .filter((r) => routeMatches(r, needle))
-      .sort((a, b) => dir * compareValues(key === "nextHop" ? hopName(a.nextHop) : a[key], key === "nextHop" ? hopName(b.nextHop) : b[key]));
+      .map((r) => [sortValue(r, key), r])
+      .sort((a, b) => dir * (key === "subnet" ? plainCompare(a[0], b[0]) : compareValues(a[0], b[0])))
+      .map(([, r]) => r);
     state.routePage = renderPager($("routes-pager"), state.routePage, rows.length, ROUTES_PER_PAGE);
     const page = rows.slice(state.routePage * ROUTES_PER_PAGE, (state.routePage + 1) * ROUTES_PER_PAGE);
     const tbody = $("routes-table").tBodies[0];
@@ -860,6 +897,7 @@
       if (!th) return;
       const key = th.dataset.sort;
       state.routeSort = { key, dir: state.routeSort.key === key ? -state.routeSort.dir : 1 };
+      state.routePage = 0;
       render();
     });
     const graph = $("graph");
@@ -911,11 +949,19 @@
         state.counters = null; // the next reading starts a new line, not a rate across the gap
       }
       try {
+        // The latest render's duration, in the browser's performance tools (only the latest
+        // is kept: a page left open for days must not collect one entry per refresh).
+        const mark = performance.mark("dashboard-render-start");
         render();
+        performance.clearMeasures("dashboard-render");
+        performance.measure("dashboard-render", mark.name);
+        performance.clearMarks(mark.name);
       } catch (e) {
         console.error("dashboard render failed", e);
       }
-      await pause(REFRESH_MS);
+      // A node slow to answer (busy, or huge tables) is asked less often: at most a quarter of
+      // the time is spent waiting for it.
+      await pause(state.conn === "disconnected" ? REFRESH_MS : Math.min(30000, Math.max(REFRESH_MS, 3 * state.latency)));
       wake = null;
     }
   }
