@@ -123,8 +123,9 @@ async def test_page_shows_node_neighbour_graph_routes_and_traffic(
 
     # Traffic: messages from A to C go out through B; the graphs read them from the counters.
     async def send() -> None:
+        assert a.messages is not None
         while True:
-            a.send_message_payload(c.identity.address, b"\x00" * 12 + b"dashboard")
+            await a.messages.push(c.identity.address, b"dashboard")
             await asyncio.sleep(0.05)
 
     sender = asyncio.create_task(send())

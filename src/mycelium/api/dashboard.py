@@ -153,10 +153,7 @@ class DashboardData:
         }
 
     def messages(self) -> dict[str, Any]:
-        service = self.node.messages
-        if service is None:
-            return {"inbox": 0, "counters": {}, "acceptByDefault": True, "topics": []}
-        engine = service.engine
+        engine = self.node.message_engine
         topics = engine.topics
         return {
             "inbox": engine.inbox_size,
