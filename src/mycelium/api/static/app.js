@@ -487,8 +487,9 @@
     const narrow = box.getBoundingClientRect().width < 480;
     box.classList.toggle("narrow", narrow);
     const longest = narrow ? 16 : 24;
-    const ring = labelPeers ? (narrow ? 88 : 100) : 125;
-    const outer = labelPeers ? (narrow ? 128 : 148) : 190;
+    // The picture spans ±185 vertically: the outer ring plus the largest bubble (16) fits.
+    const ring = labelPeers ? (narrow ? 88 : 100) : 112;
+    const outer = labelPeers ? (narrow ? 128 : 148) : 166;
     const r = n > 24 ? 5 : n > 12 ? 7 : 9;
     const byPeer = new Map(peers.map((p) => [endpointText(p.endpoint), []]));
     let unknown = 0;
