@@ -131,9 +131,12 @@ class Page:
             )
 
     async def type_into(self, selector: str, text: str) -> None:
-        """Focus the field, clear it and type (input events as from a keyboard)."""
-        await self.click(selector)
-        await self.js(f"document.querySelector({json.dumps(selector)}).select()")
+        """Focus the field, clear it and type (input events as from a keyboard). Focus is
+        given, not clicked for: the keys must not go elsewhere if the page moved meanwhile."""
+        await self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " e.focus(); e.select(); })()"
+        )
         await self.press("Backspace", 8)
         if text:
             await self.send("Input.insertText", {"text": text})

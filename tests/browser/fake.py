@@ -60,7 +60,10 @@ def populate(node: Node, peers: int = 50, routes: int = 1000, seed: int = 7) -> 
     for i in range(peers):
         proto = "quic" if i % 4 == 3 else "tcp"
         host = f"2001:db8:{i // 10:x}::{i + 1:x}" if i % 3 else f"198.51.100.{i + 1}"
-        endpoint = Endpoint(proto, host, 9651)
+        port = 9651
+        if i % 5 == 4:  # some long names: a longer address and another port
+            host, port = f"2001:db8:4d2:{i:x}:a00:27ff:fe4e:{i + 1:x}", 19651
+        endpoint = Endpoint(proto, host, port)
         kind = PeerType.STATIC if i % 2 else PeerType.INBOUND
         if i % 7 == 5:  # some peers are down: no link
             entries.append(

@@ -40,6 +40,17 @@ async def count(page: Page, selector: str) -> int:
     return int(await page.js(f"document.querySelectorAll({q(selector)}).length"))
 
 
+#: Dots, bubbles and names of the neighbourhood picture that stick out of it (cut off).
+OUTSIDE_PICTURE = """(() => {
+  const box = document.getElementById('graph').getBoundingClientRect();
+  return [...document.querySelectorAll('#graph circle, #graph text')].filter((e) => {
+    const r = e.getBoundingClientRect();
+    return r.left < box.left - 0.5 || r.right > box.right + 0.5
+      || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5;
+  }).map((e) => e.textContent || e.getAttribute('cx') + ',' + e.getAttribute('cy'));
+})()"""
+
+
 async def shot(page: Page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
@@ -114,6 +125,7 @@ async def test_page_shows_node_neighbour_graph_routes_and_traffic(
     # C lies beyond B in the picture; B's own subnet is B's dot, not a destination.
     assert await count(page, f'#graph .dest[data-subnet="{c.identity.subnet}"]') == 1
     assert await count(page, f'#graph .dest[data-subnet="{b.identity.subnet}"]') == 0
+    assert await page.js(OUTSIDE_PICTURE) == []
 
     await page.type_into("#route-filter", str(c.identity.subnet)[:12])
     await page.wait("document.querySelectorAll('#routes-table tbody tr').length === 1")
@@ -271,6 +283,12 @@ async def test_fifty_peers_and_a_thousand_routes_fit(
         # Nothing wider than the screen: wide tables scroll inside their cards.
         assert await page.js("document.documentElement.scrollWidth") <= width
         assert await page.js("window.innerWidth") == width
+        # Nothing jumps as the numbers change (a click must land where the user aimed).
+        tops = set()
+        for _ in range(6):
+            tops.add(await page.js("document.getElementById('routes-card').offsetTop"))
+            await asyncio.sleep(0.3)
+        assert len(tops) == 1, tops
 
         assert await count(page, "#peers-table tbody tr") == 20
         assert "of 50" in await text(page, "#peers-pager")
@@ -283,6 +301,7 @@ async def test_fifty_peers_and_a_thousand_routes_fit(
         # Every route is drawn except each live peer's own subnet, which is the peer's dot.
         alive = await count(page, "#graph .peer.alive")
         assert sum(bubbles) == len(made["selected"]) - alive
+        assert await page.js(OUTSIDE_PICTURE) == []
 
         n_selected = len(made["selected"])
         assert await count(page, "#routes-table tbody tr") == 50
@@ -322,6 +341,31 @@ async def test_fifty_peers_and_a_thousand_routes_fit(
         )
         assert await page.js("document.documentElement.scrollWidth") <= width
         await shot(page, f"large-{'phone' if mobile else 'laptop'}")
+        assert page.errors == []
+    finally:
+        await api.stop()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "mobile"), [(1280, 900, False), (390, 844, True)], ids=["laptop", "phone"]
+)
+async def test_named_peers_and_their_destinations_fit_the_picture(
+    browser: Browser, width: int, height: int, mobile: bool
+) -> None:
+    api = ApiNode()
+    await api.start()
+    try:
+        made = populate(api.n, peers=12, routes=40)  # the most peers still named
+        page = await browser.new_page(width, height)
+        await page.viewport(width, height, mobile)
+        await page.goto(api.url(QUERY))
+        await page.wait("document.querySelectorAll('#graph .peer').length === 12")
+        assert await count(page, "#graph .peer text") == 12
+        assert await count(page, "#graph .dest:not(.group)") == len(made["selected"]) - (
+            await count(page, "#graph .peer.alive")
+        )
+        assert await page.js(OUTSIDE_PICTURE) == []
+        await shot(page, f"named-{'phone' if mobile else 'laptop'}")
         assert page.errors == []
     finally:
         await api.stop()

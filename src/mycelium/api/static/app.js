@@ -364,7 +364,8 @@
     setText($("node-address"), info.nodeIp);
     setText($("node-subnet"), info.nodeSubnet);
     setText($("node-pubkey"), info.nodePubkey);
-    setText($("node-uptime"), `${fmtDuration(node.uptime)} (since ${new Date(info.nodeStartTime * 1000).toLocaleString()})`);
+    setText($("node-uptime"), fmtDuration(node.uptime));
+    setText($("node-started"), `since ${new Date(info.nodeStartTime * 1000).toLocaleString()}`);
     setText($("node-version"), `pymycelium ${node.version} (speaks Mycelium ${node.referenceVersion})`);
     setText($("node-tun"), node.tun.enabled ? `${node.tun.name} (up)` : "none (no TUN device: messages and proxy only)");
     const listen = [`TCP ${node.listen.tcp}`];
@@ -486,8 +487,9 @@
     const labelPeers = n <= 12;
     const narrow = box.getBoundingClientRect().width < 480;
     box.classList.toggle("narrow", narrow);
-    const longest = narrow ? 16 : 24;
-    // The picture spans ±185 vertically: the outer ring plus the largest bubble (16) fits.
+    const longest = narrow ? 16 : 22;
+    // The picture spans ±300 by ±185: the outer ring plus the largest bubble (16) fits, and
+    // names of at most `longest` characters beside it.
     const ring = labelPeers ? (narrow ? 88 : 100) : 112;
     const outer = labelPeers ? (narrow ? 128 : 148) : 166;
     const r = n > 24 ? 5 : n > 12 ? 7 : 9;
