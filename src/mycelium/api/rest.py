@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ..proxy import ProxyError, ProxyTargetRefused
+from .dashboard import add_dashboard_routes
 from .errors import BadRequest, Conflict, NotFound, Unavailable
 from .facade import NodeApi
 from .guard import MESSAGE_BODY, BodyRefused, Handler, protect, read_json
@@ -236,4 +237,5 @@ def build_app(api: NodeApi) -> web.Application:
             web.delete(msg + "/topics/{topic}/forward", remove_forward),
         ]
     )
+    add_dashboard_routes(app, api)
     return app
