@@ -313,6 +313,14 @@ async def test_metrics_scrape_has_every_reference_metric(pair: Pair) -> None:
         for s in families["pymycelium_peer_manager_peers_by_state"].samples
     }
     assert by_state["alive"] == 1
+    # Our own families: the router's limits (none reached) and the message bus's events.
+    limited = {s.labels["limit"]: s.value for s in families["pymycelium_router_limited"].samples}
+    assert set(limited) == {
+        "table_full", "routes_per_peer", "ihu_rate", "route_request_rate",
+        "seqno_request_rate", "origin_request_rate", "dump_rate",
+    }  # fmt: skip
+    assert set(limited.values()) == {0}
+    assert value("pymycelium_messages", event="sent") == 1
 
 
 async def test_jsonrpc_proxy_methods(pair: Pair) -> None:

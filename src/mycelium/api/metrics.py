@@ -9,6 +9,7 @@ by prometheus_client, whose exposition renames every counter to ``<name>_total``
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -67,6 +68,16 @@ class NodeCollector:
         yield from self._router()
         yield from self._peer_manager()
         yield from self._data_plane()
+        yield from self._messages()
+
+    def _messages(self) -> Iterator[Metric]:
+        # Not in the reference, which counts nothing of its message bus.
+        yield _labelled(
+            "pymycelium_messages",
+            "Message-bus events, by event (docs/messages.md)",
+            "event",
+            asdict(self.node.message_engine.counters),
+        )
 
     def _router(self) -> Iterator[Metric]:
         c = self.node.router.counters
@@ -171,6 +182,21 @@ class NodeCollector:
             "mycelium_router_update_not_interested",
             "Updates for an unknown subnet that were unfeasible or retractions",
             c.updates_not_interested,
+        )
+        # Not in the reference, which has no such limits (docs/routing.md §2.1).
+        yield _labelled(
+            "pymycelium_router_limited",
+            "TLVs refused or left unanswered at one of the router's limits, by limit",
+            "limit",
+            {
+                "table_full": c.routes_refused_table_full,
+                "routes_per_peer": c.routes_refused_neighbour_limit,
+                "ihu_rate": c.ihus_rate_limited,
+                "route_request_rate": c.route_requests_rate_limited,
+                "seqno_request_rate": c.seqno_requests_rate_limited,
+                "origin_request_rate": c.origin_requests_rate_limited,
+                "dump_rate": c.dumps_rate_limited,
+            },
         )
 
     def _peer_manager(self) -> Iterator[Metric]:
