@@ -103,14 +103,16 @@ class Network:
         *extra: str,
         identity: Identity | None = None,
         binary: str = MYCELIUM,
+        debug: bool = True,
     ) -> NodeProcess:
-        """Start a node (ours, or any binary taking the reference's flags) in ``ns``."""
+        """Start a node (ours, or any binary taking the reference's flags) in ``ns``; ``debug``
+        passes ``--debug`` (benchmarks leave it off)."""
         old = self.nodes.get(ns)
         identity = identity or (old.identity if old else Identity.generate())
         key_file = self.workdir / f"{ns}.key"
         save_key_file(identity, key_file)
         log_file = self.workdir / f"{ns}.log"
-        args = [binary, "-k", str(key_file), "--debug", *extra]
+        args = [binary, "-k", str(key_file), *(["--debug"] if debug else []), *extra]
         if peers:
             args += ["--peers", *peers]
         node = NodeProcess(ns, identity, key_file, log_file, args)

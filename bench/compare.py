@@ -1,0 +1,165 @@
+"""Our data plane against the reference's, measured in one run on one machine.
+
+Starts one node pair per configuration (two namespaces joined by a veth, one node each, MTU 1400)
+and then, round after round, runs the same iperf3 TCP transfer across each pair in turn (the order
+rotates per round), so that every configuration sees the same share of a busy machine. Figures:
+throughput, TCP retransmits, RTT idle and under load (p50, p99), node CPU seconds per GB carried,
+TUN TX drops on the sender, resident memory at rest and after the run; medians over the rounds and
+the ratios ours/reference.
+
+With ``MYCELIUM_REFERENCE_BIN`` naming a reference ``mycelium`` binary the reference pairs run
+too; without it, ours alone. Needs root, iperf3 and iputils ping.
+
+    MYCELIUM_REFERENCE_BIN=/path/to/mycelium python bench/compare.py [--rounds 3] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import pair
+from runner import median, parser, report
+
+REFERENCE = os.environ.get("MYCELIUM_REFERENCE_BIN", "")
+OURS = pair.MYCELIUM
+
+#: label -> (link protocol, receiver binary, sender binary); "ref" is the reference binary.
+CONFIGS: dict[str, tuple[str, str, str]] = {
+    "ref-tcp": ("tcp", "ref", "ref"),
+    "ours-tcp": ("tcp", "ours", "ours"),
+    "ref-quic": ("quic", "ref", "ref"),
+    "ours-quic": ("quic", "ours", "ours"),
+    "ours-to-ref-quic": ("quic", "ref", "ours"),
+    "ref-to-ours-quic": ("quic", "ours", "ref"),
+    "ours-to-ref-tcp": ("tcp", "ref", "ours"),
+}
+DEFAULT = ["ref-tcp", "ours-tcp", "ref-quic", "ours-quic"]
+FIGURES = [
+    "gbit_s",
+    "retransmits",
+    "rtt_idle_ms",
+    "rtt_load_p50_ms",
+    "rtt_load_p99_ms",
+    "node_cpu_s_per_gb",
+    "sender_tun_tx_dropped",
+    "rss_mb",
+]
+
+
+def binary(kind: str) -> str:
+    return REFERENCE if kind == "ref" else OURS
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in runs if "error" not in r]
+    out: dict[str, Any] = {"rounds_ok": len(ok), "rounds": len(runs)}
+    for key in FIGURES:
+        values = [r[key] for r in ok if r.get(key) is not None]
+        out[key] = round(median(values), 3) if values else None
+    errors = [r["error"] for r in runs if "error" in r]
+    if errors:
+        out["errors"] = errors
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    ref, tcp, quic = summary.get("ref-tcp"), summary.get("ours-tcp"), summary.get("ours-quic")
+    out: dict[str, Any] = {}
+    if ref and tcp:
+        out["tcp_throughput_ours_over_ref"] = ratio(tcp["gbit_s"], ref["gbit_s"])
+        out["tcp_cpu_per_gb_ours_over_ref"] = ratio(
+            tcp["node_cpu_s_per_gb"], ref["node_cpu_s_per_gb"]
+        )
+        out["tcp_rtt_load_p99_ours_over_ref"] = ratio(
+            tcp["rtt_load_p99_ms"], ref["rtt_load_p99_ms"]
+        )
+        if tcp["rtt_idle_ms"] is not None and ref["rtt_idle_ms"] is not None:
+            idle = tcp["rtt_idle_ms"] - ref["rtt_idle_ms"]
+            out["tcp_rtt_idle_ours_minus_ref_ms"] = round(idle, 3)
+        out["rss_at_rest_ours_over_ref"] = ratio(tcp["rss_at_rest_mb"], ref["rss_at_rest_mb"])
+    if tcp and quic:
+        out["quic_over_tcp_ours"] = ratio(quic["gbit_s"], tcp["gbit_s"])
+    return out
+
+
+def main() -> None:
+    p = parser(__doc__, "compare")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument(
+        "--configs",
+        nargs="+",
+        choices=sorted(CONFIGS),
+        default=None,
+        help=f"default: {' '.join(DEFAULT)} (only ours-* without MYCELIUM_REFERENCE_BIN)",
+    )
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/compare.py needs root (network namespaces)")
+    labels = args.configs or DEFAULT
+    if not (REFERENCE and os.access(REFERENCE, os.X_OK)):
+        print("MYCELIUM_REFERENCE_BIN not set: measuring ours alone")
+        labels = [label for label in labels if "ref" not in label]
+    pairs: dict[str, pair.Pair] = {}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+    at_rest: dict[str, float] = {}
+    try:
+        for i, label in enumerate(labels):
+            proto, kind_a, kind_b = CONFIGS[label]
+            pairs[label] = pair.start(
+                label,
+                proto,
+                binary_a=binary(kind_a),
+                binary_b=binary(kind_b),
+                prefix=f"bc{os.getpid() % 1000}{i}-",
+            )
+        time.sleep(3)  # let start-up work (imports, key exchange, first updates) settle
+        for label, running in pairs.items():
+            at_rest[label] = pair.idle_rss_mb(running)
+        for r in range(args.rounds):
+            order = labels[r % len(labels) :] + labels[: r % len(labels)]
+            for label in order:
+                try:
+                    result = pair.bulk(pairs[label], args.seconds)
+                except Exception as exc:  # a failing configuration must not stop the others
+                    result = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                runs[label].append(result)
+                shown = {k: result.get(k) for k in FIGURES} if "error" not in result else result
+                print(f"round {r + 1} {label:18} {shown}", flush=True)
+    finally:
+        for running in pairs.values():
+            running.close()
+    summary = {label: summarise(results) for label, results in runs.items()}
+    for label in summary:
+        summary[label]["rss_at_rest_mb"] = round(at_rest.get(label, 0.0), 1)
+    print()
+    print(f"{'median of ' + str(args.rounds) + ' rounds':18}", *(f"{k:>14}" for k in FIGURES))
+    for label, figures in summary.items():
+        print(f"{label:18}", *(f"{figures[k]!s:>14}" for k in FIGURES))
+    print()
+    found = ratios(summary)
+    for key, value in found.items():
+        print(f"{key:36} {value}")
+    report(
+        {
+            "rounds": args.rounds,
+            "seconds": args.seconds,
+            "mtu": 1400,
+            "reference": REFERENCE or None,
+            "summary": summary,
+            "ratios": found,
+            "runs": runs,
+        },
+        args.out,
+    )
+
+
+if __name__ == "__main__":
+    main()
