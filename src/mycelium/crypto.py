@@ -35,22 +35,24 @@ def shared_secret(own_secret: bytes, peer_public: bytes) -> bytes:
 class SharedKey:
     """An AES-256-GCM key shared with one remote node."""
 
-    __slots__ = ("_aead", "raw")
+    __slots__ = ("aead", "raw")
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
-        self._aead = AESGCM(raw)
+        #: The cipher itself: the data plane's batch loops call its ``encrypt``/``decrypt``
+        #: directly (ciphertext and tag in one buffer, the nonce apart, no associated data).
+        self.aead = AESGCM(raw)
 
     def seal(self, plaintext: bytes, nonce: bytes | None = None) -> bytes:
         if nonce is None:
             nonce = os.urandom(NONCE_SIZE)
-        return self._aead.encrypt(nonce, plaintext, None) + nonce
+        return self.aead.encrypt(nonce, plaintext, None) + nonce
 
     def open(self, body: bytes) -> bytes:
         if len(body) < MIN_SEALED_SIZE:
             raise CryptoError("sealed body too short")
         try:
-            return self._aead.decrypt(body[-NONCE_SIZE:], body[:-NONCE_SIZE], None)
+            return self.aead.decrypt(body[-NONCE_SIZE:], body[:-NONCE_SIZE], None)
         except InvalidTag:
             raise CryptoError("authentication failed") from None
 

@@ -16,7 +16,9 @@ import struct
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
-from ..crypto import CryptoError, KeyCache
+from cryptography.exceptions import InvalidTag
+
+from ..crypto import MIN_SEALED_SIZE, CryptoError, KeyCache
 from ..identity import Identity
 from ..routing import Decision, Forward, Local, Queue
 from ..subnet import Subnet
@@ -54,6 +56,8 @@ _TYPE_MESSAGE = 1
 _TYPE_ICMP = 2
 _NONCE = 12
 _NONCE_POOL = _NONCE * 512
+#: A sealed body is the plaintext (4-byte user header + packet) + 16-byte tag + 12-byte nonce.
+_SEAL_OVERHEAD = 4 + 16 + _NONCE
 _LEN_HOP = struct.Struct("!I").pack
 _HOP_BYTE = [bytes((i,)) for i in range(256)]
 
@@ -107,8 +111,8 @@ class DataPlane:
         self._to_tun: list[bytes] = []
         self._to_links: dict[NeighbourId, list[bytes]] = {}
         self._messages: list[tuple[bytes, bytes, bytes]] = []
-        self._nonces = b""
-        self._nonce_pos = 0
+        #: Unused random nonces, next one last (see ``_refill_nonces``).
+        self._nonces: list[bytes] = []
 
     # ------------------------------------------------------------------------------------------
     # outputs
@@ -142,61 +146,88 @@ class DataPlane:
     def from_tun(self, packets: list[bytes], now: float) -> None:
         """IPv6 packets read from the TUN: acceptance checks (docs/wire.md §9.3), then originate.
 
-        The route and shared key of each destination are looked up once per batch: nothing
-        can change them between two packets of one batch (no flush happens in between)."""
+        The route and the cipher of each destination are looked up once per batch: nothing can
+        change them between two packets of one batch (no flush happens in between). After the
+        first packet to a destination, a packet costs a few byte compares, one encryption and
+        one join; anything unusual goes through ``_tun_slow``."""
         c = self.counters
         c.tun_packets += len(packets)
-        prefix = self._prefix
         ready: dict[bytes, tuple[list[bytes], Any]] = {}
         counts: Tally = {}
-        run_src = run_dst = b""
+        run_pair = b""
         run = [0, 0]
         sent = 0
+        nonce = self._nonces.pop
         for pkt in packets:
             if type(pkt) is not bytes:
                 pkt = bytes(pkt)  # a bytearray or memoryview from a readinto-style reader
             n = len(pkt)
-            if n < 40:
-                c.tun_too_short += 1
-                continue
-            if pkt[0] & 0xF0 != 0x60:
-                c.tun_not_ipv6 += 1
-                continue
-            if n > MAX_INNER_PACKET:
-                c.tun_too_large += 1
-                continue
-            src = pkt[8:24]
-            dst = pkt[24:40]
-            if dst[:8] == prefix:
-                c.tun_local_unreachable += 1
-                code = icmp.CODE_ADDRESS_UNREACHABLE
-                self._local_error(self._address, src, 64, icmp.DEST_UNREACHABLE, code, pkt)
-                continue
-            if src[0] & 0xFE != 0x04:
-                c.tun_bad_source += 1
-                self._local_error(
-                    self._address, src, 64, icmp.DEST_UNREACHABLE, icmp.CODE_SOURCE_POLICY, pkt
-                )
+            path = ready.get(pkt[24:40])
+            # A cached destination implies at least 40 bytes; the rest of the checks per packet:
+            # size, version, a source inside 400::/7, a hop limit that survives our router step.
+            if path is None or n > MAX_INNER_PACKET or pkt[0] >> 4 != 6 or pkt[8] & 0xFE != 4:
+                path = self._tun_slow(pkt, now)
+                if path is not None:
+                    ready[pkt[24:40]] = path
                 continue
             hop = pkt[7]
-            path = ready.get(dst)
-            if path is None or hop < 2:
-                path = self._originate(_HDR_L3, pkt, src, dst, hop, now)
-                if path is not None:
-                    ready[dst] = path
+            if hop < 2:
+                self._tun_slow(pkt, now)
                 continue
-            frames, key = path
-            body = key.seal(_HDR_L3 + pkt, self._nonce())
+            frames, encrypt = path
+            try:
+                iv = nonce()
+            except IndexError:
+                self._refill_nonces()
+                iv = nonce()
+            pair = pkt[8:40]
             frames.append(
-                b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | (hop - 1)), src, dst, body))
+                b"".join(
+                    (
+                        DATA_OUTER,
+                        _LEN_HOP(((n + _SEAL_OVERHEAD) << 8) | (hop - 1)),
+                        pair,
+                        encrypt(iv, _HDR_L3 + pkt, None),
+                        iv,
+                    )
+                )
             )
-            if dst != run_dst or src != run_src:
-                run, run_src, run_dst = entry(counts, src, dst), src, dst
+            if pair != run_pair:
+                run, run_pair = entry(counts, pair[:16], pair[16:]), pair
             run[0] += 1
-            run[1] += len(body)
+            run[1] += n + _SEAL_OVERHEAD
             sent += 1
         c.sent += sent
         self.packet_stats.add(counts)
+
+    def _tun_slow(self, pkt: bytes, now: float) -> tuple[list[bytes], Any] | None:
+        """Every check of one TUN packet with its counter or ICMP answer, then ``_originate``;
+        returns its destination's (frames, cipher) once that is ready for the batch loop."""
+        c = self.counters
+        n = len(pkt)
+        if n < 40:
+            c.tun_too_short += 1
+            return None
+        if pkt[0] & 0xF0 != 0x60:
+            c.tun_not_ipv6 += 1
+            return None
+        if n > MAX_INNER_PACKET:
+            c.tun_too_large += 1
+            return None
+        src = pkt[8:24]
+        dst = pkt[24:40]
+        if dst[:8] == self._prefix:
+            c.tun_local_unreachable += 1
+            code = icmp.CODE_ADDRESS_UNREACHABLE
+            self._local_error(self._address, src, 64, icmp.DEST_UNREACHABLE, code, pkt)
+            return None
+        if src[0] & 0xFE != 0x04:
+            c.tun_bad_source += 1
+            self._local_error(
+                self._address, src, 64, icmp.DEST_UNREACHABLE, icmp.CODE_SOURCE_POLICY, pkt
+            )
+            return None
+        return self._originate(_HDR_L3, pkt, src, dst, pkt[7], now)
 
     def send_message(self, dst: bytes, payload: bytes, now: float) -> None:
         """Send a message-subsystem payload (type 0x01) from our own address, hop limit 64."""
@@ -214,7 +245,7 @@ class DataPlane:
         route = self.router.route
         links = self._to_links
         c = self.counters
-        # Shared keys by source for this batch (L3 delivery, the hot path): nothing changes the
+        # Ciphers by source for this batch (L3 delivery, the hot path): nothing changes the
         # route table between two packets of one batch.
         opened: dict[bytes, Any] = {}
         to_tun = self._to_tun
@@ -226,10 +257,12 @@ class DataPlane:
             # Like the reference's router, count every packet handed to it, before any check.
             src = p.src
             dst = p.dst
+            body = p.body
+            size = len(body)
             if src != run_src or dst != run_dst:
                 run, run_src, run_dst = entry(counts, src, dst), src, dst
             run[0] += 1
-            run[1] += len(p.body)
+            run[1] += size
             hop = p.hop_limit
             if hop < 2:
                 c.hop_limit_expired += 1
@@ -238,20 +271,19 @@ class DataPlane:
             hop -= 1
             if dst[:8] == prefix:
                 local += 1
-                key = opened.get(src)
-                if key is None:
-                    key = self._deliver(src, dst, hop, p.body, now)
-                    if key is not None:
-                        opened[src] = key
+                decrypt = opened.get(src)
+                if decrypt is None or size < MIN_SEALED_SIZE:
+                    decrypt = self._deliver(src, dst, hop, body, now)
+                    if decrypt is not None:
+                        opened[src] = decrypt
                     continue
                 try:
-                    plain = key.open(p.body)
-                except CryptoError:
+                    plain = decrypt(body[-_NONCE:], body[:-_NONCE], None)
+                except InvalidTag:
                     c.decrypt_failed += 1
                     continue
-                if len(plain) >= 44 and plain[1] == _TYPE_L3 and plain[0] == _USER_VERSION:
-                    view = memoryview(plain)
-                    to_tun.append(b"".join((view[4:11], _HOP_BYTE[hop], view[12:])))
+                if plain[1] == _TYPE_L3 and plain[0] == _USER_VERSION and len(plain) >= 44:
+                    to_tun.append(b"".join((plain[4:11], _HOP_BYTE[hop], plain[12:])))
                     delivered += 1
                 else:
                     self._deliver_plain(src, dst, hop, plain)
@@ -304,20 +336,23 @@ class DataPlane:
     # origin
 
     def _nonce(self) -> bytes:
-        pos = self._nonce_pos
-        if pos + _NONCE > len(self._nonces):
-            self._nonces = self._random(_NONCE_POOL)
-            pos = 0
-        self._nonce_pos = pos + _NONCE
-        return self._nonces[pos : pos + _NONCE]
+        if not self._nonces:
+            self._refill_nonces()
+        return self._nonces.pop()
+
+    def _refill_nonces(self) -> None:
+        """Random nonces drawn in bulk (one getrandom per 512 packets), stored last-first so that
+        ``pop()`` hands them out in the order they were drawn."""
+        pool = self._random(_NONCE_POOL)
+        self._nonces.extend(pool[i : i + _NONCE] for i in range(len(pool) - _NONCE, -1, -_NONCE))
 
     def _originate(
         self, header: bytes, payload: bytes, src: bytes, dst: bytes, hop: int, now: float
     ) -> tuple[list[bytes], Any] | None:
         """Encrypt and send a packet we originate, or park it until a route is selected.
 
-        Returns (the frame list of the link it went to, the shared key) when it was sent, for
-        ``from_tun`` to reuse for the rest of its batch."""
+        Returns (the frame list of the link it went to, the cipher's ``encrypt``) when it was
+        sent, for ``from_tun`` to reuse for the rest of its batch."""
         if hop < 2:
             # Only L3 packets can get here (messages use 64): answer from their own source.
             self.counters.tun_hop_limit += 1
@@ -346,7 +381,7 @@ class DataPlane:
             else:
                 frames.append(frame)
             self.counters.sent += 1
-            return frames, key
+            return frames, key.aead.encrypt
         if type(decision) is Local:  # the router claims a /64 that is not ours: nothing to do
             self.counters.no_route += 1
             return None
@@ -446,7 +481,7 @@ class DataPlane:
     def _deliver(self, src: bytes, dst: bytes, hop: int, body: bytes, now: float) -> Any:
         """Decrypt a packet for our /64 with the key of the route covering its *source*.
 
-        Returns the shared key used (``from_link`` reuses it for the rest of its batch)."""
+        Returns the cipher's ``decrypt`` (``from_link`` reuses it for the rest of its batch)."""
         c = self.counters
         public_key = self.router.public_key_for(src)
         if public_key is None:
@@ -465,7 +500,7 @@ class DataPlane:
             c.decrypt_failed += 1
             return None
         self._deliver_plain(src, dst, hop, plain)
-        return key
+        return key.aead.decrypt
 
     def _deliver_plain(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:
         c = self.counters

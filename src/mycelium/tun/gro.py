@@ -38,24 +38,7 @@ _MAX_PAYLOAD = 65535
 #: The kernel's cap on segments in one GSO packet (``gso_max_segs`` of a TUN device is higher,
 #: but 64 already keeps every super-packet under 64 KiB at the overlay MTU).
 _MAX_SEGMENTS = 64
-
-
-def _segment(packet: bytes) -> tuple[bytes, int, int, int, int] | None:
-    """(flow key, TCP header length, payload length, seq, flags) of a joinable segment."""
-    if len(packet) < _IPV6_LEN + 20 or packet[6] != 6 or packet[0] >> 4 != 6:
-        return None
-    if int.from_bytes(packet[4:6], "big") != len(packet) - _IPV6_LEN:
-        return None
-    thl = (packet[52] >> 4) * 4
-    payload = len(packet) - _IPV6_LEN - thl
-    flags = packet[53]
-    if thl < 20 or payload <= 0 or flags & ~_PSH != _ACK or packet[52] & 0x0F:
-        return None
-    # Version/class/flow label, hop limit, addresses, ports, ack number, header length and
-    # options must match for segments to be one stream of bytes (the window may move on).
-    key = packet[0:4] + packet[7:44] + packet[48:53] + packet[60 : 40 + thl]
-    seq = int.from_bytes(packet[44:48], "big")
-    return key, thl, payload, seq, flags
+_SEQ = struct.Struct("!I")
 
 
 def _pseudo_header_sum(packet: bytes, tcp_length: int) -> int:
@@ -63,61 +46,92 @@ def _pseudo_header_sum(packet: bytes, tcp_length: int) -> int:
     return ones_sum(packet[8:40] + tcp_length.to_bytes(4, "big") + b"\x00\x00\x00\x06")
 
 
-def _join(run: list[bytes], thl: int, mss: int) -> bytes:
-    first = run[0]
-    header_len = _IPV6_LEN + thl
-    payload = b"".join(p[header_len:] for p in run)
-    tcp_length = thl + len(payload)
+def _join(first: bytes, payloads: list[bytes], last: bytes, header_len: int, mss: int) -> bytes:
+    """One GSO super-packet: ``first``'s headers, then every payload of the run in order."""
+    tcp_length = header_len - _IPV6_LEN + sum(map(len, payloads))
     head = bytearray(first[:header_len])
     head[4:6] = tcp_length.to_bytes(2, "big")
-    last = run[-1]
     head[53] = last[53]  # PSH, if the last segment pushed
     head[54:56] = last[54:56]  # the freshest window
     head[56:58] = _pseudo_header_sum(first, tcp_length).to_bytes(2, "big")
     vnet = VNET_HDR.pack(_NEEDS_CSUM, _GSO_TCPV6, header_len, mss, _IPV6_LEN, _TCP_CSUM_OFFSET)
-    return b"".join((vnet, head, payload))
+    return b"".join((vnet, head, *payloads))
 
 
 def coalesce(packets: list[bytes]) -> list[bytes]:
-    """The buffers to write for ``packets``, in order, each starting with a virtio_net_hdr."""
+    """The buffers to write for ``packets``, in order, each starting with a virtio_net_hdr.
+
+    A segment may extend the current run when it is IPv6 (no extension header) carrying TCP with
+    only ACK (and PSH) set, its declared length matches, and it continues the run: same version,
+    traffic class and flow label, next header, hop limit, addresses and ports; same ack number,
+    header length and options; the next sequence number; at most the run's segment size. The
+    checks are slice compares against the run's first packet (no per-packet key building)."""
     out: list[bytes] = []
-    run: list[bytes] = []
-    run_key = b""
-    run_thl = run_mss = run_next = run_bytes = 0
-
-    def flush() -> None:
-        if len(run) == 1:
-            out.append(PLAIN_HDR + run[0])
-        elif run:
-            out.append(_join(run, run_thl, run_mss))
-        run.clear()
-
+    append = out.append
+    payloads: list[bytes] = []
+    first = last = b""
+    hl = mss = next_seq = room = 0
+    fixed0 = fixed1 = ack = options = b""
+    seq_of = _SEQ.unpack_from
     for packet in packets:
-        seg = _segment(packet)
-        if seg is None:
-            flush()
-            out.append(PLAIN_HDR + packet)
-            continue
-        key, thl, payload, seq, flags = seg
+        n = len(packet)
         if (
-            run
-            and key == run_key
-            and seq == run_next
-            and payload <= run_mss
-            and len(run) < _MAX_SEGMENTS
-            and run_bytes + payload <= _MAX_PAYLOAD - thl
+            n > _IPV6_LEN + 20
+            and packet[6] == 6
+            and packet[0] >> 4 == 6
+            and packet[53] | _PSH == _ACK | _PSH
+            and not packet[52] & 0x0F
+            and (packet[4] << 8 | packet[5]) == n - _IPV6_LEN
         ):
-            run.append(packet)
-            run_next = (seq + payload) & 0xFFFFFFFF
-            run_bytes += payload
-            if payload < run_mss or flags & _PSH:
-                flush()  # a short or pushed segment ends what the sender wrote in one go
-            continue
-        flush()
-        run.append(packet)
-        run_key, run_thl, run_mss, run_bytes = key, thl, payload, payload
-        run_next = (seq + payload) & 0xFFFFFFFF
-        if flags & _PSH:
-            flush()
-    flush()
+            h = _IPV6_LEN + (packet[52] >> 4) * 4
+            payload = n - h
+            if payload > 0 and h >= _IPV6_LEN + 20:
+                seq = seq_of(packet, 44)[0]
+                if (
+                    payloads
+                    and seq == next_seq
+                    and h == hl
+                    and payload <= mss
+                    and payload <= room
+                    and packet[6:44] == fixed1
+                    and packet[48:53] == ack
+                    and packet[60:h] == options
+                    and packet[0:4] == fixed0
+                ):
+                    payloads.append(packet[h:])
+                    last = packet
+                    next_seq = (seq + payload) & 0xFFFFFFFF
+                    room -= payload
+                    if payload < mss or packet[53] & _PSH or len(payloads) >= _MAX_SEGMENTS:
+                        # a short or pushed segment ends what the sender wrote in one go
+                        append(_join(first, payloads, last, hl, mss))
+                        payloads = []
+                    continue
+                if payloads:
+                    append(_flush(first, payloads, last, hl, mss))
+                if packet[53] & _PSH:
+                    append(PLAIN_HDR + packet)
+                    payloads = []
+                    continue
+                first = last = packet
+                payloads = [packet[h:]]
+                hl, mss = h, payload
+                next_seq = (seq + payload) & 0xFFFFFFFF
+                room = _MAX_PAYLOAD - (h - _IPV6_LEN) - payload
+                fixed0, fixed1 = packet[0:4], packet[6:44]
+                ack, options = packet[48:53], packet[60:h]
+                continue
+        if payloads:
+            append(_flush(first, payloads, last, hl, mss))
+            payloads = []
+        append(PLAIN_HDR + packet)
+    if payloads:
+        append(_flush(first, payloads, last, hl, mss))
     return out
+
+
+def _flush(first: bytes, payloads: list[bytes], last: bytes, header_len: int, mss: int) -> bytes:
+    """What a run becomes: the packet itself when it has one segment, else a super-packet."""
+    if len(payloads) == 1:
+        return PLAIN_HDR + first
+    return _join(first, payloads, last, header_len, mss)

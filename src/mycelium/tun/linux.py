@@ -29,6 +29,15 @@ IFNAMSIZ = 16
 
 DEFAULT_NAME = "mycelium"
 DEFAULT_MTU = 1400
+#: Packets the kernel may hold for us to read (the ring behind the TUN's transmit side; the
+#: kernel default is 500). A TCP sender may keep up to ``tcp_limit_output_bytes`` (4 MB on current
+#: kernels, 1 ms of its pacing rate in practice) below its socket; without segmentation offload
+#: each 1400-byte segment takes one slot, so a bulk flow overflowed 500 slots whenever our reader
+#: fell a burst behind: 1.5-3 % of its packets dropped, each one a TCP retransmit. 4096 slots hold
+#: a whole such allowance. (The reference reads 64 KB super-packets with TSO instead, so its 500
+#: slots hold far more; segmenting and checksumming them in Python costs more CPU than the one
+#: read per packet it saves.)
+TX_QUEUE_LEN = 4096
 #: The overlay prefix length configured on the interface (400::/7).
 OVERLAY_PREFIX_LEN = 7
 
@@ -82,7 +91,7 @@ class TunDevice:
             actual = result[:IFNAMSIZ].rstrip(b"\0").decode()
             tun = cls(fd, actual, mtu)
             if address is not None:
-                configure(actual, address, prefix_len, mtu)
+                configure(actual, address, prefix_len, mtu, TX_QUEUE_LEN)
             return tun
         except BaseException:
             os.close(fd)
