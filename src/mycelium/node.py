@@ -26,7 +26,7 @@ from .identity import (
     load_or_create_key_file,
     overlay_address,
 )
-from .links import quic, tcp, tls_psk, vsock
+from .links import quic, tcp, vsock
 from .links.base import Link
 from .links.endpoint import Endpoint
 from .links.peer_manager import PeerManager
@@ -150,10 +150,8 @@ class Node:
         if not self.config.no_tun:
             from .tun import TunDevice
 
-            # pyroute2 runs its own event loop for netlink: keep it off ours.
-            self.tun = await asyncio.to_thread(
-                TunDevice.open, self.config.tun_name, self.identity.address
-            )
+            # A handful of ioctls: quick enough to run on the loop itself.
+            self.tun = TunDevice.open(self.config.tun_name, self.identity.address)
             self._loop.add_reader(self.tun.fileno(), self._tun_readable)
         private = self.config.private
         if private is None:
@@ -167,6 +165,8 @@ class Node:
                 )
             )
         else:
+            from .links import tls_psk  # tlslite only where a private network needs it
+
             self._listeners.append(
                 await tls_psk.listen(
                     self.config.listen_host,
@@ -265,7 +265,9 @@ class Node:
         return await vsock.dial(endpoint, self)
 
     def _accepted_quic(self, link: Link) -> None:
-        assert isinstance(link, quic.QuicLink)
+        from .links.quic_link import QuicLink  # loaded with the connection itself
+
+        assert isinstance(link, QuicLink)
         self.peer_manager.inbound(link, Endpoint("quic", link.remote_host, link.remote_port))
         self._register(link)
 
@@ -273,6 +275,8 @@ class Node:
         private = self.config.private
         if private is None:
             raise ConnectionError("tls:// peers need a private network (use tcp://)")
+        from .links import tls_psk
+
         return await tls_psk.dial(
             endpoint,
             self,

@@ -6,7 +6,7 @@ import pytest
 
 from link_recorder import Recorder, wait_for
 from mycelium.identity import node_subnet
-from mycelium.links import quic
+from mycelium.links import quic, quic_link
 from mycelium.links.endpoint import Endpoint
 from mycelium.node import Node, NodeConfig
 from mycelium.wire.packet import DataPacket, encode_control, encode_data
@@ -120,9 +120,9 @@ def test_pacing_allows_a_burst_per_timer_tick_on_fast_paths() -> None:
         return sent
 
     assert burst(QuicPacketPacer(max_datagram_size=1472)) <= 1
-    assert burst(quic.CoarsePacer(max_datagram_size=1472)) >= 20
-    connection = quic._new_connection(quic._configuration(True))
-    assert isinstance(connection._loss._pacer, quic.CoarsePacer)
+    assert burst(quic_link.CoarsePacer(max_datagram_size=1472)) >= 20
+    connection = quic_link._new_connection(quic_link._configuration(True))
+    assert isinstance(connection._loss._pacer, quic_link.CoarsePacer)
 
 
 async def test_ipv4_peers_from_the_dual_stack_socket_cost_more() -> None:
@@ -147,7 +147,7 @@ async def test_ipv4_peers_from_the_dual_stack_socket_cost_more() -> None:
 async def test_a_silent_peer_is_detected_by_the_idle_timeout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(quic, "IDLE_TIMEOUT", 0.5)
+    monkeypatch.setattr(quic_link, "IDLE_TIMEOUT", 0.5)
     server_side, client_side = Recorder(), Recorder()
     server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
     client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")

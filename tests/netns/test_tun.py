@@ -148,8 +148,7 @@ def _expand(text: str) -> list[str]:
 
 
 PING_THROUGH_OVERLAY = r"""
-import json, select, subprocess, sys, time
-from pyroute2 import netns
+import ctypes, json, os, select, subprocess, sys, time
 from mycelium.crypto import KeyCache
 from mycelium.dataplane import DataPlane
 from mycelium.identity import Identity
@@ -159,6 +158,16 @@ from mycelium.tun import TunDevice
 from mycelium.wire.stream import StreamDecoder
 
 ns_a, ns_b = sys.argv[1], sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+
+def setns(name):
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+    finally:
+        os.close(fd)
+
 A = Identity.from_secret(bytes(range(32)))
 B = Identity.from_secret(bytes(range(1, 33)))
 
@@ -174,9 +183,9 @@ class OneRoute:
     def request_route(self, address, now):
         pass
 
-netns.setns(ns_a)
+setns(ns_a)
 tun_a = TunDevice.open("mycelium", A.address)
-netns.setns(ns_b)
+setns(ns_b)
 tun_b = TunDevice.open("mycelium", B.address)
 dp_a = DataPlane(A, OneRoute(A, B), KeyCache(A.secret))
 dp_b = DataPlane(B, OneRoute(B, A), KeyCache(B.secret))

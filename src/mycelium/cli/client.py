@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 import click
@@ -22,6 +20,11 @@ class ApiClient:
     def call(
         self, method: str, path: str, body: Any = None, timeout: float | None = 10
     ) -> tuple[int, bytes]:
+        # Imported here: the daemon imports this module for its command table, and urllib's
+        # HTTP client (with the email package) is 1 MB a running node never needs.
+        import urllib.error
+        import urllib.request
+
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:

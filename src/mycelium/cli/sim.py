@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from ..routing.constants import FAST_HELLO, REFERENCE_HELLO
-from ..sim import Cut, TopologyError, load_file, parse_spec, run
 
 
 @click.command("sim")
@@ -80,6 +79,9 @@ def sim_command(
     """Simulate a network of routers on a virtual clock and report convergence and loops."""
     if (spec is None) == (file is None):
         raise click.UsageError("give exactly one of --topology and --file")
+    # Imported here: every mycelium command, the daemon too, builds this command's options.
+    from ..sim import Cut, TopologyError, load_file, parse_spec, run
+
     try:
         if file is not None:
             topology = load_file(file)

@@ -4,34 +4,27 @@ As the reference: the listen socket also carries every outbound connection; no A
 self-signed certificate per start and no certificate checks; the dialling side opens the one
 bidirectional stream (id 0) that carries control packets (and data packets too large for a
 datagram); data packets travel as DATAGRAM frames.
+
+This module is the socket: it demultiplexes datagrams to connections by connection ID. The
+connections themselves (``quic_link.py``, with aioquic) are loaded on the first one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import socket
-import ssl
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from aioquic.buffer import Buffer
-from aioquic.quic import events
-from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import QuicConnection, QuicConnectionState
-from aioquic.quic.packet import QuicPacketType, pull_quic_header
-from aioquic.quic.recovery import QuicPacketPacer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-from ..wire.errors import DecodeError, FramingError
-from ..wire.stream import StreamDecoder, decode_packet
 from .base import Link, LinkHandler
-from .endpoint import Endpoint, socket_text
-from .tcp import is_ipv4_peer
+from .endpoint import Endpoint
+
+if TYPE_CHECKING:
+    from aioquic.quic.configuration import QuicConfiguration
+
+    from .quic_link import QuicLink
 
 log = logging.getLogger(__name__)
 
@@ -50,226 +43,18 @@ HIGH_WATER = 4 * 1024 * 1024
 SOCKET_BUFFER = 16 * 1024 * 1024
 
 
-#: Pacing credit of at least one event-loop timer tick (uvloop's timers have 1 ms resolution).
-PACING_TICK = 0.002
+#: Length of the connection IDs we issue (aioquic's default); short headers carry only that.
+HOST_CID_LENGTH = 8
 
 
-class CoarsePacer(QuicPacketPacer):
-    """aioquic's pacer with a burst allowance of at least ``PACING_TICK``.
-
-    On a fast path (1 ms RTT, a large window) aioquic's allowance shrinks below the time of one
-    packet, so every packet waits for a timer, and a timer fires at most once a millisecond:
-    about 1 MB/s. Here a burst may carry what the pacing rate allows in two milliseconds.
-    """
-
-    def update_rate(self, congestion_window: int, smoothed_rtt: float) -> None:
-        super().update_rate(congestion_window, smoothed_rtt)
-        self.bucket_max = max(self.bucket_max, PACING_TICK)
-
-
-def _new_connection(configuration: QuicConfiguration, **kwargs: object) -> QuicConnection:
-    connection = QuicConnection(configuration=configuration, **kwargs)  # type: ignore[arg-type]
-    loss = getattr(connection, "_loss", None)
-    if loss is not None and isinstance(getattr(loss, "_pacer", None), QuicPacketPacer):
-        loss._pacer = CoarsePacer(max_datagram_size=configuration.max_datagram_size)
-    return connection
-
-
-def self_signed(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    """A new P-256 certificate for this process (the reference makes one per start, too)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def _configuration(is_client: bool, cert: object = None, key: object = None) -> QuicConfiguration:
-    config = QuicConfiguration(
-        is_client=is_client,
-        alpn_protocols=None,
-        verify_mode=ssl.CERT_NONE,
-        server_name="dummy.mycelium" if is_client else None,
-        max_datagram_frame_size=65535,
-        idle_timeout=IDLE_TIMEOUT,
-        max_datagram_size=MAX_UDP_PAYLOAD,
-    )
-    if not is_client:
-        config.certificate = cert
-        config.private_key = key
-    return config
-
-
-class QuicLink(Link):
-    protocol = "quic"
-
-    def __init__(
-        self, endpoint: QuicEndpoint, connection: QuicConnection, addr: tuple, inbound: bool
-    ) -> None:
-        super().__init__()
-        self._endpoint = endpoint
-        self._conn = connection
-        self._addr = addr
-        self.inbound = inbound
-        host = str(addr[0]).split("%")[0]
-        if len(addr) > 3 and addr[3]:  # the reference prints scopes as numbers, not names
-            host = f"{host}%{int(addr[3])}"
-        self.remote_host, self.remote_port = host, int(addr[1])
-        self.static_cost = COST_IPV4 if is_ipv4_peer(self.remote_host) else COST_IPV6
-        self._decoder = StreamDecoder()
-        self._timer: asyncio.TimerHandle | None = None
-        self._closed = False
-        self._paused = False
-        self._transmit_scheduled = False
-        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
-        self.stream_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    @property
-    def remote(self) -> str:
-        return f"quic://{socket_text(self.remote_host, self.remote_port)}"
-
-    @property
-    def connection_id(self) -> str:
-        return f"QUIC -> {socket_text(self.remote_host, self.remote_port)}"
-
-    # --- sending ------------------------------------------------------------------------------
-    def send(self, frame: bytes) -> None:
-        if self._closed:
-            return
-        self.tx_bytes += len(frame)
-        self._conn.send_stream_data(CONTROL_STREAM, frame)
-        self._transmit_soon()
-
-    def send_data(self, frame: bytes) -> None:
-        self.send_data_batch([frame])
-
-    def send_data_batch(self, frames: list[bytes]) -> None:
-        if self._closed:
-            return
-        conn = self._conn
-        for frame in frames:
-            self.tx_bytes += len(frame)
-            if len(frame) <= MAX_DATAGRAM_PAYLOAD:
-                conn.send_datagram_frame(frame)
-            else:  # too large for one datagram: the reference accepts it on the stream
-                conn.send_stream_data(CONTROL_STREAM, frame)
-        self._transmit_soon()
-
-    def _transmit_soon(self) -> None:
-        """One transmit per loop iteration, after every datagram read and frame queued in it:
-        packets and ACKs go out in batches instead of one aioquic pass per datagram."""
-        if not self._transmit_scheduled:
-            self._transmit_scheduled = True
-            asyncio.get_running_loop().call_soon(self._transmit)
-
-    def _transmit(self) -> None:
-        self._transmit_scheduled = False
-        if self._closed and self._conn._state is QuicConnectionState.TERMINATED:
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        send = self._endpoint.sendto
-        for data, addr in self._conn.datagrams_to_send(now):
-            send(data, addr)
-        timer_at = self._conn.get_timer()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if timer_at is not None:
-            self._timer = loop.call_at(timer_at, self._on_timer)
-        self._check_backpressure()
-
-    def _check_backpressure(self) -> None:
-        # aioquic exposes no queue sizes: unacknowledged stream bytes and waiting datagrams.
-        conn = self._conn
-        stream = conn._streams.get(CONTROL_STREAM)
-        queued = 0
-        if stream is not None:
-            queued = stream.sender._buffer_stop - stream.sender._buffer_start
-        queued += len(conn._datagrams_pending) * MAX_DATAGRAM_PAYLOAD
-        handler = self.handler
-        if handler is None:
-            return
-        if not self._paused and queued > HIGH_WATER:
-            self._paused = True
-            handler.link_pause_writing(self)
-        elif self._paused and queued < HIGH_WATER // 4:
-            self._paused = False
-            handler.link_resume_writing(self)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._conn.handle_timer(asyncio.get_running_loop().time())
-        self._process()
-
-    # --- receiving ----------------------------------------------------------------------------
-    def receive(self, data: bytes, addr: tuple) -> None:
-        self._conn.receive_datagram(data, addr, asyncio.get_running_loop().time())
-        self._process()
-
-    def _process(self) -> None:
-        conn = self._conn
-        event = conn.next_event()
-        while event is not None:
-            kind = type(event)
-            if kind is events.StreamDataReceived:
-                if not self.stream_open.done():
-                    self.stream_open.set_result(None)
-                self.rx_bytes += len(event.data)  # type: ignore[attr-defined]
-                try:
-                    self._deliver(self._decoder.feed(event.data))  # type: ignore[attr-defined]
-                except FramingError as exc:
-                    self.close(f"framing error: {exc}")
-                    return
-            elif kind is events.DatagramFrameReceived:
-                self.rx_bytes += len(event.data)  # type: ignore[attr-defined]
-                with contextlib.suppress(DecodeError):
-                    self._deliver([decode_packet(event.data)])  # type: ignore[attr-defined]
-            elif kind is events.HandshakeCompleted:
-                if not self.handshake.done():
-                    self.handshake.set_result(None)
-            elif kind is events.ConnectionIdIssued:
-                self._endpoint.register(event.connection_id, self)  # type: ignore[attr-defined]
-            elif kind is events.ConnectionIdRetired:
-                self._endpoint.unregister(event.connection_id)  # type: ignore[attr-defined]
-            elif kind is events.ConnectionTerminated:
-                self._terminated(event.reason_phrase or "connection terminated")  # type: ignore[attr-defined]
-                return
-            event = conn.next_event()
-        self._transmit_soon()
-
-    # --- closing ------------------------------------------------------------------------------
-    def close(self, reason: str = "closed") -> None:
-        if self._closed:
-            return
-        self._conn.close(reason_phrase=reason)
-        self._transmit()
-        self._terminated(reason)
-
-    def _terminated(self, reason: str) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        first = not self._closed
-        self._closed = True
-        self._endpoint.forget(self)
-        for future in (self.handshake, self.stream_open):
-            if not future.done():
-                future.set_exception(ConnectionError(reason))
-                future.exception()  # retrieved: nobody may be waiting
-        if first and self.handler is not None and self._started:
-            self.handler.link_closed(self, reason)
+def destination_cid(data: bytes) -> bytes:
+    """The destination connection ID of a QUIC packet (b"" when it is too short to have one):
+    long headers state its length, short headers carry one of ours."""
+    if data and data[0] & 0x80:
+        if len(data) < 6:
+            return b""
+        return data[6 : 6 + data[5]]
+    return data[1 : 1 + HOST_CID_LENGTH]
 
 
 def socket_address(endpoint: Endpoint) -> tuple[str, int, int, int]:
@@ -290,9 +75,8 @@ class QuicEndpoint(asyncio.DatagramProtocol):
     def __init__(
         self, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
     ) -> None:
-        cert, key = self_signed(server_name)
-        self._server_config = _configuration(False, cert, key)
-        self._client_config = _configuration(True)
+        self._server_name = server_name
+        self._configs: tuple[QuicConfiguration, QuicConfiguration] | None = None
         self._handler = handler
         self._on_inbound = on_inbound
         self._links: dict[bytes, QuicLink] = {}
@@ -319,25 +103,49 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         assert self._transport is not None
         return int(self._transport.get_extra_info("sockname")[1])
 
+    def _machinery(self) -> tuple[Any, QuicConfiguration, QuicConfiguration]:
+        """The connection module and (server, client) configurations, made on first use."""
+        from . import quic_link
+
+        if self._configs is None:
+            cert, key = quic_link.self_signed(self._server_name)
+            self._configs = (
+                quic_link._configuration(False, cert, key),
+                quic_link._configuration(True),
+            )
+        return quic_link, *self._configs
+
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        link = self._links.get(destination_cid(data))
+        if link is None:
+            self._unknown(data, addr)
+            return
+        link.receive(data, addr)
+
+    def _unknown(self, data: bytes, addr: tuple) -> None:
+        """A datagram for no connection of ours: a new connection if it is a full Initial."""
+        if len(data) < 1200 or not data[0] & 0x80:
+            return
+        quic_link, server_config, _ = self._machinery()
+        from aioquic.buffer import Buffer
+        from aioquic.quic.packet import QuicPacketType, pull_quic_header
+
         try:
-            header = pull_quic_header(Buffer(data=data), host_cid_length=8)
+            header = pull_quic_header(Buffer(data=data), host_cid_length=HOST_CID_LENGTH)
         except ValueError:
             return
-        link = self._links.get(header.destination_cid)
-        if link is None:
-            if header.packet_type != QuicPacketType.INITIAL or len(data) < 1200:
-                return
-            connection = _new_connection(
-                self._server_config, original_destination_connection_id=header.destination_cid
-            )
-            link = QuicLink(self, connection, addr, inbound=True)
-            self._links[header.destination_cid] = link
-            self._links[connection.host_cid] = link
-            link.stream_open.add_done_callback(lambda f, link=link: self._accepted(link, f))
-            # As the reference: the handshake and the first stream bytes within 10 s, or the
-            # connection (and the state an unauthenticated Initial made us keep) goes.
-            asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._admission_due, link)
+        if header.packet_type != QuicPacketType.INITIAL:
+            return
+        connection = quic_link._new_connection(
+            server_config, original_destination_connection_id=header.destination_cid
+        )
+        link = quic_link.QuicLink(self, connection, addr, inbound=True)
+        self._links[header.destination_cid] = link
+        self._links[connection.host_cid] = link
+        link.stream_open.add_done_callback(lambda f, link=link: self._accepted(link, f))
+        # As the reference: the handshake and the first stream bytes within 10 s, or the
+        # connection (and the state an unauthenticated Initial made us keep) goes.
+        asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._admission_due, link)
         link.receive(data, addr)
 
     @staticmethod
@@ -369,8 +177,9 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         """Connect from the shared socket; the link is returned once the handshake is done."""
         loop = asyncio.get_running_loop()
         addr = socket_address(endpoint)
-        connection = _new_connection(self._client_config)
-        link = QuicLink(self, connection, addr, inbound=False)
+        quic_link, _, client_config = self._machinery()
+        connection = quic_link._new_connection(client_config)
+        link = quic_link.QuicLink(self, connection, addr, inbound=False)
         self._links[connection.host_cid] = link
         connection.connect(addr, loop.time())
         link._transmit()
