@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import Link, LinkHandler
 from .endpoint import Endpoint
+from .tcp import is_ipv4_peer
 
 if TYPE_CHECKING:
     from aioquic.quic.configuration import QuicConfiguration
@@ -31,11 +32,16 @@ log = logging.getLogger(__name__)
 COST_IPV6 = 7
 COST_IPV4 = 12
 IDLE_TIMEOUT = 60.0
-#: UDP payload limit: Rust's advertised max_udp_payload_size.
+#: UDP payload limit: Rust's advertised max_udp_payload_size, and what a 1500-byte path MTU
+#: carries over IPv4 (1500 - 20 - 8).
 MAX_UDP_PAYLOAD = 1472
-#: DATAGRAM frame payload that always fits in one packet (flags, 8-byte CID, packet number, tag,
-#: frame header): larger data packets go on the stream instead (docs/wire.md §6.3.7).
-MAX_DATAGRAM_PAYLOAD = MAX_UDP_PAYLOAD - 30
+#: Over IPv6 a 1500-byte path MTU carries 20 bytes less (1500 - 40 - 8): 1472-byte payloads were
+#: sent as two IPv6 fragments each, and reassembled by the peer's kernel.
+MAX_UDP_PAYLOAD_IPV6 = 1452
+#: What a packet spends besides its DATAGRAM frame's payload (flags, 8-byte CID, packet number,
+#: tag, frame header); larger data packets go on the stream instead (docs/wire.md §6.3.7).
+DATAGRAM_OVERHEAD = 30
+MAX_DATAGRAM_PAYLOAD = MAX_UDP_PAYLOAD - DATAGRAM_OVERHEAD
 HANDSHAKE_TIMEOUT = 10.0
 CONTROL_STREAM = 0
 #: Bytes queued on a connection's stream before the node is asked to pause.
@@ -76,7 +82,9 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         self, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
     ) -> None:
         self._server_name = server_name
-        self._configs: tuple[QuicConfiguration, QuicConfiguration] | None = None
+        self._certificate: tuple[Any, Any] | None = None
+        #: Configurations by (dialling?, peer over IPv4?).
+        self._configs: dict[tuple[bool, bool], QuicConfiguration] = {}
         self._handler = handler
         self._on_inbound = on_inbound
         self._links: dict[bytes, QuicLink] = {}
@@ -103,17 +111,20 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         assert self._transport is not None
         return int(self._transport.get_extra_info("sockname")[1])
 
-    def _machinery(self) -> tuple[Any, QuicConfiguration, QuicConfiguration]:
-        """The connection module and (server, client) configurations, made on first use."""
+    def _machinery(self, is_client: bool, addr: tuple) -> tuple[Any, QuicConfiguration]:
+        """The connection module and the configuration for a connection to ``addr``, both made
+        on first use (the certificate too)."""
         from . import quic_link
 
-        if self._configs is None:
-            cert, key = quic_link.self_signed(self._server_name)
-            self._configs = (
-                quic_link._configuration(False, cert, key),
-                quic_link._configuration(True),
-            )
-        return quic_link, *self._configs
+        ipv4 = is_ipv4_peer(str(addr[0]))
+        config = self._configs.get((is_client, ipv4))
+        if config is None:
+            if self._certificate is None and not is_client:
+                self._certificate = quic_link.self_signed(self._server_name)
+            cert, key = (None, None) if is_client else self._certificate or (None, None)
+            config = quic_link._configuration(is_client, cert, key, ipv4=ipv4)
+            self._configs[(is_client, ipv4)] = config
+        return quic_link, config
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         link = self._links.get(destination_cid(data))
@@ -126,7 +137,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         """A datagram for no connection of ours: a new connection if it is a full Initial."""
         if len(data) < 1200 or not data[0] & 0x80:
             return
-        quic_link, server_config, _ = self._machinery()
+        quic_link, server_config = self._machinery(False, addr)
         from aioquic.buffer import Buffer
         from aioquic.quic.packet import QuicPacketType, pull_quic_header
 
@@ -177,7 +188,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         """Connect from the shared socket; the link is returned once the handshake is done."""
         loop = asyncio.get_running_loop()
         addr = socket_address(endpoint)
-        quic_link, _, client_config = self._machinery()
+        quic_link, client_config = self._machinery(True, addr)
         connection = quic_link._new_connection(client_config)
         link = quic_link.QuicLink(self, connection, addr, inbound=False)
         self._links[connection.host_cid] = link
