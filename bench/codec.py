@@ -9,35 +9,26 @@ two reads); "datagram" is one QUIC DATAGRAM per frame; "tlv_only" is decode_tlv 
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import statistics
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 from mycelium.identity import RouterId
 from mycelium.subnet import Subnet
 from mycelium.wire.packet import encode_control, encode_data
 from mycelium.wire.stream import StreamDecoder, decode_packet
 from mycelium.wire.tlv import Update, decode_tlv, encode_tlv
+from runner import argument_parser, median, rates, report
 
 
 def rate(work: Callable[[], int], runs: int) -> tuple[float, list[float]]:
-    results = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        count = work()
-        results.append(count / (time.perf_counter() - start))
-    return statistics.median(results), results
+    results = rates(work, runs)
+    return median(results), results
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "codec")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--frames", type=int, default=100_000)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/codec.json"))
     args = parser.parse_args()
     n = args.frames
 
@@ -99,8 +90,7 @@ def main() -> None:
         print(f"{name:32} {median:>12,.0f} frames/s")
     mbit = figures["data_1400_decode_64KiB_reads"]["frames_per_s_median"] * len(data_frame) * 8
     print(f"data decode as bandwidth: {mbit / 1e9:.2f} Gbit/s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2))
+    report(figures, args.out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 import pair
-from runner import median, parser, report
+from runner import argument_parser, median, report
 
 REFERENCE = os.environ.get("MYCELIUM_REFERENCE_BIN", "")
 OURS = pair.MYCELIUM
@@ -90,7 +90,7 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    p = parser(__doc__, "compare")
+    p = argument_parser(__doc__, "compare")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument(

@@ -10,16 +10,11 @@ writes bench/results/dataplane.json. Target: the node needs ~134k packets/s at M
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import hashlib
-import json
-import platform
 import pstats
-import statistics
 import struct
 import time
-from pathlib import Path
 
 from mycelium.crypto import KeyCache
 from mycelium.dataplane import DataPlane
@@ -27,6 +22,7 @@ from mycelium.identity import Identity
 from mycelium.routing import Forward, Local, Queue
 from mycelium.subnet import Subnet
 from mycelium.wire.packet import DataPacket
+from runner import argument_parser, median, report
 
 BATCH = 64
 SIZE = 1400
@@ -106,7 +102,7 @@ def run_once(n: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argument_parser(__doc__, "dataplane")
     parser.add_argument("--packets", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
@@ -119,18 +115,12 @@ def main() -> None:
     runs = [run_once(args.packets) for _ in range(args.runs)]
     result: dict[str, object] = {"packets": args.packets, "packet_size": SIZE, "batch": BATCH}
     for key in ("from_tun_pps", "from_link_pps", "forward_pps"):
-        median = statistics.median(r[key] for r in runs)
-        result[key] = round(median)
-        result[key.replace("_pps", "_us_per_packet")] = round(1e6 / median, 3)
-        result[key.replace("_pps", "_gbit_s")] = round(median * SIZE * 8 / 1e9, 3)
+        middle = median(r[key] for r in runs)
+        result[key] = round(middle)
+        result[key.replace("_pps", "_us_per_packet")] = round(1e6 / middle, 3)
+        result[key.replace("_pps", "_gbit_s")] = round(middle * SIZE * 8 / 1e9, 3)
         result[key + "_runs"] = [round(r[key]) for r in runs]
-    result["python"] = platform.python_version()
-    result["machine"] = platform.machine()
-    for key, value in result.items():
-        print(f"{key:28} {value}")
-    out = Path(__file__).parent / "results" / "dataplane.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    report(result, args.out, show=True)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,10 @@ does not, and QUIC carries it on the control stream instead.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import socket
-import statistics
 import time
-from pathlib import Path
 
 import uvloop
 
@@ -29,6 +25,7 @@ from mycelium.links.endpoint import Endpoint
 from mycelium.wire.packet import encode_control, encode_data
 from mycelium.wire.stream import Packet
 from mycelium.wire.tlv import Hello
+from runner import argument_parser, median, report
 
 NAME, KEY = b"bench", bytes(range(32))
 BATCH = 64
@@ -157,18 +154,17 @@ async def measure(kind: str, runs: int, megabytes: float, body_size: int) -> dic
         "frame_bytes": body_size + 40,
         "frames_per_run": frames,
         "mb_s_runs": [round(r, 1) for r in rates],
-        "mb_s_median": round(statistics.median(rates), 1),
+        "mb_s_median": round(median(rates), 1),
         "delivered_min": round(min(r["delivered"] for r in results), 4),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "link_throughput")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--megabytes", type=float, default=64)
     parser.add_argument("--body", type=int, default=1300, help="data packet body bytes")
     parser.add_argument("--transports", nargs="+", default=["tcp", "tls", "quic", "vsock"])
-    parser.add_argument("--out", type=Path, default=Path("bench/results/link_throughput.json"))
     args = parser.parse_args()
 
     async def run_all() -> list[dict[str, object]]:
@@ -184,7 +180,7 @@ def main() -> None:
             f"({r['frame_bytes']}-byte frames, delivered >= {r['delivered_min']:.2%})"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"body": args.body, "results": results}, indent=2))
+    report({"body": args.body, "results": results}, args.out)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,14 @@ messages one after another, MB/s. Median of several runs.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import statistics
 import time
-from pathlib import Path
 
 from mycelium.links.endpoint import Endpoint
 from mycelium.node import Node, NodeConfig
+from runner import argument_parser, median, report
 
 config = NodeConfig.loopback
 
@@ -63,9 +61,9 @@ async def one_run(count: int, big: int) -> dict[str, float]:
         big_s = time.perf_counter() - start
         return {
             "small_msgs_per_s": count / small_s,
-            "latency_median_ms": 1000 * statistics.median(latencies),
+            "latency_median_ms": 1000 * median(latencies),
             "latency_p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-            "single_message_latency_median_ms": 1000 * statistics.median(one_by_one),
+            "single_message_latency_median_ms": 1000 * median(one_by_one),
             "large_mb_per_s": big * len(blob) / 1e6 / big_s,
         }
     finally:
@@ -74,18 +72,16 @@ async def one_run(count: int, big: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "messages")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--large", type=int, default=5, help="1 MiB messages per run")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/messages.json"))
     args = parser.parse_args()
     runs = [asyncio.run(one_run(args.count, args.large)) for _ in range(args.runs)]
-    result = {key: round(statistics.median(r[key] for r in runs), 2) for key in runs[0]}
+    result = {key: round(median(r[key] for r in runs), 2) for key in runs[0]}
     result["runs"] = [{k: round(v, 2) for k, v in r.items()} for r in runs]  # type: ignore[assignment]
     print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,11 @@ second, router state per route (deep size, as routing_scale.py counts it), peak 
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import random
 import resource
-import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 from mycelium.identity import RouterId, node_subnet
@@ -29,6 +26,7 @@ from mycelium.wire.packet import encode_control
 from mycelium.wire.stream import StreamDecoder
 from mycelium.wire.tlv import Update
 from routing_scale import router_state_bytes
+from runner import argument_parser, median, report
 
 CHUNK = 65536
 
@@ -88,27 +86,24 @@ def run(n: int, degree: int, seed: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "router_node")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--degree", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/router_node.json"))
     args = parser.parse_args()
     results = []
     for n in args.sizes:
         runs = [run(n, args.degree, args.seed + i) for i in range(args.runs)]
         result = dict(runs[len(runs) // 2])
-        result["wall_s"] = statistics.median(r["wall_s"] for r in runs)
+        result["wall_s"] = median(r["wall_s"] for r in runs)
         result["wall_s_runs"] = [r["wall_s"] for r in runs]
         result["updates_per_s"] = round(n * args.degree / result["wall_s"])
         print(json.dumps(result), flush=True)
         results.append(result)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    report = {"results": results, "peak_rss_mb": round(peak, 1)}
-    print(json.dumps({"peak_rss_mb": report["peak_rss_mb"]}))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps({"peak_rss_mb": round(peak, 1)}))
+    report({"results": results, "peak_rss_mb": round(peak, 1)}, args.out)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from mycelium.routing import Router
 from mycelium.sim import Simulation, parse_spec
 from mycelium.sim.checks import converged
+from runner import argument_parser, median, report
 
 QUIET_S = 300.0  # one own-announcement period: Hellos, IHUs and one Update per neighbour
 
@@ -158,7 +158,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "routing_scale")
     parser.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000, 10000])
     parser.add_argument("--degree", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=1)
@@ -167,7 +167,6 @@ def main() -> None:
     )
     parser.add_argument("--budget", type=float, default=300.0, help="wall seconds per run")
     parser.add_argument("--max-rss-gb", type=float, default=6.0, help="stop a run above this")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/routing_scale.json"))
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:  # child: one run, one JSON line
@@ -189,14 +188,13 @@ def main() -> None:
         ok = [r for r in runs if "error" not in r]
         result = runs[0] if not ok else dict(ok[0])
         if len(ok) > 1:
-            result["wall_s"] = statistics.median(r["wall_s"] for r in ok)
+            result["wall_s"] = median(r["wall_s"] for r in ok)
             result["wall_s_runs"] = [r["wall_s"] for r in ok]
         print(json.dumps(result), flush=True)
         results.append(result)
-    report = {"results": results, "summary": summarise(results)}
-    print(json.dumps(report["summary"], indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    summary = summarise(results)
+    print(json.dumps(summary, indent=2))
+    report({"results": results, "summary": summary}, args.out)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def environment() -> dict[str, Any]:
     }
 
 
-def parser(doc: str | None, name: str) -> argparse.ArgumentParser:
+def argument_parser(doc: str | None, name: str) -> argparse.ArgumentParser:
     """An argument parser with ``--out`` defaulting to ``bench/results/NAME.json``."""
     p = argparse.ArgumentParser(
         description=(doc or "").strip().splitlines()[0] if doc else None,

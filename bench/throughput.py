@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pair
-from runner import RESULTS, median, parser, report
+from runner import RESULTS, argument_parser, median, report
 
 
 def profiled(binary: str, out: Path, wrapper: Path) -> str:
@@ -30,7 +30,7 @@ def profiled(binary: str, out: Path, wrapper: Path) -> str:
 
 
 def main() -> None:
-    p = parser(__doc__, "throughput")
+    p = argument_parser(__doc__, "throughput")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument(

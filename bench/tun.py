@@ -11,14 +11,14 @@ bench/results/tun.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from runner import argument_parser, median, report
 
 CHILD = r"""
 import json, select, sys, time
@@ -57,7 +57,7 @@ print(json.dumps(results))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argument_parser(__doc__, "tun")
     parser.add_argument("--packets", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
@@ -90,15 +90,11 @@ def main() -> None:
     result = {
         "packets": args.packets,
         "packet_size": 1400,
-        "write_us_per_packet": round(statistics.median(r["write_us"] for r in runs), 3),
-        "read_us_per_packet": round(statistics.median(r["read_us"] for r in runs), 3),
+        "write_us_per_packet": round(median(r["write_us"] for r in runs), 3),
+        "read_us_per_packet": round(median(r["read_us"] for r in runs), 3),
         "runs": runs,
     }
-    for key, value in result.items():
-        print(f"{key:22} {value}")
-    path = Path(__file__).parent / "results" / "tun.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    report(result, args.out, show=True)
 
 
 if __name__ == "__main__":
