@@ -106,25 +106,6 @@ async def test_two_nodes_route_and_exchange_messages_over_quic() -> None:
         await a.stop()
 
 
-def test_pacing_allows_a_burst_per_timer_tick_on_fast_paths() -> None:
-    """1 ms RTT and a big window: aioquic's own pacer would make every packet wait for a timer
-    (and timers fire once a millisecond at best)."""
-    from aioquic.quic.recovery import QuicPacketPacer
-
-    def burst(pacer: QuicPacketPacer) -> int:
-        pacer.update_rate(congestion_window=32_000_000, smoothed_rtt=0.001)
-        now, sent = 10.0, 0
-        while pacer.next_send_time(now) is None and sent < 10_000:
-            pacer.update_after_send(now)
-            sent += 1
-        return sent
-
-    assert burst(QuicPacketPacer(max_datagram_size=1472)) <= 1
-    assert burst(quic_link.CoarsePacer(max_datagram_size=1472)) >= 20
-    connection = quic_link._new_connection(quic_link._configuration(True))
-    assert isinstance(connection._loss._pacer, quic_link.CoarsePacer)
-
-
 async def test_ipv4_peers_from_the_dual_stack_socket_cost_more() -> None:
     server_side, client_side = Recorder(), Recorder()
     server = await quic.listen("::", 0, server_side, server_side.accepted, "server")

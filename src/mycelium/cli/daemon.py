@@ -25,8 +25,8 @@ def setup_logging(debug: bool, silent: bool, log_format: str) -> None:
     else:
         fmt = "ts=%(asctime)s level=%(levelname)s target=%(name)s msg=%(message)r"
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
-    # --debug is about the node, not the libraries under it (netlink dumps every message).
-    for library in ("pyroute2", "asyncio", "aioquic", "aiohttp"):
+    # --debug is about the node, not the libraries under it.
+    for library in ("asyncio", "quic", "aiohttp"):  # "quic": the QUIC library (qh3)
         logging.getLogger(library).setLevel(max(level, logging.WARNING))
 
 

@@ -1,4 +1,4 @@
-"""QUIC links (docs/wire.md §6.3) on aioquic's sans-I/O connection, one UDP socket for everything.
+"""QUIC links (docs/wire.md §6.3) on qh3's sans-I/O connection, one UDP socket for everything.
 
 As the reference: the listen socket also carries every outbound connection; no ALPN; a fresh
 self-signed certificate per start and no certificate checks; the dialling side opens the one
@@ -6,7 +6,7 @@ bidirectional stream (id 0) that carries control packets (and data packets too l
 datagram); data packets travel as DATAGRAM frames.
 
 This module is the socket: it demultiplexes datagrams to connections by connection ID. The
-connections themselves (``quic_link.py``, with aioquic) are loaded on the first one.
+connections themselves (``quic_link.py``, with qh3) are loaded on the first one.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .endpoint import Endpoint
 from .tcp import is_ipv4_peer
 
 if TYPE_CHECKING:
-    from aioquic.quic.configuration import QuicConfiguration
+    from qh3.quic.configuration import QuicConfiguration
 
     from .quic_link import QuicLink
 
@@ -41,7 +41,6 @@ MAX_UDP_PAYLOAD_IPV6 = 1452
 #: What a packet spends besides its DATAGRAM frame's payload (flags, 8-byte CID, packet number,
 #: tag, frame header); larger data packets go on the stream instead (docs/wire.md §6.3.7).
 DATAGRAM_OVERHEAD = 30
-MAX_DATAGRAM_PAYLOAD = MAX_UDP_PAYLOAD - DATAGRAM_OVERHEAD
 HANDSHAKE_TIMEOUT = 10.0
 CONTROL_STREAM = 0
 #: Bytes queued on a connection's stream before the node is asked to pause.
@@ -49,7 +48,7 @@ HIGH_WATER = 4 * 1024 * 1024
 SOCKET_BUFFER = 16 * 1024 * 1024
 
 
-#: Length of the connection IDs we issue (aioquic's default); short headers carry only that.
+#: Length of the connection IDs we issue (qh3's default); short headers carry only that.
 HOST_CID_LENGTH = 8
 
 
@@ -82,7 +81,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         self, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
     ) -> None:
         self._server_name = server_name
-        self._certificate: tuple[Any, Any] | None = None
+        self._certificate: tuple[bytes, bytes] | None = None
         #: Configurations by (dialling?, peer over IPv4?).
         self._configs: dict[tuple[bool, bool], QuicConfiguration] = {}
         self._handler = handler
@@ -121,8 +120,8 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         if config is None:
             if self._certificate is None and not is_client:
                 self._certificate = quic_link.self_signed(self._server_name)
-            cert, key = (None, None) if is_client else self._certificate or (None, None)
-            config = quic_link._configuration(is_client, cert, key, ipv4=ipv4)
+            certificate = None if is_client else self._certificate
+            config = quic_link._configuration(is_client, certificate, ipv4=ipv4)
             self._configs[(is_client, ipv4)] = config
         return quic_link, config
 
@@ -138,8 +137,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         if len(data) < 1200 or not data[0] & 0x80:
             return
         quic_link, server_config = self._machinery(False, addr)
-        from aioquic.buffer import Buffer
-        from aioquic.quic.packet import QuicPacketType, pull_quic_header
+        from qh3.quic.packet import Buffer, QuicPacketType, pull_quic_header
 
         try:
             header = pull_quic_header(Buffer(data=data), host_cid_length=HOST_CID_LENGTH)
