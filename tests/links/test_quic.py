@@ -94,7 +94,7 @@ async def test_two_nodes_route_and_exchange_messages_over_quic() -> None:
         a_subnet = node_subnet(a.identity.public_key)
         await wait_for(lambda: any(v.subnet == a_subnet and v.selected for v in b.router.routes()))
         (link,) = b.links
-        assert link.protocol == "quic" and link.static_cost == quic.COST_IPV6
+        assert link.protocol == "quic" and link.static_cost == quic_link.COST_IPV6
         assert b.messages is not None and a.messages is not None
         await b.messages.push(a.identity.address, b"x" * 5000, b"over-quic")
         got = await a.messages.pop(timeout=10)
@@ -113,13 +113,13 @@ async def test_ipv4_peers_from_the_dual_stack_socket_cost_more() -> None:
     try:
         link = await client.dial(Endpoint.parse(f"quic://127.0.0.1:{server.port}"), client_side)
         link.start()
-        assert link.static_cost == quic.COST_IPV4 == 12
+        assert link.static_cost == quic_link.COST_IPV4 == 12
         link.send(encode_control(Hello(5)))
         await wait_for(lambda: server_side.packets == [Hello(5)])
         (accepted,) = server_side.links
-        assert accepted.static_cost == quic.COST_IPV4
+        assert accepted.static_cost == quic_link.COST_IPV4
         link6 = await client.dial(Endpoint.parse(f"quic://[::1]:{server.port}"), client_side)
-        assert link6.static_cost == quic.COST_IPV6 == 7
+        assert link6.static_cost == quic_link.COST_IPV6 == 7
     finally:
         client.close()
         server.close()
@@ -167,7 +167,7 @@ async def test_a_full_send_queue_pauses_the_producer_instead_of_dropping() -> No
         link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
         link.start()
         big = encode_data(bytes(16), bytes(range(16)), 64, b"B" * 3000)  # stream-borne
-        frames = quic.HIGH_WATER // len(big) + 200
+        frames = quic_link.HIGH_WATER // len(big) + 200
         link.send_data_batch([big] * frames)
         await wait_for(lambda: client_side.events == ["pause"])
         # Nothing was dropped: everything arrives, and the producer may go on once it drained.

@@ -30,20 +30,26 @@ from ..wire.errors import DecodeError, FramingError
 from ..wire.stream import Packet, StreamDecoder, decode_packet
 from .base import Link
 from .endpoint import socket_text
-from .quic import (
-    CONTROL_STREAM,
-    COST_IPV4,
-    COST_IPV6,
-    DATAGRAM_OVERHEAD,
-    HIGH_WATER,
-    IDLE_TIMEOUT,
-    MAX_UDP_PAYLOAD,
-    MAX_UDP_PAYLOAD_IPV6,
-)
 from .tcp import is_ipv4_peer
 
 if TYPE_CHECKING:
     from .quic import QuicEndpoint
+
+COST_IPV6 = 7
+COST_IPV4 = 12
+IDLE_TIMEOUT = 60.0
+#: UDP payload limit: Rust's advertised max_udp_payload_size, and what a 1500-byte path MTU
+#: carries over IPv4 (1500 - 20 - 8).
+MAX_UDP_PAYLOAD = 1472
+#: Over IPv6 a 1500-byte path MTU carries 20 bytes less (1500 - 40 - 8): 1472-byte payloads were
+#: sent as two IPv6 fragments each, and reassembled by the peer's kernel.
+MAX_UDP_PAYLOAD_IPV6 = 1452
+#: What a packet spends besides its DATAGRAM frame's payload (flags, 8-byte CID, packet number,
+#: tag, frame header); larger data packets go on the stream instead (docs/wire.md §6.3.7).
+DATAGRAM_OVERHEAD = 30
+CONTROL_STREAM = 0
+#: Bytes queued on a connection's stream before the node is asked to pause.
+HIGH_WATER = 4 * 1024 * 1024
 
 #: Flow-control windows we grant the peer: the reference's stream receive window (10 MiB).
 RECEIVE_WINDOW = 10 * 1024 * 1024
