@@ -387,9 +387,9 @@ class Node:
             neighbour.close()
         for neighbour, frames in dataplane.take_link_batches():
             neighbour.send_data_batch(frames)
-        to_tun = dataplane.take_to_tun()
-        if to_tun and self.tun is not None:
-            self.tun.write_batch(to_tun)
+        packets, delivered, hops = dataplane.take_tun_output()
+        if (packets or delivered) and self.tun is not None:
+            self.tun.write_batch(packets, delivered, hops)
         if self.messages is not None:
             self.messages.collect()
         self._arm_timer()

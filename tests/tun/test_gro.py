@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dp_fakes import reference_checksum
-from mycelium.tun.gro import PLAIN_HDR, VNET_HDR, VNET_HDR_LEN, coalesce
+from mycelium.tun.gro import PLAIN_HDR, VNET_HDR, VNET_HDR_LEN, coalesce, coalesce_delivered
 
 SRC = bytes.fromhex("04960b18c3a920a75ffcf64f14cc002d")
 DST = bytes.fromhex("0514d8f2e497c1d2e3c99e4094d5d9f0")
@@ -167,3 +167,28 @@ def test_every_flow_keeps_its_bytes_in_order(spec: list[tuple[int, int, bool, bo
 def test_arbitrary_bytes_pass_through(packets: list[bytes]) -> None:
     """Nothing that is not two adjacent in-sequence segments of one flow is ever joined."""
     assert coalesce(packets) == [PLAIN_HDR + p for p in packets]
+
+
+@given(flow_segments, st.integers(1, 255))
+def test_decrypted_plaintexts_are_written_as_the_packets_they_carry(
+    spec: list[tuple[int, int, bool, bool]], hop: int
+) -> None:
+    """The data plane hands over plaintexts (user header, packet with its origin's hop limit)
+    and the hop limit to write: the buffers are those of the finished packets."""
+    seqs = [0, 0, 0]
+    packets = []
+    for flow, size, push, skip in spec:
+        seqs[flow] += 7 * skip
+        payload = bytes([flow * 40 + size % 40]) * size
+        packets.append(tcp_segment(seqs[flow], payload, sport=flow, flags=ACK | (PSH * push)))
+        seqs[flow] += size
+    plaintexts = [b"\x01\x00\x00\x00" + p for p in packets]  # as sent: hop limit 64
+    finished = [p[:7] + bytes([hop]) + p[8:] for p in packets]
+    assert coalesce_delivered(plaintexts, [hop] * len(packets)) == coalesce(finished)
+
+
+def test_a_hop_limit_change_ends_a_run() -> None:
+    plaintexts = [b"\x01\x00\x00\x00" + p for p in stream(0, [MSS] * 4)]
+    buffers = coalesce_delivered(plaintexts, [60, 60, 59, 59])
+    assert len(buffers) == 2
+    assert [kernel_completes(b)[7] for b in buffers] == [60, 59]

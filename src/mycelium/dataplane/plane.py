@@ -109,6 +109,10 @@ class DataPlane:
         self.route_queue = route_queue
         self.incoming_queue = incoming_queue
         self._to_tun: list[bytes] = []
+        #: IPv6 packets decrypted for our TUN, still behind their 4-byte user header, and the hop
+        #: limit each must carry (written in when the TUN's buffers are built, one copy).
+        self._delivered: list[bytes] = []
+        self._delivered_hops: list[int] = []
         self._to_links: dict[NeighbourId, list[bytes]] = {}
         self._messages: list[tuple[bytes, bytes, bytes]] = []
         #: Unused random nonces, next one last (see ``_refill_nonces``).
@@ -118,7 +122,17 @@ class DataPlane:
     # outputs
 
     def take_to_tun(self) -> list[bytes]:
-        out, self._to_tun = self._to_tun, []
+        """Every packet for the TUN, complete (those we made, then those we decrypted)."""
+        packets, plains, hops = self.take_tun_output()
+        for plain, hop in zip(plains, hops, strict=True):
+            packets.append(b"".join((plain[4:11], _HOP_BYTE[hop], plain[12:])))
+        return packets
+
+    def take_tun_output(self) -> tuple[list[bytes], list[bytes], list[int]]:
+        """What the runtime writes to the TUN: packets we made (ICMP), and the decrypted
+        plaintexts with their hop limits (``tun.gro.coalesce_delivered`` builds their buffers)."""
+        out = (self._to_tun, self._delivered, self._delivered_hops)
+        self._to_tun, self._delivered, self._delivered_hops = [], [], []
         return out
 
     def take_link_batches(self) -> list[tuple[NeighbourId, list[bytes]]]:
@@ -248,7 +262,8 @@ class DataPlane:
         # Ciphers by source for this batch (L3 delivery, the hot path): nothing changes the
         # route table between two packets of one batch.
         opened: dict[bytes, Any] = {}
-        to_tun = self._to_tun
+        to_tun = self._delivered.append
+        to_tun_hop = self._delivered_hops.append
         counts: Tally = {}
         run_src = run_dst = b""
         run = [0, 0]
@@ -283,7 +298,8 @@ class DataPlane:
                     c.decrypt_failed += 1
                     continue
                 if plain[1] == _TYPE_L3 and plain[0] == _USER_VERSION and len(plain) >= 44:
-                    to_tun.append(b"".join((plain[4:11], _HOP_BYTE[hop], plain[12:])))
+                    to_tun(plain)
+                    to_tun_hop(hop)
                     delivered += 1
                 else:
                     self._deliver_plain(src, dst, hop, plain)
@@ -512,8 +528,8 @@ class DataPlane:
             if len(plain) < 44:
                 c.bad_payload += 1
                 return
-            view = memoryview(plain)
-            self._to_tun.append(b"".join((view[4:11], _HOP_BYTE[hop], view[12:])))
+            self._delivered.append(plain)
+            self._delivered_hops.append(hop)
             c.delivered += 1
         elif kind == _TYPE_MESSAGE:
             c.messages_received += 1

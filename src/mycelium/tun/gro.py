@@ -18,6 +18,8 @@ ends the run and is written as it came.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 from ..checksum import ones_sum
 
@@ -39,99 +41,130 @@ _MAX_PAYLOAD = 65535
 #: but 64 already keeps every super-packet under 64 KiB at the overlay MTU).
 _MAX_SEGMENTS = 64
 _SEQ = struct.Struct("!I")
+_HOP_BYTE = [bytes((i,)) for i in range(256)]
 
 
-def _pseudo_header_sum(packet: bytes, tcp_length: int) -> int:
+def _pseudo_header_sum(packet: bytes | bytearray, tcp_length: int) -> int:
     """The folded (not inverted) ones'-complement sum of the IPv6 pseudo-header."""
     return ones_sum(packet[8:40] + tcp_length.to_bytes(4, "big") + b"\x00\x00\x00\x06")
 
 
-def _join(first: bytes, payloads: list[bytes], last: bytes, header_len: int, mss: int) -> bytes:
-    """One GSO super-packet: ``first``'s headers, then every payload of the run in order."""
-    tcp_length = header_len - _IPV6_LEN + sum(map(len, payloads))
-    head = bytearray(first[:header_len])
+def _join(
+    first: bytes, payloads: list[bytes], last: bytes, o: int, hl: int, mss: int, hop: int
+) -> bytes:
+    """One GSO super-packet: ``first``'s headers (from offset ``o``, hop limit ``hop`` unless
+    negative), then every payload of the run in order."""
+    tcp_length = hl - _IPV6_LEN + sum(map(len, payloads))
+    head = bytearray(first[o : o + hl])
     head[4:6] = tcp_length.to_bytes(2, "big")
-    head[53] = last[53]  # PSH, if the last segment pushed
-    head[54:56] = last[54:56]  # the freshest window
-    head[56:58] = _pseudo_header_sum(first, tcp_length).to_bytes(2, "big")
-    vnet = VNET_HDR.pack(_NEEDS_CSUM, _GSO_TCPV6, header_len, mss, _IPV6_LEN, _TCP_CSUM_OFFSET)
+    if hop >= 0:
+        head[7] = hop
+    head[53] = last[o + 53]  # PSH, if the last segment pushed
+    head[54:56] = last[o + 54 : o + 56]  # the freshest window
+    head[56:58] = _pseudo_header_sum(head, tcp_length).to_bytes(2, "big")
+    vnet = VNET_HDR.pack(_NEEDS_CSUM, _GSO_TCPV6, hl, mss, _IPV6_LEN, _TCP_CSUM_OFFSET)
     return b"".join((vnet, head, *payloads))
 
 
-def coalesce(packets: list[bytes]) -> list[bytes]:
-    """The buffers to write for ``packets``, in order, each starting with a virtio_net_hdr.
+def _single(packet: bytes, o: int, hop: int) -> bytes:
+    """One packet as it is written (from offset ``o``, hop limit ``hop`` unless negative)."""
+    if hop < 0:
+        return PLAIN_HDR + packet if o == 0 else PLAIN_HDR + packet[o:]
+    return b"".join((PLAIN_HDR, packet[o : o + 7], _HOP_BYTE[hop], packet[o + 8 :]))
 
-    A segment may extend the current run when it is IPv6 (no extension header) carrying TCP with
-    only ACK (and PSH) set, its declared length matches, and it continues the run: same version,
-    traffic class and flow label, next header, hop limit, addresses and ports; same ack number,
-    header length and options; the next sequence number; at most the run's segment size. The
-    checks are slice compares against the run's first packet (no per-packet key building)."""
+
+def coalesce(packets: Sequence[bytes]) -> list[bytes]:
+    """The buffers to write for ``packets`` (IPv6 packets), in order, each behind a
+    virtio_net_hdr."""
+    return _coalesce(packets, 0, repeat(-1))
+
+
+def coalesce_delivered(plaintexts: Sequence[bytes], hops: Sequence[int]) -> list[bytes]:
+    """The buffers to write for packets the data plane decrypted: each plaintext is the 4-byte
+    user header and the packet as its origin sent it, ``hops`` the hop limit to write into it.
+    The hop limit is set while the buffers are built, so a packet is copied once, not twice."""
+    return _coalesce(plaintexts, 4, hops)
+
+
+def _coalesce(packets: Sequence[bytes], o: int, hops: Iterable[int]) -> list[bytes]:
+    """A segment may extend the current run when it is IPv6 (no extension header) carrying TCP
+    with only ACK (and PSH) set, its declared length matches, and it continues the run: same
+    version, traffic class and flow label, next header, hop limit, addresses and ports; same ack
+    number, header length and options; the next sequence number; at most the run's segment
+    size. The checks are slice compares against the run's first packet (no per-packet key
+    building). Each packet starts at offset ``o`` of its buffer."""
     out: list[bytes] = []
     append = out.append
     payloads: list[bytes] = []
     first = last = b""
-    hl = mss = next_seq = room = 0
+    hl = mss = next_seq = room = run_hop = 0
     fixed0 = fixed1 = ack = options = b""
     seq_of = _SEQ.unpack_from
-    for packet in packets:
+    # Offsets of the fields checked, in the buffer.
+    at_len, at_nh, at_addr_end, at_seq, at_ack_end = o + 4, o + 6, o + 44, o + 44, o + 53
+    at_off, at_flags, at_opts, min_len = o + 52, o + 53, o + 60, o + _IPV6_LEN + 20
+    for packet, hop in zip(packets, hops, strict=False):  # hops may be endless (repeat)
         n = len(packet)
         if (
-            n > _IPV6_LEN + 20
-            and packet[6] == 6
-            and packet[0] >> 4 == 6
-            and packet[53] | _PSH == _ACK | _PSH
-            and not packet[52] & 0x0F
-            and (packet[4] << 8 | packet[5]) == n - _IPV6_LEN
+            n > min_len
+            and packet[at_nh] == 6
+            and packet[o] >> 4 == 6
+            and packet[at_flags] | _PSH == _ACK | _PSH
+            and not packet[at_off] & 0x0F
+            and (packet[at_len] << 8 | packet[at_len + 1]) == n - o - _IPV6_LEN
         ):
-            h = _IPV6_LEN + (packet[52] >> 4) * 4
-            payload = n - h
+            h = _IPV6_LEN + (packet[at_off] >> 4) * 4
+            payload = n - o - h
             if payload > 0 and h >= _IPV6_LEN + 20:
-                seq = seq_of(packet, 44)[0]
+                seq = seq_of(packet, at_seq)[0]
                 if (
                     payloads
                     and seq == next_seq
                     and h == hl
                     and payload <= mss
                     and payload <= room
-                    and packet[6:44] == fixed1
-                    and packet[48:53] == ack
-                    and packet[60:h] == options
-                    and packet[0:4] == fixed0
+                    and hop == run_hop
+                    and packet[at_nh:at_addr_end] == fixed1
+                    and packet[at_seq + 4 : at_ack_end] == ack
+                    and packet[at_opts : o + h] == options
+                    and packet[o : o + 4] == fixed0
                 ):
-                    payloads.append(packet[h:])
+                    payloads.append(packet[o + h :])
                     last = packet
                     next_seq = (seq + payload) & 0xFFFFFFFF
                     room -= payload
-                    if payload < mss or packet[53] & _PSH or len(payloads) >= _MAX_SEGMENTS:
+                    if payload < mss or packet[at_flags] & _PSH or len(payloads) >= _MAX_SEGMENTS:
                         # a short or pushed segment ends what the sender wrote in one go
-                        append(_join(first, payloads, last, hl, mss))
+                        append(_join(first, payloads, last, o, hl, mss, run_hop))
                         payloads = []
                     continue
                 if payloads:
-                    append(_flush(first, payloads, last, hl, mss))
-                if packet[53] & _PSH:
-                    append(PLAIN_HDR + packet)
+                    append(_flush(first, payloads, last, o, hl, mss, run_hop))
                     payloads = []
+                if packet[at_flags] & _PSH:
+                    append(_single(packet, o, hop))
                     continue
                 first = last = packet
-                payloads = [packet[h:]]
-                hl, mss = h, payload
+                payloads = [packet[o + h :]]
+                hl, mss, run_hop = h, payload, hop
                 next_seq = (seq + payload) & 0xFFFFFFFF
                 room = _MAX_PAYLOAD - (h - _IPV6_LEN) - payload
-                fixed0, fixed1 = packet[0:4], packet[6:44]
-                ack, options = packet[48:53], packet[60:h]
+                fixed0, fixed1 = packet[o : o + 4], packet[at_nh:at_addr_end]
+                ack, options = packet[at_seq + 4 : at_ack_end], packet[at_opts : o + h]
                 continue
         if payloads:
-            append(_flush(first, payloads, last, hl, mss))
+            append(_flush(first, payloads, last, o, hl, mss, run_hop))
             payloads = []
-        append(PLAIN_HDR + packet)
+        append(_single(packet, o, hop))
     if payloads:
-        append(_flush(first, payloads, last, hl, mss))
+        append(_flush(first, payloads, last, o, hl, mss, run_hop))
     return out
 
 
-def _flush(first: bytes, payloads: list[bytes], last: bytes, header_len: int, mss: int) -> bytes:
+def _flush(
+    first: bytes, payloads: list[bytes], last: bytes, o: int, hl: int, mss: int, hop: int
+) -> bytes:
     """What a run becomes: the packet itself when it has one segment, else a super-packet."""
     if len(payloads) == 1:
-        return PLAIN_HDR + first
-    return _join(first, payloads, last, header_len, mss)
+        return _single(first, o, hop)
+    return _join(first, payloads, last, o, hl, mss, hop)

@@ -16,9 +16,10 @@ import errno
 import fcntl
 import os
 import struct
+from collections.abc import Sequence
 
 from .errors import TunError
-from .gro import VNET_HDR_LEN, coalesce
+from .gro import VNET_HDR_LEN, coalesce, coalesce_delivered
 from .netconf import configure
 
 TUNSETIFF = 0x400454CA
@@ -120,12 +121,18 @@ class TunDevice:
                 break
         return packets
 
-    def write_batch(self, packets: list[bytes]) -> int:
-        """Write the packets, TCP runs joined; returns how many writes the kernel took (a failed
-        write drops its packet or run)."""
+    def write_batch(
+        self, packets: Sequence[bytes], delivered: Sequence[bytes] = (), hops: Sequence[int] = ()
+    ) -> int:
+        """Write the packets, then the decrypted ones (plaintexts behind a 4-byte user header,
+        with the hop limit each must carry), TCP runs joined; returns how many writes the kernel
+        took (a failed write drops its packet or run)."""
         fd, write = self._fd, os.write
         written = 0
-        for buffer in coalesce(packets):
+        buffers = coalesce(packets) if packets else []
+        if delivered:
+            buffers += coalesce_delivered(delivered, hops)
+        for buffer in buffers:
             try:
                 write(fd, buffer)
                 written += 1
