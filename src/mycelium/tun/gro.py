@@ -98,13 +98,37 @@ def _coalesce(packets: Sequence[bytes], o: int, hops: Iterable[int]) -> list[byt
     payloads: list[bytes] = []
     first = last = b""
     hl = mss = next_seq = room = run_hop = 0
-    fixed0 = fixed1 = ack = options = b""
+    fixed0 = fixed1 = ack = options = head44 = b""
+    first_len = -1  # the run's first packet's length while a run is open
     seq_of = _SEQ.unpack_from
     # Offsets of the fields checked, in the buffer.
     at_len, at_nh, at_addr_end, at_seq, at_ack_end = o + 4, o + 6, o + 44, o + 44, o + 53
     at_off, at_flags, at_opts, min_len = o + 52, o + 53, o + 60, o + _IPV6_LEN + 20
     for packet, hop in zip(packets, hops, strict=False):  # hops may be endless (repeat)
         n = len(packet)
+        # The bulk case first: a full-size segment right after the last one of the run. Equal
+        # to the run's first packet in its first 44 bytes (version, class, flow label, length,
+        # next header, hop limit, addresses, ports), ack number and header length, and options,
+        # it passed every check the first one passed.
+        if (
+            n == first_len
+            and hop == run_hop
+            and packet[o:at_addr_end] == head44
+            and seq_of(packet, at_seq)[0] == next_seq
+            and packet[at_seq + 4 : at_ack_end] == ack
+            and packet[at_flags] | _PSH == _ACK | _PSH
+            and packet[at_opts : o + hl] == options
+            and mss <= room
+        ):
+            payloads.append(packet[o + hl :])
+            last = packet
+            next_seq = (next_seq + mss) & 0xFFFFFFFF
+            room -= mss
+            if packet[at_flags] & _PSH or len(payloads) >= _MAX_SEGMENTS:
+                append(_join(first, payloads, last, o, hl, mss, run_hop))
+                payloads = []
+                first_len = -1
+            continue
         if (
             n > min_len
             and packet[at_nh] == 6
@@ -137,14 +161,17 @@ def _coalesce(packets: Sequence[bytes], o: int, hops: Iterable[int]) -> list[byt
                         # a short or pushed segment ends what the sender wrote in one go
                         append(_join(first, payloads, last, o, hl, mss, run_hop))
                         payloads = []
+                        first_len = -1
                     continue
                 if payloads:
                     append(_flush(first, payloads, last, o, hl, mss, run_hop))
                     payloads = []
+                    first_len = -1
                 if packet[at_flags] & _PSH:
                     append(_single(packet, o, hop))
                     continue
                 first = last = packet
+                first_len, head44 = n, packet[o:at_addr_end]
                 payloads = [packet[o + h :]]
                 hl, mss, run_hop = h, payload, hop
                 next_seq = (seq + payload) & 0xFFFFFFFF
@@ -155,6 +182,7 @@ def _coalesce(packets: Sequence[bytes], o: int, hops: Iterable[int]) -> list[byt
         if payloads:
             append(_flush(first, payloads, last, o, hl, mss, run_hop))
             payloads = []
+            first_len = -1
         append(_single(packet, o, hop))
     if payloads:
         append(_flush(first, payloads, last, o, hl, mss, run_hop))
