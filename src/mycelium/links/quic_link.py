@@ -178,9 +178,14 @@ class QuicLink(Link):
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
-        send = self._endpoint.sendto
-        for data, addr in self._conn.datagrams_to_send(now):
-            send(data, addr)
+        datagrams = self._conn.datagrams_to_send(now)
+        if datagrams:
+            addr = datagrams[0][1]
+            if all(to == addr for _, to in datagrams):
+                self._endpoint.send_batch([data for data, _ in datagrams], addr)
+            else:  # a path change: rare, one by one
+                for data, to in datagrams:
+                    self._endpoint.sendto(data, to)
         timer_at = self._conn.get_timer()
         if self._timer is not None:
             self._timer.cancel()
