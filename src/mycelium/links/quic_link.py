@@ -123,6 +123,8 @@ class QuicLink(Link):
         #: Packets received in this loop iteration, delivered together by ``_deliver_inbox``.
         self._inbox: list[Packet] = []
         self._delivery_scheduled = False
+        #: Datagrams read in this loop iteration, not yet given to the connection.
+        self._received: list[tuple[bytes, tuple]] = []
         #: Largest data frame sent as a DATAGRAM (the rest go on the stream).
         self._max_datagram = connection._configuration.max_datagram_size - DATAGRAM_OVERHEAD
         self._timer: asyncio.TimerHandle | None = None
@@ -214,7 +216,24 @@ class QuicLink(Link):
 
     # --- receiving ----------------------------------------------------------------------------
     def receive(self, data: bytes, addr: tuple) -> None:
-        self._conn.receive_datagram(data, addr, asyncio.get_running_loop().time())
+        """Take a datagram; every datagram read in this loop iteration goes to the connection in
+        one call (``_receive_batch``), and its events are handled once."""
+        received = self._received
+        received.append((data, addr))
+        if len(received) == 1:
+            asyncio.get_running_loop().call_soon(self._receive_batch)
+
+    def _receive_batch(self) -> None:
+        received, self._received = self._received, []
+        if self._closed:
+            return
+        now = asyncio.get_running_loop().time()
+        addr = received[0][1]
+        if all(source == addr for _, source in received):
+            self._conn.receive_many_datagrams([data for data, _ in received], addr, now)
+        else:  # the peer's address changed within the batch: keep each datagram's own
+            for data, source in received:
+                self._conn.receive_datagram(data, source, now)
         self._process()
 
     def _process(self) -> None:
