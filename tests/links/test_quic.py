@@ -140,6 +140,7 @@ async def test_a_silent_peer_is_detected_by_the_idle_timeout(
         # The server vanishes without a word: it neither answers nor closes.
         monkeypatch.setattr(server, "datagram_received", lambda data, addr: None)
         monkeypatch.setattr(server, "sendto", lambda data, addr: None)
+        monkeypatch.setattr(server, "send_batch", lambda datagrams, addr: None)
         await wait_for(lambda: bool(client_side.closed) and bool(server_side.closed), timeout=5)
         assert "idle" in client_side.closed[0].lower()
     finally:

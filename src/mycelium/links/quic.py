@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
-import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +32,6 @@ log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 10.0
 SOCKET_BUFFER = 16 * 1024 * 1024
 
-
-#: UDP generic segmentation offload (``UDP_SEGMENT``, Linux >= 4.18): one ``sendmsg`` carries up
-#: to 64 datagrams of one size (the last may be shorter) that the kernel cuts apart.
-UDP_SEGMENT = 103
-GSO_MAX_SEGMENTS = 64
-GSO_MAX_BYTES = 65000
-_GSO_SIZE = struct.Struct("=H")
 
 #: Length of the connection IDs we issue (qh3's default); short headers carry only that.
 HOST_CID_LENGTH = 8
@@ -68,11 +59,21 @@ def socket_address(endpoint: Endpoint) -> tuple[str, int, int, int]:
     return (address, endpoint.port, 0, scope_id)
 
 
-class QuicEndpoint(asyncio.DatagramProtocol):
-    """The node's one UDP socket: demultiplexes datagrams to connections by connection ID."""
+class QuicEndpoint:
+    """The node's one UDP socket: demultiplexes datagrams to connections by connection ID.
+
+    The socket is ours (non-blocking, watched by the loop): until the first QUIC connection it
+    is read datagram by datagram, after it through qh3's batched socket I/O (``recvmmsg`` with
+    UDP GRO, ``sendmsg`` with segmentation offload, in native code), which the connections load
+    anyway. Sends that find the kernel buffer full are dropped, as a router would; QUIC's loss
+    recovery resends what mattered."""
 
     def __init__(
-        self, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
+        self,
+        handler: LinkHandler,
+        on_inbound: Callable[[Link], None],
+        server_name: str,
+        sock: socket.socket,
     ) -> None:
         self._server_name = server_name
         self._certificate: tuple[bytes, bytes] | None = None
@@ -81,73 +82,82 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         self._handler = handler
         self._on_inbound = on_inbound
         self._links: dict[bytes, QuicLink] = {}
-        self._transport: asyncio.DatagramTransport | None = None
-        #: The same UDP socket as a Python socket, for ``sendmsg`` with segmentation offload
-        #: (None until connected, and after the kernel refused offload once).
-        self._gso: socket.socket | None = None
+        self._sock: socket.socket | None = sock
+        #: qh3's batched I/O on the same socket, once a connection loaded qh3.
+        self._batched: Any = None
+        #: Datagrams the kernel had no room for (sends that would have blocked).
+        self.send_dropped = 0
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
 
     # --- socket -------------------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:  # the reference's 16 MiB buffers; bursts of datagrams overflow less
-            for option, forced in ((socket.SO_RCVBUF, 33), (socket.SO_SNDBUF, 32)):
+    def _readable(self) -> None:
+        sock, batched = self._sock, self._batched
+        if sock is None:
+            return
+        received = self.datagram_received
+        if batched is not None:
+            for _ in range(8):
                 try:
-                    sock.setsockopt(socket.SOL_SOCKET, forced, SOCKET_BUFFER)  # *BUFFORCE
-                except OSError:
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
-            with contextlib.suppress(OSError):
-                self._gso = socket.socket(fileno=os.dup(sock.fileno()))
+                    datagrams = batched.recv()
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:  # e.g. an ICMP error reported on the socket
+                    log.debug("QUIC socket error: %s", exc)
+                    return
+                if not datagrams:
+                    return
+                for data, addr in datagrams:
+                    received(data, addr)
+            return
+        for _ in range(64):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("QUIC socket error: %s", exc)
+                return
+            received(data, addr)
 
     def sendto(self, data: bytes, addr: tuple) -> None:
-        if self._transport is not None:
-            self._transport.sendto(data, addr)
+        if self._sock is None:
+            return
+        try:
+            self._sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self.send_dropped += 1
+        except OSError as exc:
+            log.debug("QUIC send to %s failed: %s", addr, exc)
 
     def send_batch(self, datagrams: list[bytes], addr: tuple) -> None:
-        """Send datagrams to one address, runs of equal size in one ``sendmsg`` each
-        (segmentation offload): a connection's packets are mostly full-size, so a burst of them
-        costs a few system calls instead of one each."""
-        transport, gso = self._transport, self._gso
-        if transport is None:
+        """Send datagrams to one address; with qh3's socket I/O a burst of a connection's
+        (mostly full-size) packets costs a few system calls instead of one each."""
+        batched = self._batched
+        if batched is None or len(datagrams) < 2:
+            for data in datagrams:
+                self.sendto(data, addr)
             return
-        count, i = len(datagrams), 0
-        while i < count:
-            size = len(datagrams[i])
-            j, total = i + 1, size
-            while j < count and j - i < GSO_MAX_SEGMENTS and total + size <= GSO_MAX_BYTES:
-                length = len(datagrams[j])
-                if length > size:
-                    break
-                j, total = j + 1, total + length
-                if length < size:
-                    break  # a shorter one may only end a run
-            if j - i == 1 or gso is None:
-                for datagram in datagrams[i:j]:
-                    transport.sendto(datagram, addr)
-            else:
-                segment = [(socket.SOL_UDP, UDP_SEGMENT, _GSO_SIZE.pack(size))]
-                try:
-                    gso.sendmsg(datagrams[i:j], segment, 0, addr)
-                except BlockingIOError:  # the kernel buffer is full: the transport queues
-                    gso = None
-                    continue
-                except OSError as exc:  # no offload here: plain datagrams from now on
-                    log.debug("UDP segmentation offload off: %s", exc)
-                    self._gso, gso = None, None
-                    continue
-            i = j
+        try:
+            sent = batched.send(datagrams, addr)
+        except (BlockingIOError, InterruptedError) as exc:
+            sent = getattr(exc, "datagrams_sent", 0)
+        except OSError as exc:
+            log.debug("QUIC batched send to %s failed: %s", addr, exc)
+            sent = getattr(exc, "datagrams_sent", 0)
+        self.send_dropped += len(datagrams) - sent
 
     @property
     def port(self) -> int:
-        assert self._transport is not None
-        return int(self._transport.get_extra_info("sockname")[1])
+        assert self._sock is not None
+        return int(self._sock.getsockname()[1])
 
     def _machinery(self, is_client: bool, addr: tuple) -> tuple[Any, QuicConfiguration]:
         """The connection module and the configuration for a connection to ``addr``, both made
         on first use (the certificate too)."""
         from . import quic_link
 
+        if self._batched is None and self._sock is not None:
+            self._batched = quic_link.batched_socket(self._sock)
         ipv4 = is_ipv4_peer(str(addr[0]))
         config = self._configs.get((is_client, ipv4))
         if config is None:
@@ -236,18 +246,31 @@ class QuicEndpoint(asyncio.DatagramProtocol):
     def close(self) -> None:
         for link in set(self._links.values()):
             link.close("node stopping")
-        if self._gso is not None:
-            self._gso.close()
-            self._gso = None
-        if self._transport is not None:
-            self._transport.close()
+        sock, self._sock, self._batched = self._sock, None, None
+        if sock is not None:
+            asyncio.get_running_loop().remove_reader(sock.fileno())
+            sock.close()
 
 
 async def listen(
     host: str, port: int, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
 ) -> QuicEndpoint:
+    """Bind ``host:port`` (``::`` takes IPv4 too, mapped) and serve QUIC on it."""
     loop = asyncio.get_running_loop()
-    _transport, endpoint = await loop.create_datagram_endpoint(
-        lambda: QuicEndpoint(handler, on_inbound, server_name), local_addr=(host, port)
-    )
-    return endpoint
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        sock.bind(address)
+        # The reference's 16 MiB buffers; bursts of datagrams overflow less.
+        for option, forced in ((socket.SO_RCVBUF, 33), (socket.SO_SNDBUF, 32)):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, forced, SOCKET_BUFFER)  # *BUFFORCE
+            except OSError:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+        return QuicEndpoint(handler, on_inbound, server_name, sock)
+    except BaseException:
+        sock.close()
+        raise

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import logging
+import socket
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,6 +36,8 @@ from .tcp import is_ipv4_peer
 
 if TYPE_CHECKING:
     from .quic import QuicEndpoint
+
+log = logging.getLogger(__name__)
 
 COST_IPV6 = 7
 COST_IPV4 = 12
@@ -53,6 +57,20 @@ HIGH_WATER = 4 * 1024 * 1024
 
 #: Flow-control windows we grant the peer: the reference's stream receive window (10 MiB).
 RECEIVE_WINDOW = 10 * 1024 * 1024
+
+
+def batched_socket(sock: socket.socket) -> Any:
+    """qh3's native batched I/O on ``sock`` (recvmmsg with UDP GRO, sendmsg with segmentation
+    offload), or None where it is not available (the endpoint then reads and sends one by one)."""
+    try:
+        from qh3._hazmat import UdpSocketState
+    except ImportError:
+        return None
+    try:
+        return UdpSocketState(sock.fileno())
+    except Exception as exc:  # e.g. a platform without it
+        log.debug("no batched UDP I/O: %s", exc)
+        return None
 
 
 def _new_connection(configuration: QuicConfiguration, **kwargs: object) -> QuicConnection:
