@@ -10,17 +10,15 @@ pure-Python ancestor, ``pip install aioquic`` to include it).
 
 from __future__ import annotations
 
-import datetime
 import importlib
 import ssl
 import time
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
+from mycelium.links.quic_link import self_signed
 from runner import argument_parser, median, report
 
 FRAME = 1468
@@ -28,25 +26,12 @@ BATCH = 64
 CLIENT, SERVER = ("::1", 1), ("::1", 2)
 
 
-def certificate() -> tuple[Any, Any]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("bench")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
+def certificate() -> tuple[bytes, bytes]:
+    """The node's own certificate maker (PEM certificate and key)."""
+    return self_signed("bench")
 
 
-def configuration(library: str, is_client: bool, cert: Any, key: Any) -> Any:
+def configuration(library: str, is_client: bool, cert: bytes, key: bytes) -> Any:
     module = importlib.import_module(f"{library}.quic.configuration")
     config = module.QuicConfiguration(
         is_client=is_client,
@@ -60,16 +45,10 @@ def configuration(library: str, is_client: bool, cert: Any, key: Any) -> Any:
     )
     if not is_client:
         if library == "qh3":
-            config.load_cert_chain(
-                cert.public_bytes(serialization.Encoding.PEM),
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                ),
-            )
+            config.load_cert_chain(cert, key)
         else:
-            config.certificate, config.private_key = cert, key
+            config.certificate = x509.load_pem_x509_certificate(cert)
+            config.private_key = serialization.load_pem_private_key(key, None)
     return config
 
 
