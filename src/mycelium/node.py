@@ -323,8 +323,8 @@ class Node:
         if link not in self.links:
             return
         self.links.discard(link)
-        log.info("link %s closed: %s", link.connection_id, reason)
-        self.peer_manager.link_closed(link)
+        log.debug("link %s closed: %s", link.connection_id, reason)
+        self.peer_manager.link_closed(link, reason)
         self.router.remove_neighbour(link, self.now())
         self._flush()
 
