@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,10 @@ import blake3
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from .logs import fields
 from .subnet import Subnet
+
+log = logging.getLogger(__name__)
 
 KEY_SIZE = 32
 ROUTER_ID_SIZE = 40
@@ -150,4 +154,7 @@ def load_or_create_key_file(path: Path) -> Identity:
     if identity is None:
         identity = Identity.generate()
         save_key_file(identity, path)
+        log.warning("key file not found: generated a new key", extra=fields(path=path))
+    else:
+        log.info("using key file", extra=fields(path=path))
     return identity

@@ -108,17 +108,25 @@ def formatter(log_format: str, stream: TextIO) -> logging.Formatter:
 
 def setup(debug: bool, silent: bool, log_format: str, stream: TextIO | None = None) -> None:
     """Our loggers at the chosen level; every library's at WARNING at most (``--debug`` is
-    about the node, not the libraries under it: netlink and QUIC would log every packet)."""
+    about the node, not the libraries under it: netlink and QUIC would log every packet).
+
+    Like ``logging.basicConfig``, adds no handler where the program already set one up (a test
+    harness, an embedding application): only the levels are set then."""
     stream = stream or sys.stderr
     level = logging.ERROR if silent else logging.DEBUG if debug else logging.INFO
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter(log_format, stream))
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
         root.removeHandler(old)
-    root.addHandler(handler)
+    if not root.handlers:
+        handler = _Handler(stream)
+        handler.setFormatter(formatter(log_format, stream))
+        root.addHandler(handler)
     root.setLevel(max(level, logging.WARNING))
     logging.getLogger("mycelium").setLevel(level)
+
+
+class _Handler(logging.StreamHandler):
+    """Ours, to be replaced by a later ``setup``."""
 
 
 class LogLimiter:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-#: The reference marks these global: they may follow the subcommand (``inspect -k key.bin``).
-GLOBAL_VALUE_OPTIONS = ("-k", "--key-file", "-c", "--config-file")
+#: The reference marks these global: they may follow the subcommand (``inspect -k key.bin``);
+#: so may ``--api-addr`` here, which every client subcommand uses.
+GLOBAL_VALUE_OPTIONS = ("-k", "--key-file", "-c", "--config-file", "--api-addr")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
-    """Move ``-k/--key-file`` and ``-c/--config-file`` (with their values) to the front, where
-    click's group reads them; nothing after ``--`` is touched."""
+    """Move ``-k/--key-file``, ``-c/--config-file`` and ``--api-addr`` (with their values) to
+    the front, where click's group reads them; nothing after ``--`` is touched."""
     front: list[str] = []
     rest: list[str] = []
     i = 0

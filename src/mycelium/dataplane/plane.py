@@ -16,6 +16,7 @@ import struct
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
+from ..allow import AllowList
 from ..crypto import CryptoError, KeyCache
 from ..identity import Identity
 from ..routing import Decision, Forward, Local, Queue
@@ -104,6 +105,8 @@ class DataPlane:
             )
         self.route_queue = route_queue
         self.incoming_queue = incoming_queue
+        #: Sources allowed to reach our TUN and message bus (``--allow-from``); None: all.
+        self.allow: AllowList | None = None
         self._to_tun: list[bytes] = []
         self._to_links: dict[NeighbourId, list[bytes]] = {}
         self._messages: list[tuple[bytes, bytes, bytes]] = []
@@ -447,6 +450,9 @@ class DataPlane:
         """Decrypt a packet for our /64 with the key of the route covering its *source*.
 
         Returns the shared key used (``from_link`` reuses it for the rest of its batch)."""
+        allow = self.allow
+        if allow is not None and not allow.allows(src):
+            return None
         c = self.counters
         public_key = self.router.public_key_for(src)
         if public_key is None:
