@@ -512,7 +512,7 @@ class Node:
         self._bus().reply(message.id, message.src_ip, payload)
 
     def _bus(self) -> MessageService:
-        if self.messages is None:
+        if self.messages is None or self._stopped.is_set():
             raise RuntimeError("the node is not running: use `async with Node(config) as node`")
         return self.messages
 
