@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mycelium
 from mycelium.cli.argv import hoist_global_options
 from mycelium.identity import Identity, save_key_file
 
@@ -63,5 +64,6 @@ def test_version_is_printed_as_clap_prints_it() -> None:
         timeout=30,
         check=True,
     )
-    name, version = out.stdout.split()
-    assert name == "mycelium" and version[0].isdigit()
+    name, version, *protocol = out.stdout.split()
+    assert name == "mycelium" and version[0].isdigit()  # what a script reading clap's line uses
+    assert protocol[-3:] == ["mycelium", mycelium.REFERENCE_VERSION, "protocol)"]
