@@ -22,7 +22,7 @@ from api_pair import run_cli as run
 from live_daemon import MAIN, running
 from mycelium import REFERENCE_VERSION, __version__
 from mycelium.cli import client as client_module
-from mycelium.cli.argv import hoist_global_options
+from mycelium.cli.argv import normalise
 from mycelium.cli.main import cli
 from mycelium.cli.table import format_seconds
 
@@ -109,7 +109,7 @@ async def test_every_json_output_is_indented(pair: Pair) -> None:
 
 async def test_api_addr_may_follow_the_subcommand_and_must_be_an_address(pair: Pair) -> None:
     host, port = pair.servers.addresses["REST"]
-    args = hoist_global_options(["peers", "list", "--json", "--api-addr", f"{host}:{port}"])
+    args = normalise(["peers", "list", "--json", "--api-addr", f"{host}:{port}"])
     listed = await asyncio.to_thread(CliRunner().invoke, cli, args)
     assert listed.exit_code == 0 and json.loads(listed.output)[0]["type"] == "inbound"
     bad = CliRunner().invoke(cli, ["--api-addr", "38989", "peers", "list"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from dp_fakes import identity, ipv6_packet, make_plane
 from mycelium.allow import AllowList, parse_rule
+from mycelium.api.metrics import NodeCollector
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.identity import node_subnet
 from mycelium.subnet import Subnet
@@ -65,6 +67,8 @@ def test_the_plane_drops_l3_and_messages_from_sources_not_allowed() -> None:
     assert [p[8:24] for p in plane.take_to_tun()] == [A.address]
     assert [src for src, _, _ in plane.take_messages()] == [A.address]
     assert plane.allow.dropped == 3
+    families = {f.name: f for f in NodeCollector(SimpleNamespace(dataplane=plane))._data_plane()}  # type: ignore[arg-type]
+    assert families["pymycelium_packets_not_allowed"].samples[0].value == 3
     # Nothing about the refused sender reached the router: no route request, no parked packet.
     router.remove(C)
     plane.from_link([sealed(C, B)], now=0.0)

@@ -9,7 +9,7 @@ import click
 
 from .. import REFERENCE_VERSION, __version__
 from ..identity import default_key_path
-from .argv import hoist_global_options
+from .argv import normalise
 from .client import COMMANDS as CLIENT_COMMANDS
 from .daemon import run_daemon
 from .keys import generate_keys_cmd, inspect_cmd
@@ -54,39 +54,9 @@ cli = build_cli(private=False)
 private_cli = build_cli(private=True)
 
 
-def expand_peers(args: list[str]) -> list[str]:
-    """Accept the reference's ``--peers A B C`` (clap ``num_args = 1..``) besides the repeated
-    ``--peers A --peers B`` that click understands. The first word after ``--peers`` is always
-    its value (a mistyped endpoint then gets the parser's hint, not "No such command"); further
-    words are while they look like endpoints (they contain a colon, subcommands do not). A
-    ``--peers`` with no value is an error, not silently ignored."""
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            out += args[i:]
-            break
-        i += 1
-        if arg != "--peers":
-            out.append(arg)
-            continue
-        values: list[str] = []
-        while i < len(args) and not args[i].startswith("-") and (not values or ":" in args[i]):
-            values.append(args[i])
-            i += 1
-        if not values:
-            raise click.UsageError(
-                "--peers needs at least one endpoint, e.g. --peers tcp://192.0.2.1:9651"
-            )
-        for value in values:
-            out += ["--peers", value]
-    return out
-
-
 def _run(group: click.Group, prog_name: str) -> None:
     try:
-        args = hoist_global_options(expand_peers(sys.argv[1:]))
+        args = normalise(sys.argv[1:])
     except click.UsageError as exc:
         exc.show()
         sys.exit(exc.exit_code)
