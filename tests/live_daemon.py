@@ -40,10 +40,16 @@ class Daemon:
             return r.read()  # type: ignore[no-any-return]
 
     def wait_up(self) -> dict[str, Any]:
+        """The REST API's ``/admin`` once all three servers accept connections (they start one
+        after the other)."""
         deadline = time.monotonic() + 20
         while True:
             try:
-                return json.loads(self.get(f"http://{self.api}/api/v1/admin", 1))  # type: ignore[no-any-return]
+                info = json.loads(self.get(f"http://{self.api}/api/v1/admin", 1))
+                for address in (self.rpc, self.metrics):
+                    host, port = address.rsplit(":", 1)
+                    socket.create_connection((host, int(port)), timeout=1).close()
+                return info  # type: ignore[no-any-return]
             except (urllib.error.URLError, ConnectionError):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(self.output()) from None

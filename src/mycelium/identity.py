@@ -50,6 +50,22 @@ def parse_public_key(text: str) -> bytes:
     return key
 
 
+def overlay_destination(dst: str | bytes | ipaddress.IPv6Address) -> bytes:
+    """The 16-byte overlay address of an address or a public key, in any of their spellings:
+    text (an IPv6 address, or 64 hex characters), ``IPv6Address``, or raw (16 or 32 bytes)."""
+    if isinstance(dst, ipaddress.IPv6Address):
+        return dst.packed
+    if isinstance(dst, bytes):
+        if len(dst) == 16:
+            return dst
+        if len(dst) == KEY_SIZE:
+            return overlay_address(dst)
+        raise ValueError(f"a destination is 16 (address) or 32 (public key) bytes, not {len(dst)}")
+    if len(dst) == 2 * KEY_SIZE and ":" not in dst:
+        return overlay_address(parse_public_key(dst))
+    return ipaddress.IPv6Address(dst).packed
+
+
 def default_key_path() -> Path:
     """``$XDG_DATA_HOME/mycelium/priv_key.bin``, falling back to ``~/.local/share``."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")

@@ -27,7 +27,7 @@ from .identity import (
     default_key_path,
     load_or_create_key_file,
     overlay_address,
-    parse_public_key,
+    overlay_destination,
 )
 from .links import quic, tcp, tls_psk, vsock
 from .links.base import Link
@@ -497,7 +497,7 @@ class Node:
     ) -> ReceivedMessage | None:
         """Send ``payload`` to an overlay address or a public key (hex or raw) over the message
         bus; with ``reply_timeout``, wait that many seconds for the reply and return it."""
-        _, reply = await self._bus().push(_destination(dst), payload, topic, reply_timeout)
+        _, reply = await self._bus().push(overlay_destination(dst), payload, topic, reply_timeout)
         return reply
 
     async def receive_message(
@@ -515,21 +515,6 @@ class Node:
         if self.messages is None or self._stopped.is_set():
             raise RuntimeError("the node is not running: use `async with Node(config) as node`")
         return self.messages
-
-
-def _destination(dst: str | bytes | ipaddress.IPv6Address) -> bytes:
-    """The 16-byte overlay address of an address or public key, in any of their spellings."""
-    if isinstance(dst, ipaddress.IPv6Address):
-        return dst.packed
-    if isinstance(dst, bytes):
-        if len(dst) == 16:
-            return dst
-        if len(dst) == 32:
-            return overlay_address(dst)
-        raise ValueError(f"a destination is 16 (address) or 32 (public key) bytes, not {len(dst)}")
-    if len(dst) == 64 and ":" not in dst:
-        return overlay_address(parse_public_key(dst))
-    return ipaddress.IPv6Address(dst).packed
 
 
 async def _listening(what: str, port: int, opening: Awaitable[T]) -> T:
