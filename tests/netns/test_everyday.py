@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -75,3 +76,28 @@ def test_allow_from_guards_the_tun_and_leaves_forwarding_alone(net: Network) -> 
     text = net.exec(b, MYCELIUM, "status").stdout
     assert "TUN:         mycelium" in text and "Peers:       2 of 2 alive" in text
     assert "packets refused)" in text
+
+
+@pytest.mark.skipif(
+    not os.access(os.environ.get("MYCELIUM_REFERENCE_BIN", ""), os.X_OK),
+    reason="set MYCELIUM_REFERENCE_BIN to a reference mycelium binary",
+)
+def test_status_of_a_reference_node_and_ours_as_its_peer(net: Network) -> None:
+    """``mycelium status`` against the reference's admin API, and a reference node reached by
+    host name."""
+    ours_ns, rust_ns = net.ns("p"), net.ns("r")
+    _, _, _, addr_r = net.link(ours_ns, rust_ns)
+    net.hosts(ours_ns, {"rust.test": addr_r})
+    reference = os.environ["MYCELIUM_REFERENCE_BIN"]
+    rust = net.start_node(rust_ns, [], "--disable-peer-discovery", binary=reference)
+    ours = net.start_node(ours_ns, ["tcp://rust.test:9651"], "--disable-peer-discovery")
+    net.wait_tun(rust)
+    net.wait_tun(ours)
+    net.wait_ping(ours_ns, rust.address, timeout=30)
+    shown = wait_until(lambda: (s := status(net, rust_ns)) and s["peersAlive"] == 1 and s, 30)
+    assert shown, rust.log()
+    assert shown["version"] is None and shown["publicKey"] == rust.identity.public_key.hex()
+    assert shown["peers"][0]["type"] == "inbound" and shown["routes"]["selected"] == 1
+    text = net.exec(rust_ns, MYCELIUM, "status").stdout
+    assert "? (not a pymycelium node)" in text and "Peers:       1 of 1 alive" in text
+    assert status(net, ours_ns)["peers"][0]["address"] == addr_r
