@@ -256,3 +256,11 @@ def test_permission_denied_is_a_clear_key_file_error(
         load_key_file(path)
     with pytest.raises(KeyFileError):
         load_or_create_key_file(path)
+
+
+def test_the_secret_key_stays_out_of_repr() -> None:
+    identity = Identity.generate()
+    shown = repr(identity) + str(identity) + f"{identity!r}"
+    for form in (identity.secret.hex(), repr(identity.secret)[2:-1], str(list(identity.secret))):
+        assert form not in shown
+    assert "public_key=" in shown
