@@ -25,6 +25,7 @@ from . import icmp
 from .counters import Counters
 from .packet_stats import PacketStats, Tally, entry
 from .queue import PacketQueue
+from .replay import ReplayWindow
 
 #: Largest inner packet we put on the wire or accept from the TUN (its MTU, docs/wire.md §4.6).
 MAX_INNER_PACKET = 1400
@@ -109,6 +110,8 @@ class DataPlane:
         self._messages: list[tuple[bytes, bytes, bytes]] = []
         self._nonces = b""
         self._nonce_pos = 0
+        #: Nonces of recently delivered packets: copies of them are dropped (dataplane/replay.py).
+        self.replay = ReplayWindow()
         #: ICMPv6 errors we write to our TUN, and those we send to remote sources, are rate
         #: limited separately: a remote flood never silences the local ones, nor the reverse.
         self.local_icmp_limit = icmp.ErrorRateLimit()
@@ -251,6 +254,8 @@ class DataPlane:
                     plain = key.open(p.body)
                 except CryptoError:
                     c.decrypt_failed += 1
+                    continue
+                if self.replay.seen(src, p.body, now):
                     continue
                 if len(plain) >= 44 and plain[1] == _TYPE_L3 and plain[0] == _USER_VERSION:
                     view = memoryview(plain)
@@ -473,7 +478,8 @@ class DataPlane:
         except CryptoError:
             c.decrypt_failed += 1
             return None
-        self._deliver_plain(src, dst, hop, plain)
+        if not self.replay.seen(src, body, now):
+            self._deliver_plain(src, dst, hop, plain)
         return key
 
     def _deliver_plain(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:
