@@ -129,7 +129,6 @@ class QuicLink(Link):
         self._decoder = StreamDecoder()
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
-        self._paused = False
         self._transmit_scheduled = False
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
@@ -145,16 +144,19 @@ class QuicLink(Link):
 
     # --- sending ------------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
+        if self._congested:
+            self.backlog.add_control(frame)
+            return
         if self._closed:
             return
         self.tx_bytes += len(frame)
         self._conn.send_stream_data(CONTROL_STREAM, frame)
         self._transmit_soon()
 
-    def send_data(self, frame: bytes) -> None:
-        self.send_data_batch([frame])
-
     def send_data_batch(self, frames: list[bytes]) -> None:
+        if self._congested:
+            self.backlog.add_data(frames)
+            return
         if self._closed:
             return
         conn = self._conn
@@ -190,23 +192,24 @@ class QuicLink(Link):
             self._timer = loop.call_at(timer_at, self._on_timer)
         self._check_backpressure()
 
-    def _check_backpressure(self) -> None:
+    def _queued_bytes(self) -> int:
         # aioquic exposes no queue sizes: unacknowledged stream bytes and waiting datagrams.
         conn = self._conn
         stream = conn._streams.get(CONTROL_STREAM)
         queued = 0
         if stream is not None:
             queued = stream.sender._buffer_stop - stream.sender._buffer_start
-        queued += len(conn._datagrams_pending) * MAX_DATAGRAM_PAYLOAD
-        handler = self.handler
-        if handler is None:
-            return
-        if not self._paused and queued > HIGH_WATER:
-            self._paused = True
-            handler.link_pause_writing(self)
-        elif self._paused and queued < HIGH_WATER // 4:
-            self._paused = False
-            handler.link_resume_writing(self)
+        return queued + len(conn._datagrams_pending) * MAX_DATAGRAM_PAYLOAD
+
+    def _check_backpressure(self) -> None:
+        queued = self._queued_bytes()
+        if not self._transport_full and queued > HIGH_WATER:
+            self._transport_paused()
+        elif self._transport_full and queued < HIGH_WATER // 4:
+            self._transport_resumed()
+
+    def _abort(self, reason: str) -> None:
+        self.close(reason)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -268,6 +271,7 @@ class QuicLink(Link):
             if not future.done():
                 future.set_exception(ConnectionError(reason))
                 future.exception()  # retrieved: nobody may be waiting
+        self._end_congestion()
         if first and self.handler is not None and self._started:
             self.handler.link_closed(self, reason)
 

@@ -57,6 +57,9 @@ class StreamLink(Link, asyncio.Protocol):
         return f"{self._label} {self.local_text} <-> {self.remote_text}"
 
     def send(self, frame: bytes) -> None:
+        if self._congested:
+            self.backlog.add_control(frame)
+            return
         transport = self._transport
         if transport is None or self._closed:
             return
@@ -64,6 +67,9 @@ class StreamLink(Link, asyncio.Protocol):
         transport.write(frame)
 
     def send_data_batch(self, frames: list[bytes]) -> None:
+        if self._congested:
+            self.backlog.add_data(frames)
+            return
         transport = self._transport
         if transport is None or self._closed:
             return
@@ -73,6 +79,17 @@ class StreamLink(Link, asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None and not self._closed:
             self._transport.close()
+
+    # --- congestion (links/base.py) -----------------------------------------------------------
+    def _queued_bytes(self) -> int:
+        transport = self._transport
+        return 0 if transport is None else int(transport.get_write_buffer_size())
+
+    def _abort(self, reason: str) -> None:
+        self._fail(reason)
+
+    def _write_held(self, control: list[bytes], data: list[bytes]) -> None:
+        self.send_data_batch(control + data)  # on a stream both are just frames, one write
 
     # --- asyncio.Protocol --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -113,16 +130,15 @@ class StreamLink(Link, asyncio.Protocol):
             reason = "connection closed inside a packet"
         else:
             reason = f"connection lost: {exc}" if exc else "connection closed"
+        self._end_congestion()
         if self.handler is not None:
             self.handler.link_closed(self, reason)
 
     def pause_writing(self) -> None:
-        if self.handler is not None:
-            self.handler.link_pause_writing(self)
+        self._transport_paused()
 
     def resume_writing(self) -> None:
-        if self.handler is not None:
-            self.handler.link_resume_writing(self)
+        self._transport_resumed()
 
     def _fail(self, reason: str) -> None:
         if self._closed:
@@ -130,6 +146,7 @@ class StreamLink(Link, asyncio.Protocol):
         self._closed = True
         if self._transport is not None:
             self._transport.abort()
+        self._end_congestion()
         if self.handler is not None:
             self.handler.link_closed(self, reason)
 

@@ -174,12 +174,19 @@ class TlsLink(StreamLink):
         self._records = records
 
     def send(self, frame: bytes) -> None:
-        self.send_data_batch([frame])
-
-    def send_data(self, frame: bytes) -> None:
-        self.send_data_batch([frame])
+        if self._congested:
+            self.backlog.add_control(frame)
+            return
+        self._seal([frame])
 
     def send_data_batch(self, frames: list[bytes]) -> None:
+        if self._congested:
+            self.backlog.add_data(frames)
+            return
+        self._seal(frames)
+
+    def _seal(self, frames: list[bytes]) -> None:
+        """One write of TLS records carrying ``frames``."""
         transport = self._transport
         if transport is None or self._closed:
             return
