@@ -69,18 +69,20 @@ def raise_nofile_limit() -> int:
     return nofile_limit()
 
 
-def inbound_budget(fd_limit: int, wanted: int = MAX_INBOUND) -> int:
-    """How many inbound connections a descriptor limit leaves room for."""
+def inbound_budget(fd_limit: int, wanted: int | None = None) -> int:
+    """How many inbound connections (``MAX_INBOUND`` unless ``wanted``) a descriptor limit
+    leaves room for."""
     reserved = max(RESERVED_FDS, fd_limit // 4)
-    return max(1, min(wanted, fd_limit - reserved))
+    return max(1, min(MAX_INBOUND if wanted is None else wanted, fd_limit - reserved))
 
 
 class InboundLimits:
     """Counts inbound connections per listener; ``acquire`` admits or refuses one."""
 
-    def __init__(self, total: int | None = None, per_source: int = MAX_PER_SOURCE) -> None:
+    def __init__(self, total: int | None = None, per_source: int | None = None) -> None:
+        """Defaults: ``MAX_INBOUND`` within the descriptor budget, and ``MAX_PER_SOURCE``."""
         self.total = inbound_budget(nofile_limit()) if total is None else total
-        self.per_source = per_source
+        self.per_source = MAX_PER_SOURCE if per_source is None else per_source
         self.held = 0
         self._by_source: dict[str, int] = {}
         #: Connections refused because the listener was full, or their source was.
