@@ -43,16 +43,6 @@ def test_error_reply_is_bounded_and_valid(offending: bytes, kind: int, code: int
     assert icmpv6_checksum_ok(packet)
 
 
-def test_rate_limit_allows_a_burst_then_the_rate() -> None:
-    limit = icmp.ErrorRateLimit(rate=10.0, burst=5)
-    assert sum(limit.allow(0.0) for _ in range(50)) == 5
-    assert limit.refused == 45
-    # 1 s later: 10 more tokens, but never more than the burst
-    assert sum(limit.allow(1.0) for _ in range(50)) == 5
-    assert sum(limit.allow(1.25) for _ in range(50)) == 2
-    assert not limit.allow(0.5)  # a clock going backwards adds nothing
-
-
 def test_a_flood_of_expiring_transit_packets_gets_rate_limited_errors() -> None:
     """RFC 4443 §2.4 (f): 10,000 packets with hop limit 1 in 2 s (virtual clock) from a source we
     know the key of: each would cost an encryption and a send; at most burst + rate * 2 are."""
@@ -69,7 +59,7 @@ def test_a_flood_of_expiring_transit_packets_gets_rate_limited_errors() -> None:
     assert plane.counters.hop_limit_expired == 10_000
     bound = icmp.ERROR_BURST + 2 * icmp.ERRORS_PER_SECOND
     assert icmp.ERROR_BURST <= len(errors) <= bound
-    assert plane.oob_icmp_limit.refused == 10_000 - len(errors)
+    assert plane.counters.icmp_rate_limited == 10_000 - len(errors)
 
 
 def test_local_errors_to_the_tun_are_rate_limited_too() -> None:

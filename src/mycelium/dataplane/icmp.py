@@ -29,7 +29,7 @@ CODE_SOURCE_POLICY = 5
 #: Time Exceeded code.
 CODE_HOP_LIMIT = 0
 
-#: Errors we originate, per second and in a burst, for each ``ErrorRateLimit`` (one for errors
+#: Errors we originate, per second and in a burst, in each of two token buckets (one for errors
 #: written to our TUN, one for out-of-band errors sent to remote sources).
 ERRORS_PER_SECOND = 100.0
 ERROR_BURST = 100
@@ -65,29 +65,3 @@ def error_reply(
 ) -> bytes:
     """An ICMPv6 error quoting at most ``MAX_QUOTE`` bytes of ``offending`` (total ≤ 1280)."""
     return icmpv6_packet(src, dst, hop_limit, icmp_type, code, offending[:MAX_QUOTE])
-
-
-class ErrorRateLimit:
-    """A token bucket: ``allow(now)`` spends a token or refuses (and counts the refusal)."""
-
-    __slots__ = ("_at", "_tokens", "burst", "rate", "refused")
-
-    def __init__(self, rate: float = ERRORS_PER_SECOND, burst: int = ERROR_BURST) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._at: float | None = None
-        #: Errors not sent because the bucket was empty.
-        self.refused = 0
-
-    def allow(self, now: float) -> bool:
-        tokens = self._tokens
-        if self._at is not None and now > self._at:
-            tokens = min(self.burst, tokens + (now - self._at) * self.rate)
-        self._at = now if self._at is None else max(self._at, now)
-        if tokens < 1.0:
-            self._tokens = tokens
-            self.refused += 1
-            return False
-        self._tokens = tokens - 1.0
-        return True

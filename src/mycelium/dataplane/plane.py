@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ..crypto import CryptoError, KeyCache
 from ..identity import Identity
 from ..routing import Decision, Forward, Local, Queue
+from ..routing.limits import TokenBucket
 from ..subnet import Subnet
 from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
 from . import icmp
@@ -114,8 +115,8 @@ class DataPlane:
         self.replay = ReplayWindow()
         #: ICMPv6 errors we write to our TUN, and those we send to remote sources, are rate
         #: limited separately: a remote flood never silences the local ones, nor the reverse.
-        self.local_icmp_limit = icmp.ErrorRateLimit()
-        self.oob_icmp_limit = icmp.ErrorRateLimit()
+        self.local_icmp_limit = TokenBucket(icmp.ERRORS_PER_SECOND, icmp.ERROR_BURST, 0.0)
+        self.oob_icmp_limit = TokenBucket(icmp.ERRORS_PER_SECOND, icmp.ERROR_BURST, 0.0)
 
     # ------------------------------------------------------------------------------------------
     # outputs
@@ -378,7 +379,8 @@ class DataPlane:
     def _local_error(
         self, src: bytes, dst: bytes, hop: int, kind: int, code: int, offending: bytes, now: float
     ) -> None:
-        if not self.local_icmp_limit.allow(now):
+        if not self.local_icmp_limit.take(now):
+            self.counters.icmp_rate_limited += 1
             return
         self.counters.local_icmp += 1
         self._to_tun.append(icmp.error_reply(src, dst, hop, kind, code, offending))
@@ -436,7 +438,8 @@ class DataPlane:
             # About a packet from our own /64 (e.g. an OOB ICMP of ours): never answer ourselves.
             self.counters.oob_icmp_dropped += 1
             return
-        if not self.oob_icmp_limit.allow(now):  # before any route query it could cause
+        if not self.oob_icmp_limit.take(now):  # before any route query it could cause
+            self.counters.icmp_rate_limited += 1
             return
         public_key = self.router.public_key_for(src)
         if public_key is None:
