@@ -180,7 +180,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
     proc.wait(timeout=10)
 
 
-# --- finding 2: a peer that never reads, fed table dumps and reflected data ---------------------
+# --- finding 2: a peer that never reads, fed a table dump and reflected data ---------------------
 SLOW_READER = textwrap.dedent(
     """
     import os, socket, sys, threading, time
@@ -214,8 +214,9 @@ SLOW_READER = textwrap.dedent(
     print("announced", flush=True)
     input()
 
-    # Another never reads: it asks for the whole table again and again, and routes a subnet
-    # through itself so that the node reflects data back to it as well.
+    # Another never reads: it asks for the whole table (the router answers at most one wildcard
+    # request per neighbour and interval, tests/netns/test_router_hostile.py), and routes a
+    # subnet through itself, so that the node reflects data back to it: congestion is certain.
     sink = socket.socket(socket.AF_INET6)
     sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sink.connect((host, 9651))
@@ -241,7 +242,7 @@ def test_a_peer_that_never_reads_costs_bounded_memory_and_is_closed(net: Network
     net.wait_listening(victim)
     net.wait_listening(victim, port=8989)
     routes = 20_000
-    proc = attacker_process(attacker, SLOW_READER, victim_addr, str(routes), "100", "20")
+    proc = attacker_process(attacker, SLOW_READER, victim_addr, str(routes), "10", "20")
     try:
         assert first_line(proc) == "announced"
 
@@ -253,8 +254,8 @@ def test_a_peer_that_never_reads_costs_bounded_memory_and_is_closed(net: Network
         assert learned, victim.log()
         rss_before, cpu_before = usage(victim)
         assert say(proc) == "sent", victim.log()
-        # 100 table dumps of 20,000 Updates (150 MB) and 20 MB of reflected data towards a peer
-        # that reads nothing: what the node holds for it stays bounded.
+        # A dump of 20,000 Updates (1.5 MB) and 20 MB of reflected data towards a peer that reads
+        # nothing: what the node holds for it stays bounded, and the link is closed as stuck.
         peak = rss_before
         slowest = 0.0
         deadline = time.monotonic() + 90
@@ -265,7 +266,7 @@ def test_a_peer_that_never_reads_costs_bounded_memory_and_is_closed(net: Network
             slowest = max(slowest, reply["seconds"])
             time.sleep(1)
         assert "stopped reading" in victim.log(), victim.log()
-        assert peak - rss_before < 100, (rss_before, peak)
+        assert peak - rss_before < 60, (rss_before, peak)
         assert slowest < 3.0, slowest
         assert victim.proc is not None and victim.proc.poll() is None
         assert "Traceback" not in victim.log()
