@@ -13,8 +13,8 @@ Memory is bounded: per source two generations of at most ``GENERATION_SIZE`` non
 current one rotates into the previous one when full or ``GENERATION_SECONDS`` old), and at most
 ``MAX_SOURCES`` sources (a new one pushes out the stalest). A replay is therefore caught when it
 arrives within ``GENERATION_SECONDS`` of the original *and* fewer than ``GENERATION_SIZE``
-authenticated packets from that /64 came in between; anything older gets through (see
-SECURITY.md, "Replay protection").
+authenticated packets from that /64 came in between; anything older gets through
+(docs/wire.md §5.3; SECURITY.md, "Replay protection").
 """
 
 from __future__ import annotations

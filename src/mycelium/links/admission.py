@@ -11,8 +11,9 @@ Every accepted connection costs a file descriptor, and every admitted peer costs
 - an inbound connection becomes a peer only once a packet from it decodes; one that sends
   nothing valid for ``ADMISSION_TIMEOUT`` seconds is closed.
 
-Connections over a limit are closed at once and counted. ``raise_nofile_limit`` lifts the
-process's soft descriptor limit to its hard limit (the daemon calls it at start).
+Connections over a limit are closed at once and counted (docs/wire.md §6.2).
+``raise_nofile_limit`` lifts the process's soft descriptor limit to its hard limit (the daemon
+calls it at start).
 """
 
 from __future__ import annotations

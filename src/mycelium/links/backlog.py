@@ -10,7 +10,7 @@ at most the transport's high-water mark plus these bounds:
 - data frames are kept up to ``DATA_BYTES`` and dropped past it, as a router's queue would.
 
 When the transport drains, control frames go out first: data never starves them. Every drop and
-every replacement is counted.
+every replacement is counted (docs/wire.md §6.3.5).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ datagram); data packets travel as DATAGRAM frames.
 Inbound handshakes are bounded: at most ``MAX_PENDING_HANDSHAKES`` at once (the reference's 10),
 ``MAX_PENDING_PER_SOURCE`` from one source, each within ``HANDSHAKE_TIMEOUT``. While one is in
 progress, a new Initial must first prove its address with a Retry token (RFC 9000 §8.1.2): a
-flood from spoofed sources gets one small Retry each (a tenth of its size) and creates no state.
+flood from spoofed sources gets one small Retry each (a tenth of its size) and creates no state
+(docs/wire.md §6.3.1).
 """
 
 from __future__ import annotations
