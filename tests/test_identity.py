@@ -273,3 +273,11 @@ def test_a_destination_in_any_spelling_is_the_same_address() -> None:
     for bad in (b"short", "not an address", "zz" * 32):
         with pytest.raises(ValueError):
             overlay_destination(bad)
+
+
+def test_the_secret_key_stays_out_of_repr() -> None:
+    identity = Identity.generate()
+    shown = repr(identity) + str(identity) + f"{identity!r}"
+    for form in (identity.secret.hex(), repr(identity.secret)[2:-1], str(list(identity.secret))):
+        assert form not in shown
+    assert "public_key=" in shown

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import blake3
@@ -109,9 +109,10 @@ class RouterId(bytes):
 
 @dataclass(frozen=True)
 class Identity:
-    """A node's key pair and everything derived from it."""
+    """A node's key pair and everything derived from it. The secret never shows in ``repr``
+    (tracebacks, debug logs and ``print(identity)`` would otherwise leak it)."""
 
-    secret: bytes
+    secret: bytes = field(repr=False)
     public_key: bytes
     address: bytes
     subnet: Subnet

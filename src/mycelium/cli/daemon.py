@@ -34,6 +34,9 @@ def run_daemon(ctx: click.Context, params: dict[str, Any], private: bool) -> Non
         config = node_config(settings, private)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    from ..links.admission import raise_nofile_limit
+
+    raise_nofile_limit()  # before any listener sizes its connection limits from it
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(settings, config))

@@ -4,6 +4,12 @@ As the reference: the listen socket also carries every outbound connection; no A
 self-signed certificate per start and no certificate checks; the dialling side opens the one
 bidirectional stream (id 0) that carries control packets (and data packets too large for a
 datagram); data packets travel as DATAGRAM frames.
+
+Inbound handshakes are bounded: at most ``MAX_PENDING_HANDSHAKES`` at once (the reference's 10),
+``MAX_PENDING_PER_SOURCE`` from one source, each within ``HANDSHAKE_TIMEOUT``. While one is in
+progress, a new Initial must first prove its address with a Retry token (RFC 9000 §8.1.2): a
+flood from spoofed sources gets one small Retry each (a tenth of its size) and creates no state
+(docs/wire.md §6.3.1).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -20,8 +27,9 @@ from aioquic.buffer import Buffer
 from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection, QuicConnectionState
-from aioquic.quic.packet import QuicPacketType, pull_quic_header
+from aioquic.quic.packet import QuicHeader, QuicPacketType, encode_quic_retry, pull_quic_header
 from aioquic.quic.recovery import QuicPacketPacer
+from aioquic.quic.retry import QuicRetryTokenHandler
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,6 +37,7 @@ from cryptography.x509.oid import NameOID
 
 from ..wire.errors import DecodeError, FramingError
 from ..wire.stream import StreamDecoder, decode_packet
+from .admission import InboundLimits, Release
 from .base import Link, LinkHandler
 from .endpoint import Endpoint, socket_text
 from .tcp import is_ipv4_peer
@@ -44,6 +53,11 @@ MAX_UDP_PAYLOAD = 1472
 #: frame header): larger data packets go on the stream instead (docs/wire.md §6.3.7).
 MAX_DATAGRAM_PAYLOAD = MAX_UDP_PAYLOAD - 30
 HANDSHAKE_TIMEOUT = 10.0
+#: Inbound handshakes in progress at once, in all and from one source (links/admission.py).
+MAX_PENDING_HANDSHAKES = 10
+MAX_PENDING_PER_SOURCE = 3
+#: From this many handshakes in progress on, a new Initial gets a Retry first.
+RETRY_WHEN_PENDING = 1
 CONTROL_STREAM = 0
 #: Bytes queued on a connection's stream before the node is asked to pause.
 HIGH_WATER = 4 * 1024 * 1024
@@ -129,8 +143,11 @@ class QuicLink(Link):
         self._decoder = StreamDecoder()
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
-        self._paused = False
         self._transmit_scheduled = False
+        #: Connection IDs the endpoint routes to this link (forgotten with it, in O(own IDs)).
+        self.cids: set[bytes] = set()
+        #: Inbound: gives back the link's slot under the endpoint's limits when it goes.
+        self._release: Release | None = None
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
         self.stream_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -145,16 +162,19 @@ class QuicLink(Link):
 
     # --- sending ------------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
+        if self._congested:
+            self.backlog.add_control(frame)
+            return
         if self._closed:
             return
         self.tx_bytes += len(frame)
         self._conn.send_stream_data(CONTROL_STREAM, frame)
         self._transmit_soon()
 
-    def send_data(self, frame: bytes) -> None:
-        self.send_data_batch([frame])
-
     def send_data_batch(self, frames: list[bytes]) -> None:
+        if self._congested:
+            self.backlog.add_data(frames)
+            return
         if self._closed:
             return
         conn = self._conn
@@ -190,23 +210,24 @@ class QuicLink(Link):
             self._timer = loop.call_at(timer_at, self._on_timer)
         self._check_backpressure()
 
-    def _check_backpressure(self) -> None:
+    def _queued_bytes(self) -> int:
         # aioquic exposes no queue sizes: unacknowledged stream bytes and waiting datagrams.
         conn = self._conn
         stream = conn._streams.get(CONTROL_STREAM)
         queued = 0
         if stream is not None:
             queued = stream.sender._buffer_stop - stream.sender._buffer_start
-        queued += len(conn._datagrams_pending) * MAX_DATAGRAM_PAYLOAD
-        handler = self.handler
-        if handler is None:
-            return
-        if not self._paused and queued > HIGH_WATER:
-            self._paused = True
-            handler.link_pause_writing(self)
-        elif self._paused and queued < HIGH_WATER // 4:
-            self._paused = False
-            handler.link_resume_writing(self)
+        return queued + len(conn._datagrams_pending) * MAX_DATAGRAM_PAYLOAD
+
+    def _check_backpressure(self) -> None:
+        queued = self._queued_bytes()
+        if not self._transport_full and queued > HIGH_WATER:
+            self._transport_paused()
+        elif self._transport_full and queued < HIGH_WATER // 4:
+            self._transport_resumed()
+
+    def _abort(self, reason: str) -> None:
+        self.close(reason)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -264,10 +285,14 @@ class QuicLink(Link):
         first = not self._closed
         self._closed = True
         self._endpoint.forget(self)
+        if self._release is not None:
+            self._release()
+            self._release = None
         for future in (self.handshake, self.stream_open):
             if not future.done():
                 future.set_exception(ConnectionError(reason))
                 future.exception()  # retrieved: nobody may be waiting
+        self._end_congestion()
         if first and self.handler is not None and self._started:
             self.handler.link_closed(self, reason)
 
@@ -288,7 +313,11 @@ class QuicEndpoint(asyncio.DatagramProtocol):
     """The node's one UDP socket: demultiplexes datagrams to connections by connection ID."""
 
     def __init__(
-        self, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
+        self,
+        handler: LinkHandler,
+        on_inbound: Callable[[Link], None],
+        server_name: str,
+        limits: InboundLimits | None = None,
     ) -> None:
         cert, key = self_signed(server_name)
         self._server_config = _configuration(False, cert, key)
@@ -297,6 +326,13 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         self._on_inbound = on_inbound
         self._links: dict[bytes, QuicLink] = {}
         self._transport: asyncio.DatagramTransport | None = None
+        #: Inbound links held (handshakes included), and handshakes in progress.
+        self.limits = limits if limits is not None else InboundLimits()
+        self.pending = InboundLimits(MAX_PENDING_HANDSHAKES, MAX_PENDING_PER_SOURCE)
+        self._retry = QuicRetryTokenHandler()
+        #: Retry packets sent, and Initials dropped (bad token, or over a limit).
+        self.retries_sent = 0
+        self.initials_dropped = 0
 
     # --- socket -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -328,24 +364,77 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         if link is None:
             if header.packet_type != QuicPacketType.INITIAL or len(data) < 1200:
                 return
-            connection = _new_connection(
-                self._server_config, original_destination_connection_id=header.destination_cid
-            )
-            link = QuicLink(self, connection, addr, inbound=True)
-            self._links[header.destination_cid] = link
-            self._links[connection.host_cid] = link
-            link.stream_open.add_done_callback(lambda f, link=link: self._accepted(link, f))
-            # As the reference: the handshake and the first stream bytes within 10 s, or the
-            # connection (and the state an unauthenticated Initial made us keep) goes.
-            asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._admission_due, link)
+            link = self._inbound(header, addr)
+            if link is None:
+                return
         link.receive(data, addr)
+
+    def _inbound(self, header: QuicHeader, addr: tuple) -> QuicLink | None:
+        """A connection for a new Initial, unless it must prove its address first or a limit
+        is reached (then it is answered with a Retry, or dropped, and leaves no state)."""
+        version, dcid, token = header.version, header.destination_cid, header.token
+        if version is None or version not in self._server_config.supported_versions:
+            self.initials_dropped += 1
+            return None
+        loop = asyncio.get_running_loop()
+        original, retry_cid = dcid, None
+        if token:
+            try:
+                original = self._retry.validate_token(
+                    address=addr, destination_cid=dcid, token=token, now=loop.time()
+                )
+            except ValueError:
+                self.initials_dropped += 1
+                return None
+            retry_cid = dcid
+        elif self.pending.held >= RETRY_WHEN_PENDING:
+            self._send_retry(version, header.source_cid, dcid, addr)
+            return None
+        host = str(addr[0])
+        pending = self.pending.acquire(host)
+        if pending is None:
+            self.initials_dropped += 1
+            return None
+        held = self.limits.acquire(host)
+        if held is None:
+            pending()
+            self.initials_dropped += 1
+            return None
+        connection = _new_connection(
+            self._server_config,
+            original_destination_connection_id=original,
+            retry_source_connection_id=retry_cid,
+        )
+        link = QuicLink(self, connection, addr, inbound=True)
+        link._release = held
+        self.register(dcid, link)
+        self.register(connection.host_cid, link)
+        link.stream_open.add_done_callback(
+            lambda f, link=link, pending=pending: self._accepted(link, f, pending)
+        )
+        # As the reference: the handshake and the first stream bytes within 10 s, or the
+        # connection (and the state an Initial made us keep) goes.
+        loop.call_later(HANDSHAKE_TIMEOUT, self._admission_due, link)
+        return link
+
+    def _send_retry(self, version: int, scid: bytes, dcid: bytes, addr: tuple) -> None:
+        retry_cid = os.urandom(8)
+        token = self._retry.create_token(
+            address=addr,
+            original_destination_connection_id=dcid,
+            retry_source_connection_id=retry_cid,
+            now=asyncio.get_running_loop().time(),
+        )
+        self.retries_sent += 1
+        self.sendto(encode_quic_retry(version, retry_cid, scid, dcid, token), addr)
 
     @staticmethod
     def _admission_due(link: QuicLink) -> None:
         if not link.stream_open.done():
             link.close("no control stream within the handshake timeout")
 
-    def _accepted(self, link: QuicLink, done: asyncio.Future[None]) -> None:
+    def _accepted(self, link: QuicLink, done: asyncio.Future[None], pending: Release) -> None:
+        pending()  # the handshake is over, one way or the other
         if done.cancelled() or done.exception() is not None:
             return
         link.handler = self._handler
@@ -357,13 +446,19 @@ class QuicEndpoint(asyncio.DatagramProtocol):
     # --- connections --------------------------------------------------------------------------
     def register(self, cid: bytes, link: QuicLink) -> None:
         self._links[cid] = link
+        link.cids.add(cid)
 
     def unregister(self, cid: bytes) -> None:
-        self._links.pop(cid, None)
+        link = self._links.pop(cid, None)
+        if link is not None:
+            link.cids.discard(cid)
 
     def forget(self, link: QuicLink) -> None:
-        for cid in [c for c, known in self._links.items() if known is link]:
-            del self._links[cid]
+        """Drop the link's connection IDs (its own few, never a scan of every connection)."""
+        for cid in link.cids:
+            if self._links.get(cid) is link:
+                del self._links[cid]
+        link.cids.clear()
 
     async def dial(self, endpoint: Endpoint, handler: LinkHandler) -> QuicLink:
         """Connect from the shared socket; the link is returned once the handshake is done."""
@@ -371,7 +466,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         addr = socket_address(endpoint)
         connection = _new_connection(self._client_config)
         link = QuicLink(self, connection, addr, inbound=False)
-        self._links[connection.host_cid] = link
+        self.register(connection.host_cid, link)
         connection.connect(addr, loop.time())
         link._transmit()
         try:
@@ -390,10 +485,15 @@ class QuicEndpoint(asyncio.DatagramProtocol):
 
 
 async def listen(
-    host: str, port: int, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
+    host: str,
+    port: int,
+    handler: LinkHandler,
+    on_inbound: Callable[[Link], None],
+    server_name: str,
+    limits: InboundLimits | None = None,
 ) -> QuicEndpoint:
     loop = asyncio.get_running_loop()
     _transport, endpoint = await loop.create_datagram_endpoint(
-        lambda: QuicEndpoint(handler, on_inbound, server_name), local_addr=(host, port)
+        lambda: QuicEndpoint(handler, on_inbound, server_name, limits), local_addr=(host, port)
     )
     return endpoint
