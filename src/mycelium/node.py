@@ -145,6 +145,9 @@ class Node:
             topics=config.topic_config,
         )
         self.links: set[Link] = set()
+        #: Links whose transport asked us to stop writing (see ``_pace_tun``).
+        self._congested: set[Link] = set()
+        self._tun_paused = False
         #: Wall nanoseconds spent in the router per TLV type (the metric tlv_handling_time).
         self.tlv_handling_ns: dict[type, int] = {}
         # Every protocol has a dialer: as in the reference, a peer whose transport is off here
@@ -326,6 +329,7 @@ class Node:
     def _register(self, link: Link) -> None:
         link.handler = self
         self.links.add(link)
+        self._pace_tun()
         self.router.add_neighbour(link, link.static_cost, self.now())
         link.start()
         self._flush()
@@ -353,17 +357,32 @@ class Node:
         if link not in self.links:
             return
         self.links.discard(link)
+        self._congested.discard(link)
+        self._pace_tun()
         log.debug("link closed", extra=fields(link=link.connection_id, reason=reason))
         self.peer_manager.link_closed(link, reason)
         self.router.remove_neighbour(link, self.now())
         self._flush()
 
     def link_pause_writing(self, link: Link) -> None:
-        if self.tun is not None and self._loop is not None:
-            self._loop.remove_reader(self.tun.fileno())
+        self._congested.add(link)
+        self._pace_tun()
 
     def link_resume_writing(self, link: Link) -> None:
-        if self.tun is not None and self._loop is not None:
+        self._congested.discard(link)
+        self._pace_tun()
+
+    def _pace_tun(self) -> None:
+        """Stop reading the TUN while every link is congested, and only then: one neighbour
+        that stops reading must not stall this node's traffic to all the others (its own
+        frames wait in its bounded backlog, links/backlog.py)."""
+        pause = bool(self.links) and self.links <= self._congested
+        if self.tun is None or self._loop is None or pause == self._tun_paused:
+            return
+        self._tun_paused = pause
+        if pause:
+            self._loop.remove_reader(self.tun.fileno())
+        else:
             self._loop.add_reader(self.tun.fileno(), self._tun_readable)
 
     # --- TUN --------------------------------------------------------------------------------
