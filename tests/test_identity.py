@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import stat
 from pathlib import Path
@@ -19,6 +20,7 @@ from mycelium.identity import (
     load_or_create_key_file,
     node_subnet,
     overlay_address,
+    overlay_destination,
     parse_public_key,
     save_key_file,
 )
@@ -256,3 +258,26 @@ def test_permission_denied_is_a_clear_key_file_error(
         load_key_file(path)
     with pytest.raises(KeyFileError):
         load_or_create_key_file(path)
+
+
+def test_a_destination_in_any_spelling_is_the_same_address() -> None:
+    identity = Identity.generate()
+    spellings = (
+        identity.address_text,
+        ipaddress.IPv6Address(identity.address),
+        identity.address,
+        identity.public_key.hex(),
+        identity.public_key,
+    )
+    assert {overlay_destination(s) for s in spellings} == {identity.address}
+    for bad in (b"short", "not an address", "zz" * 32):
+        with pytest.raises(ValueError):
+            overlay_destination(bad)
+
+
+def test_the_secret_key_stays_out_of_repr() -> None:
+    identity = Identity.generate()
+    shown = repr(identity) + str(identity) + f"{identity!r}"
+    for form in (identity.secret.hex(), repr(identity.secret)[2:-1], str(list(identity.secret))):
+        assert form not in shown
+    assert "public_key=" in shown

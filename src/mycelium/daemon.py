@@ -58,9 +58,15 @@ def node_config(settings: Settings, private: bool = False) -> NodeConfig:
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SettingsError(f"topic config {path}: {exc}") from None
 
+    peers = list(settings.peers)
+    if settings.public_peers:
+        from .public_nodes import endpoints
+
+        peers += [e for e in endpoints() if e not in peers]
     return NodeConfig(
         key_file=settings.key_file or default_key_path(),
-        peers=list(settings.peers),
+        peers=peers,
+        allow_from=list(settings.allow_from),
         tcp_listen_port=settings.tcp_listen_port,
         quic_listen_port=settings.quic_listen_port,
         disable_quic=settings.disable_quic or network is not None,

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import blake3
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from .logs import fields
 from .subnet import Subnet
+
+log = logging.getLogger(__name__)
 
 KEY_SIZE = 32
 ROUTER_ID_SIZE = 40
@@ -44,6 +48,22 @@ def parse_public_key(text: str) -> bytes:
     if len(key) != KEY_SIZE:  # fromhex skips inner whitespace: "aa bb…" would be short
         raise ValueError("a public key must be hexadecimal, without spaces")
     return key
+
+
+def overlay_destination(dst: str | bytes | ipaddress.IPv6Address) -> bytes:
+    """The 16-byte overlay address of an address or a public key, in any of their spellings:
+    text (an IPv6 address, or 64 hex characters), ``IPv6Address``, or raw (16 or 32 bytes)."""
+    if isinstance(dst, ipaddress.IPv6Address):
+        return dst.packed
+    if isinstance(dst, bytes):
+        if len(dst) == 16:
+            return dst
+        if len(dst) == KEY_SIZE:
+            return overlay_address(dst)
+        raise ValueError(f"a destination is 16 (address) or 32 (public key) bytes, not {len(dst)}")
+    if len(dst) == 2 * KEY_SIZE and ":" not in dst:
+        return overlay_address(parse_public_key(dst))
+    return ipaddress.IPv6Address(dst).packed
 
 
 def default_key_path() -> Path:
@@ -89,9 +109,10 @@ class RouterId(bytes):
 
 @dataclass(frozen=True)
 class Identity:
-    """A node's key pair and everything derived from it."""
+    """A node's key pair and everything derived from it. The secret never shows in ``repr``
+    (tracebacks, debug logs and ``print(identity)`` would otherwise leak it)."""
 
-    secret: bytes
+    secret: bytes = field(repr=False)
     public_key: bytes
     address: bytes
     subnet: Subnet
@@ -150,4 +171,7 @@ def load_or_create_key_file(path: Path) -> Identity:
     if identity is None:
         identity = Identity.generate()
         save_key_file(identity, path)
+        log.warning("key file not found: generated a new key", extra=fields(path=path))
+    else:
+        log.info("using key file", extra=fields(path=path))
     return identity

@@ -7,16 +7,18 @@ return, batch by batch: no task, await or log line per packet.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, TypeVar
 
+from .allow import AllowList, parse_rule
 from .crypto import KeyCache
 from .dataplane import DataPlane
 from .identity import (
@@ -25,17 +27,20 @@ from .identity import (
     default_key_path,
     load_or_create_key_file,
     overlay_address,
+    overlay_destination,
 )
 from .links import quic, tcp, vsock
 from .links.base import Link
 from .links.endpoint import Endpoint
 from .links.peer_manager import PeerManager
 from .links.private import PrivateNetwork
-from .messages.engine import MessageEngine
+from .logs import fields
+from .messages.engine import MessageEngine, ReceivedMessage
 from .messages.service import MessageService
 from .proxy import SOCKS_PORT, Proxy
 from .routing import Router
 from .routing.limits import RouterLimits
+from .subnet import Subnet
 from .wire.packet import DataPacket, encode_control
 from .wire.stream import Packet
 
@@ -49,10 +54,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class ListenError(OSError):
+    """A peer listener could not be opened; the message names the protocol and port."""
+
+
 @dataclass
 class NodeConfig:
-    key_file: Path = field(default_factory=default_key_path)
-    peers: list[Endpoint] = field(default_factory=list)
+    """What a node needs to run; strings are accepted where a path, endpoint or rule is meant
+    (``NodeConfig(key_file="node.key", peers=["tcp://192.0.2.1:9651"])``)."""
+
+    key_file: Path | str = field(default_factory=default_key_path)
+    peers: Sequence[Endpoint | str] = field(default_factory=list)
     tcp_listen_port: int = 9651
     quic_listen_port: int = 9651
     disable_quic: bool = False
@@ -75,9 +87,28 @@ class NodeConfig:
     router_limits: RouterLimits = field(default_factory=RouterLimits)
     #: Where a proxy ``connect`` listens (the reference's fixed ``[::]:1080``).
     proxy_listen: tuple[str, int] = ("::", SOCKS_PORT)
+    #: Only these sources may reach our TUN and message bus (``--allow-from``: public keys,
+    #: overlay addresses or subnets); empty allows everyone.
+    allow_from: Sequence[Subnet | str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Parse what was given as text now, so that a bad value fails here, clearly."""
+        self.key_file = Path(self.key_file)
+        self.peers = self.endpoints
+        self.allow_from = self.allow_rules
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """``peers``, parsed."""
+        return [p if isinstance(p, Endpoint) else Endpoint.parse(p) for p in self.peers]
+
+    @property
+    def allow_rules(self) -> list[Subnet]:
+        """``allow_from``, parsed."""
+        return [r if isinstance(r, Subnet) else parse_rule(r) for r in self.allow_from]
 
     @classmethod
-    def loopback(cls, peers: list[Endpoint] | tuple[Endpoint, ...] = ()) -> NodeConfig:
+    def loopback(cls, peers: Sequence[Endpoint | str] = ()) -> NodeConfig:
         """A node for in-process networks (tests, benchmarks, embedding): a fresh identity, no
         TUN, no discovery, listening on ``::1`` ports the kernel picks."""
         return cls(
@@ -97,7 +128,7 @@ class Node:
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
-        self.identity = config.identity or load_or_create_key_file(config.key_file)
+        self.identity = config.identity or load_or_create_key_file(Path(config.key_file))
         self._loop: asyncio.AbstractEventLoop | None = None
         self.router_id = RouterId.generate(self.identity.public_key)
         self.started_at = time.monotonic()
@@ -105,6 +136,8 @@ class Node:
         self.router: Router[Link] = Router(self.router_id, now, config.router_limits)
         self.keys = KeyCache(self.identity.secret)
         self.dataplane = DataPlane(self.identity, self.router, self.keys)
+        if config.allow_from:
+            self.dataplane.allow = AllowList(config.allow_rules, self.identity.subnet)
         self.message_engine = MessageEngine(
             self.identity.address,
             self.identity.public_key,
@@ -112,6 +145,9 @@ class Node:
             topics=config.topic_config,
         )
         self.links: set[Link] = set()
+        #: Links whose transport asked us to stop writing (see ``_pace_tun``).
+        self._congested: set[Link] = set()
+        self._tun_paused = False
         #: Wall nanoseconds spent in the router per TLV type (the metric tlv_handling_time).
         self.tlv_handling_ns: dict[type, int] = {}
         # Every protocol has a dialer: as in the reference, a peer whose transport is off here
@@ -154,38 +190,30 @@ class Node:
             self.tun = TunDevice.open(self.config.tun_name, self.identity.address)
             self._loop.add_reader(self.tun.fileno(), self._tun_readable)
         private = self.config.private
+        host, tcp_port = self.config.listen_host, self.config.tcp_listen_port
+        mark = self.config.firewall_mark
+        listener: asyncio.Server | TlsListener
         if private is None:
-            self._listeners.append(
-                await tcp.listen(
-                    self.config.listen_host,
-                    self.config.tcp_listen_port,
-                    self,
-                    self._accepted,
-                    firewall_mark=self.config.firewall_mark,
-                )
-            )
+            listening = tcp.listen(host, tcp_port, self, self._accepted, firewall_mark=mark)
+            listener = await _listening("TCP", tcp_port, listening)
         else:
             from .links import tls_psk  # tlslite only where a private network needs it
 
-            self._listeners.append(
-                await tls_psk.listen(
-                    self.config.listen_host,
-                    self.config.tcp_listen_port,
-                    self,
-                    self._accepted,
-                    network_name=private.name,
-                    key=private.key,
-                    firewall_mark=self.config.firewall_mark,
-                )
-            )
-        if not self.config.disable_quic and private is None:
-            self._quic = await quic.listen(
-                self.config.listen_host,
-                self.config.quic_listen_port,
+            psk = tls_psk.listen(
+                host,
+                tcp_port,
                 self,
-                self._accepted_quic,
-                self.router_id.text(),
+                self._accepted,
+                network_name=private.name,
+                key=private.key,
+                firewall_mark=mark,
             )
+            listener = await _listening("TLS", tcp_port, psk)
+        self._listeners.append(listener)
+        if not self.config.disable_quic and private is None:
+            quic_port = self.config.quic_listen_port
+            opening = quic.listen(host, quic_port, self, self._accepted_quic, self.router_id.text())
+            self._quic = await _listening("QUIC (UDP)", quic_port, opening)
         if self.config.vsock_listen_port is not None:
             # Plain even in a private network (docs/wire.md §6.4.1); a failure costs only vsock.
             try:
@@ -194,7 +222,7 @@ class Node:
                 )
             except OSError as exc:
                 log.error("vsock listener not started: %s", exc)
-        for endpoint in self.config.peers:
+        for endpoint in self.config.endpoints:
             self.peer_manager.add_peer(endpoint)
         self.peer_manager.start()
         if not self.config.disable_peer_discovery:
@@ -216,9 +244,14 @@ class Node:
         self.messages = MessageService(self.message_engine, self._flush, self.now)
         self._flush()
         log.info(
-            "node started: address %s, public key %s",
-            self.identity.address_text,
-            self.identity.public_key.hex(),
+            "node started",
+            extra=fields(
+                address=self.identity.address_text,
+                public_key=self.public_key,
+                listening=" ".join(str(e) for e in self.listen_endpoints) or None,
+                tun=None if self.tun is None else self.config.tun_name,
+                peers=len(self.config.peers) or None,
+            ),
         )
 
     async def stop(self) -> None:
@@ -300,6 +333,7 @@ class Node:
     def _register(self, link: Link) -> None:
         link.handler = self
         self.links.add(link)
+        self._pace_tun()
         self.router.add_neighbour(link, link.static_cost, self.now())
         link.start()
         self._flush()
@@ -327,17 +361,32 @@ class Node:
         if link not in self.links:
             return
         self.links.discard(link)
-        log.info("link %s closed: %s", link.connection_id, reason)
-        self.peer_manager.link_closed(link)
+        self._congested.discard(link)
+        self._pace_tun()
+        log.debug("link closed", extra=fields(link=link.connection_id, reason=reason))
+        self.peer_manager.link_closed(link, reason)
         self.router.remove_neighbour(link, self.now())
         self._flush()
 
     def link_pause_writing(self, link: Link) -> None:
-        if self.tun is not None and self._loop is not None:
-            self._loop.remove_reader(self.tun.fileno())
+        self._congested.add(link)
+        self._pace_tun()
 
     def link_resume_writing(self, link: Link) -> None:
-        if self.tun is not None and self._loop is not None:
+        self._congested.discard(link)
+        self._pace_tun()
+
+    def _pace_tun(self) -> None:
+        """Stop reading the TUN while every link is congested, and only then: one neighbour
+        that stops reading must not stall this node's traffic to all the others (its own
+        frames wait in its bounded backlog, links/backlog.py)."""
+        pause = bool(self.links) and self.links <= self._congested
+        if self.tun is None or self._loop is None or pause == self._tun_paused:
+            return
+        self._tun_paused = pause
+        if pause:
+            self._loop.remove_reader(self.tun.fileno())
+        else:
             self._loop.add_reader(self.tun.fileno(), self._tun_readable)
 
     # --- TUN --------------------------------------------------------------------------------
@@ -383,7 +432,7 @@ class Node:
         for neighbour, tlv in router.take_outgoing():
             neighbour.send(encode_control(tlv))
         for neighbour in router.take_dead_neighbours():
-            log.info("neighbour %s declared dead (no IHU)", neighbour.connection_id)
+            log.info("neighbour declared dead (no IHU)", extra=fields(link=neighbour.connection_id))
             neighbour.close()
         for neighbour, frames in dataplane.take_link_batches():
             neighbour.send_data_batch(frames)
@@ -429,3 +478,76 @@ class Node:
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+    # --- for embedders ------------------------------------------------------------------------
+    @property
+    def address(self) -> ipaddress.IPv6Address:
+        """This node's overlay address (inside 400::/7, derived from its public key)."""
+        return ipaddress.IPv6Address(self.identity.address)
+
+    @property
+    def public_key(self) -> str:
+        """This node's public key in hex, as ``mycelium inspect`` prints it."""
+        return self.identity.public_key.hex()
+
+    @property
+    def subnet(self) -> ipaddress.IPv6Network:
+        """The /64 this node announces (its address's)."""
+        return ipaddress.IPv6Network(str(self.identity.subnet))
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since the node was created."""
+        return time.monotonic() - self.started_at
+
+    @property
+    def listen_endpoints(self) -> list[Endpoint]:
+        """Where this node accepts peers, on its configured listen host (``::`` is any)."""
+        host = self.config.listen_host
+        proto = "tcp" if self.config.private is None else "tls"
+        endpoints = [Endpoint(proto, host, self.tcp_port)] if self._listeners else []
+        if self.quic_port is not None:
+            endpoints.append(Endpoint("quic", host, self.quic_port))
+        return endpoints
+
+    async def send_message(
+        self,
+        dst: str | bytes | ipaddress.IPv6Address,
+        payload: bytes,
+        *,
+        topic: bytes = b"",
+        reply_timeout: float | None = None,
+    ) -> ReceivedMessage | None:
+        """Send ``payload`` to an overlay address or a public key (hex or raw) over the message
+        bus; with ``reply_timeout``, wait that many seconds for the reply and return it."""
+        _, reply = await self._bus().push(overlay_destination(dst), payload, topic, reply_timeout)
+        return reply
+
+    async def receive_message(
+        self, timeout: float = 0.0, topic: bytes | None = None
+    ) -> ReceivedMessage | None:
+        """The oldest received message (with ``topic``, if given), waiting up to ``timeout``
+        seconds for one; None when none came."""
+        return await self._bus().pop(topic, timeout=timeout)
+
+    def reply(self, message: ReceivedMessage, payload: bytes) -> None:
+        """Answer a received message (its sender may be waiting in ``send_message``)."""
+        self._bus().reply(message.id, message.src_ip, payload)
+
+    def _bus(self) -> MessageService:
+        if self.messages is None or self._stopped.is_set():
+            raise RuntimeError("the node is not running: use `async with Node(config) as node`")
+        return self.messages
+
+
+async def _listening(what: str, port: int, opening: Awaitable[T]) -> T:
+    """Await a listener; an OSError becomes a ListenError naming the protocol and port."""
+    try:
+        return await opening
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE or "bind" in reason:
+            reason += " (another node running? -t and -q choose other ports)"
+        error = ListenError(f"cannot listen for {what} on port {port}: {reason}")
+        error.errno = exc.errno
+        raise error from exc

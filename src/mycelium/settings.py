@@ -19,8 +19,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .allow import parse_rule
 from .links.endpoint import Endpoint
 from .routing.limits import RouterLimits
+from .subnet import Subnet
 
 
 class SettingsError(ValueError):
@@ -57,7 +59,7 @@ def _ipv6(text: str) -> ipaddress.IPv6Address:
     return ipaddress.IPv6Address(text)
 
 
-def _socket_address(text: str) -> str:
+def listen_address(text: str) -> str:
     """``host:port`` with a literal IP and a port, as the reference's SocketAddr accepts."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 0xFFFF:
@@ -98,9 +100,15 @@ class Settings:
     )
     peers: tuple[Endpoint, ...] = setting(
         (),
-        "Peers to connect to (repeatable, e.g. tcp://[2001:db8::1]:9651).",
+        "Peers to connect to: tcp://, quic://, tls:// or vsock:// and an address or host name "
+        "with its port (e.g. tcp://[2001:db8::1]:9651 tcp://node.example.org:9651).",
         metavar="ENDPOINT",
         parse=Endpoint.parse,
+    )
+    public_peers: bool = setting(
+        False,
+        "(pymycelium) Also peer with the public nodes the reference's operators host (TCP over "
+        "IPv4 and IPv6), which joins this node to the global network.",
     )
     tcp_listen_port: int = setting(
         9651, "Port to listen on for tcp connections.", short="-t", bounds=PORT
@@ -119,15 +127,15 @@ class Settings:
         flag="--peer-discovery-interface",
     )
     api_addr: str | None = setting(
-        "127.0.0.1:8989", "Address of the HTTP API server.", parse=_socket_address
+        "127.0.0.1:8989", "Address of the HTTP API server.", parse=listen_address
     )
     jsonrpc_addr: str | None = setting(
-        "127.0.0.1:8990", "Address of the JSON-RPC API server.", parse=_socket_address
+        "127.0.0.1:8990", "Address of the JSON-RPC API server.", parse=listen_address
     )
     no_tun: bool = setting(False, "Run without creating a TUN interface.")
     tun_name: str = setting("mycelium", "Name to use for the TUN interface.")
     metrics_api_address: str | None = setting(
-        None, "Address on which to expose prometheus metrics.", parse=_socket_address
+        None, "Address on which to expose prometheus metrics.", parse=listen_address
     )
     firewall_mark: int | None = setting(
         None, "The firewall mark to set on the mycelium sockets.", bounds=U32
@@ -167,6 +175,14 @@ class Settings:
         _LIMITS.max_routes_per_neighbour,
         "(pymycelium) Most routes one peer may give this node (its share of the table).",
         bounds=(1, 10_000_000),
+    )
+    allow_from: tuple[Subnet, ...] = setting(
+        (),
+        "(pymycelium) Accept IP packets and messages only from this public key, overlay address "
+        "(its node's /64) or overlay subnet (repeatable; default: from everyone). Others are "
+        "dropped and counted; routing for other nodes is unaffected.",
+        metavar="PUBKEY|SUBNET",
+        parse=parse_rule,
     )
     network_name: str | None = setting(
         None, "Name of the private network (2 to 64 bytes).", private=True

@@ -7,20 +7,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mycelium.cli.argv import hoist_global_options
+import click
+import pytest
+
+import mycelium
+from mycelium.cli.argv import normalise
 from mycelium.identity import Identity, save_key_file
 
 MAIN = "from mycelium.cli.main import main; main()"
 
 
 def test_hoisting() -> None:
-    assert hoist_global_options(["inspect", "-k", "a.bin", "--json"]) == [
+    assert normalise(["inspect", "-k", "a.bin", "--json"]) == [
         "-k",
         "a.bin",
         "inspect",
         "--json",
     ]
-    assert hoist_global_options(["peers", "list", "--key-file=x", "-c", "c.toml"]) == [
+    assert normalise(["peers", "list", "--key-file=x", "-c", "c.toml"]) == [
         "--key-file=x",
         "-c",
         "c.toml",
@@ -28,9 +32,9 @@ def test_hoisting() -> None:
         "list",
     ]
     untouched = ["message", "send", "400::1", "--", "-k", "v"]
-    assert hoist_global_options(untouched) == untouched
-    assert hoist_global_options(["-k"]) == ["-k"]  # click reports the missing value
-    assert hoist_global_options(["-t", "0", "--no-tun"]) == ["-t", "0", "--no-tun"]
+    assert normalise(untouched) == untouched
+    assert normalise(["-k"]) == ["-k"]  # click reports the missing value
+    assert normalise(["-t", "0", "--no-tun"]) == ["-t", "0", "--no-tun"]
 
 
 def test_inspect_and_generate_keys_with_the_key_file_after_the_subcommand(tmp_path: Path) -> None:
@@ -63,5 +67,23 @@ def test_version_is_printed_as_clap_prints_it() -> None:
         timeout=30,
         check=True,
     )
-    name, version = out.stdout.split()
-    assert name == "mycelium" and version[0].isdigit()
+    name, version, *protocol = out.stdout.split()
+    assert name == "mycelium" and version[0].isdigit()  # what a script reading clap's line uses
+    assert protocol[-3:] == ["mycelium", mycelium.REFERENCE_VERSION, "protocol)"]
+
+
+def test_peers_lists_are_expanded_and_an_empty_one_refused() -> None:
+    assert normalise(["--peers", "tcp://a:1", "quic://[::1]:2", "peers", "list"]) == [
+        "--peers",
+        "tcp://a:1",
+        "--peers",
+        "quic://[::1]:2",
+        "peers",
+        "list",
+    ]
+    # The first word is always the value: its parser explains what is wrong with it.
+    assert normalise(["--peers", "10.0.0.2:9651"]) == ["--peers", "10.0.0.2:9651"]
+    assert normalise(["--peers", "x", "inspect"]) == ["--peers", "x", "inspect"]
+    for bare in (["--peers"], ["--peers", "--no-tun"], ["--no-tun", "--peers"]):
+        with pytest.raises(click.UsageError, match="at least one endpoint"):
+            normalise(bare)

@@ -73,7 +73,15 @@ async def test_receive_json_raw_and_file(pair: Pair, tmp_path: Path) -> None:
     assert "payload" not in json.loads(saved.output)
 
     empty = await run(pair, "message", "receive", "--timeout", "0")
-    assert empty.exit_code == 0 and empty.output == ""
+    assert (empty.exit_code, empty.stdout, empty.stderr) == (124, "", "no message within 0 s\n")
+
+
+async def test_send_wait_without_reply_times_out_with_its_own_status(pair: Pair) -> None:
+    result = await run(
+        pair, "message", "send", pair.b.identity.address_text, "anyone?", "--wait", "--timeout", "1"
+    )
+    assert result.exit_code == 124 and result.stderr == "no reply within 1 s\n"
+    assert len(json.loads(result.stdout)["id"]) == 16  # the message's id, as the reference prints
 
 
 async def test_send_argument_errors(pair: Pair) -> None:

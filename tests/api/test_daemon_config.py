@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from mycelium.cli import daemon
-from mycelium.cli.main import cli, expand_peers
+from mycelium.cli.argv import normalise
+from mycelium.cli.main import cli
 from mycelium.node import NodeConfig
 from mycelium.settings import Settings
 
@@ -44,7 +45,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NodeConfig, Settings]
 
 
 def run(tmp_path: Path, *args: str) -> Any:
-    argv = expand_peers(["-k", str(tmp_path / "key.bin"), *args])
+    argv = normalise(["-k", str(tmp_path / "key.bin"), *args])
     return CliRunner().invoke(cli, argv, prog_name="mycelium")
 
 

@@ -7,9 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,60 +18,13 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-MAIN = "from mycelium.cli.main import main; main()"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Daemon:
-    def __init__(self, tmp_path: Path) -> None:
-        self.key = tmp_path / "key.bin"
-        self.api, self.rpc, self.metrics = (f"127.0.0.1:{free_port()}" for _ in range(3))
-        argv = [sys.executable, "-c", MAIN, "-k", str(self.key), "--no-tun", "--disable-quic"]
-        argv += ["--disable-peer-discovery", "-t", "0", "--api-addr", self.api]
-        argv += ["--jsonrpc-addr", self.rpc, "--metrics-api-address", self.metrics]
-        self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={"XDG_CONFIG_HOME": "/x"}
-        )
-
-    def get(self, url: str, timeout: float = 5) -> bytes:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.read()  # type: ignore[no-any-return]
-
-    def wait_up(self) -> dict[str, Any]:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                return json.loads(self.get(f"http://{self.api}/api/v1/admin", 1))  # type: ignore[no-any-return]
-            except (urllib.error.URLError, ConnectionError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(self.output()) from None
-                time.sleep(0.1)
-
-    def client(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-c", MAIN, "--api-addr", self.api, *args]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
-
-    def output(self) -> str:
-        if self.proc.poll() is None:
-            return "(still running)"
-        assert self.proc.stdout is not None
-        return self.proc.stdout.read().decode(errors="replace")
+from live_daemon import Daemon, running
 
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    d = Daemon(tmp_path)
-    try:
+    with running(tmp_path) as d:
         yield d
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-        d.proc.wait(10)
 
 
 def test_daemon_serves_all_apis_and_stops_on_sigterm(daemon: Daemon) -> None:

@@ -60,6 +60,7 @@ def test_inspect_rejects_a_bad_key() -> None:
 
 def test_generate_keys(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "priv_key.bin"
+    path.parent.mkdir()  # only the default location's directories are created
     first = CliRunner().invoke(cli, ["-k", str(path), "generate-keys"])
     assert first.exit_code == 0, first.output
     key = load_key_file(path)
@@ -108,6 +109,7 @@ def test_generate_keys_writes_a_private_32_byte_file(tmp_path: Path) -> None:
     import stat
 
     path = tmp_path / "a" / "b" / "priv_key.bin"
+    path.parent.mkdir(parents=True)
     result = CliRunner().invoke(cli, ["-k", str(path), "generate-keys"])
     assert result.exit_code == 0
     assert len(path.read_bytes()) == 32

@@ -43,14 +43,15 @@ def test_link_batch_with_forged_and_empty_payloads_counts_them_and_goes_on() -> 
     plane, router = make_plane(B)
     router.add(A, "na")
     key = SharedKey(shared_secret(A.secret, B.public_key))
-    good = key.seal(b"\x01\x00\x00\x00" + ipv6_packet(A.address, B.address, hop=4))
+    inner = b"\x01\x00\x00\x00" + ipv6_packet(A.address, B.address, hop=4)
+    good, again = key.seal(inner), key.seal(inner)  # two packets (a copy would be a replay)
     batch = [
         DataPacket(A.address, B.address, 10, good),
         DataPacket(A.address, B.address, 10, key.seal(b"")),  # shorter than a user header
         DataPacket(A.address, B.address, 10, good[:-1] + bytes([good[-1] ^ 1])),
         DataPacket(A.address, B.address, 10, key.seal(b"\x01\x00\x00\x00")),  # no IPv6
         DataPacket(A.address, B.address, 10, key.seal(b"\x09" + bytes(60))),  # bad version
-        DataPacket(A.address, B.address, 10, good),
+        DataPacket(A.address, B.address, 10, again),
     ]
     plane.from_link(batch, now=0.0)
     assert len(plane.take_to_tun()) == 2

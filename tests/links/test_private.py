@@ -95,3 +95,11 @@ async def test_public_node_has_quic(key_file: Path) -> None:
     async with Node(config) as node:
         assert node.quic_port is not None and node.quic_port > 0
         assert "quic" in node.peer_manager._dialers  # type: ignore[attr-defined]
+
+
+def test_the_network_key_stays_out_of_repr(key_file: Path) -> None:
+    network = PrivateNetwork.load("testnet", key_file)
+    shown = repr(network) + str(network)
+    assert network.key.hex() not in shown
+    assert repr(network.key)[2:-1] not in shown
+    assert "testnet" in shown

@@ -8,11 +8,13 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import time
 
 import pytest
 
 from link_recorder import Recorder, wait_for
 from mycelium.links import tls_psk
+from mycelium.links.admission import InboundLimits
 from mycelium.links.endpoint import Endpoint
 from mycelium.wire.packet import encode_control, encode_data
 from mycelium.wire.tlv import Hello
@@ -181,5 +183,67 @@ async def test_a_peer_dripping_its_handshake_is_cut_off(monkeypatch: pytest.Monk
             dripping.cancel()
             writer.close()
         assert side.links == []
+    finally:
+        listener.close()
+
+
+async def test_idle_sockets_do_not_delay_a_members_handshake(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The attack: 16 idle unauthenticated sockets held every handshake thread for up to 10 s and
+    real members waited 8.5-10 s. Here 64 idle sockets (limits raised so all are held) and 8
+    dripping ones: a member still gets in at once, and the idle ones go after the first-byte
+    timeout."""
+    monkeypatch.setattr(tls_psk, "FIRST_BYTE_TIMEOUT", 1.0)
+    side, member = Recorder(), Recorder()
+    limits = InboundLimits(total=500, per_source=500)
+    listener = await tls_psk.listen(
+        "::1", 0, side, side.accepted, network_name=NAME, key=KEY, limits=limits
+    )
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(64):
+            idle.append(socket.create_connection(("::1", listener.port)))
+        for sock in idle[:8]:
+            sock.sendall(b"\x16\x03\x01\x02")  # the start of a ClientHello, then nothing
+        await wait_for(lambda: limits.held == 64)
+        started = time.monotonic()
+        link = await tls_psk.dial(
+            Endpoint("tcp", "::1", listener.port), member, network_name=NAME, key=KEY
+        )
+        took = time.monotonic() - started
+        assert took < 1.0, took  # was 8.5-10 s behind 16 idle sockets
+        link.start()
+        link.send(encode_control(Hello(1)))
+        await wait_for(lambda: side.packets == [Hello(1)])
+        # the silent ones are dropped after the first-byte timeout (the dripping ones stay
+        # until the handshake timeout): their slots come back
+        await wait_for(lambda: limits.held == 8 + 1, timeout=5)
+        link.close()
+    finally:
+        for sock in idle:
+            sock.close()
+        listener.close()
+
+
+async def test_a_wrong_key_is_refused_quickly_and_gives_its_slot_back() -> None:
+    side = Recorder()
+    limits = InboundLimits(total=10, per_source=10)
+    listener = await tls_psk.listen(
+        "::1", 0, side, side.accepted, network_name=NAME, key=KEY, limits=limits
+    )
+    try:
+        for _ in range(20):  # more attempts than slots: each one is released
+            started = time.monotonic()
+            with pytest.raises(tls_psk.TlsError):
+                await tls_psk.dial(
+                    Endpoint("tcp", "::1", listener.port),
+                    Recorder(),
+                    network_name=NAME,
+                    key=bytes(32),
+                )
+            assert time.monotonic() - started < 1.0
+        await wait_for(lambda: limits.held == 0)
+        assert limits.refused_total == 0 and side.links == []
     finally:
         listener.close()

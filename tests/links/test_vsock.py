@@ -80,18 +80,21 @@ async def test_framing_violation_closes_only_that_link() -> None:
 
 
 async def test_a_stalled_reader_pauses_the_writer_then_resumes() -> None:
+    """A writer that goes on after the pause loses only what exceeds the bounded backlog."""
     a_rec, b_rec = PausingRecorder(), Recorder()
     a, b = _pair(a_rec, b_rec)
     loop = asyncio.get_running_loop()
     fd = b._transport._fd  # type: ignore[union-attr]
     loop.remove_reader(fd)  # the far side stops reading
     frame = encode_data(bytes(16), bytes(range(16)), 64, b"y" * 1400)
-    for _ in range(5000):  # ~7 MB, above the 4 MiB high-water mark
+    for _ in range(6000):  # ~8.6 MB: above the 4 MiB high-water mark plus the 1 MiB backlog
         a.send_data(frame)
     assert a_rec.pauses == 1 and a_rec.resumes == 0
+    assert a.backlog.data_bytes <= a.backlog.data_limit and a.backlog.dropped_data > 0
+    sent = 6000 - a.backlog.dropped_data
     loop.add_reader(fd, b._transport._on_readable)  # type: ignore[union-attr]
-    await wait_for(lambda: len(b_rec.packets) == 5000, timeout=30)
-    assert a_rec.resumes == 1
+    await wait_for(lambda: len(b_rec.packets) == sent, timeout=30)
+    assert a_rec.resumes == 1 and not a.backlog
     a.close()
     await wait_for(lambda: bool(b_rec.closed))
 

@@ -51,6 +51,7 @@ class Network:
     workdir: Path
     namespaces: list[str] = field(default_factory=list)
     nodes: dict[str, NodeProcess] = field(default_factory=dict)
+    etc_dirs: list[Path] = field(default_factory=list)
     _links: int = 0
 
     # --- topology ---------------------------------------------------------------------------
@@ -91,6 +92,17 @@ class Network:
                     f"{delay_ms}ms",
                 )
         return ifa, ifb, addr_a, addr_b
+
+    def hosts(self, ns: str, entries: dict[str, str]) -> None:
+        """/etc/hosts as processes in ``ns`` see it (``ip netns exec`` mounts
+        /etc/netns/<ns>/hosts over it); rewritten in place, so running processes see changes.
+        Removed in ``close()``."""
+        directory = Path("/etc/netns") / ns
+        directory.mkdir(parents=True, exist_ok=True)
+        self.etc_dirs.append(directory)
+        text = "".join(f"{address} {name}\n" for name, address in entries.items())
+        with open(directory / "hosts", "w") as f:
+            f.write("127.0.0.1 localhost\n::1 localhost\n" + text)
 
     def exec(self, ns: str, *cmd: str, check: bool = True, timeout: float = 30):
         return run("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
@@ -197,6 +209,8 @@ class Network:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
             run("ip", "netns", "del", ns, check=False)
+        for directory in self.etc_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def overlay_route_table(net: Network, node: NodeProcess) -> list[dict]:

@@ -113,6 +113,6 @@ def test_route_and_dump_floods_stop_at_the_limits(net: Network) -> None:
         flood.wait()
     # One dump of 20 000 routes is ~1.5 MB on the wire; 120 of them would be ~180 MB queued.
     assert grown < 40, f"RSS grew {grown:.0f} MB"
-    assert max(latencies) < 1.0, latencies
+    assert max(latencies) < 2.0, latencies  # without the limit: no answer within 10 s
     assert victim.proc is not None and victim.proc.poll() is None, victim.log()
     assert "Traceback" not in victim.log()

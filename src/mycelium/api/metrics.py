@@ -280,6 +280,12 @@ class NodeCollector:
             "Addresses dropped from the full per-address packet statistics",
             dataplane.packet_stats.evicted,
         )
+        allow = dataplane.allow
+        yield _counter(
+            "pymycelium_packets_not_allowed",
+            "Packets and messages for us dropped because --allow-from does not list their source",
+            0 if allow is None else allow.dropped,
+        )
 
 
 def _escape(text: str) -> str:

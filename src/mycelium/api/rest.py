@@ -16,6 +16,7 @@ from .dashboard import add_dashboard_routes
 from .errors import BadRequest, Conflict, NotFound, Unavailable
 from .facade import NodeApi
 from .guard import MESSAGE_BODY, BodyRefused, Handler, protect, read_json
+from .status import add_status_routes
 
 #: The facade's refusals as HTTP statuses; the reason goes in a text body when there is one.
 STATUS: dict[type[Exception], int] = {
@@ -238,4 +239,5 @@ def build_app(api: NodeApi) -> web.Application:
         ]
     )
     add_dashboard_routes(app, api)
+    add_status_routes(app, api)
     return app

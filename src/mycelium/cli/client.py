@@ -1,4 +1,8 @@
-"""Client subcommands that talk to a running node's REST API (``--api-addr``)."""
+"""Client subcommands that talk to a running node's REST API (``--api-addr``).
+
+Every ``--json`` prints indented JSON (the message commands, which have no ``--json``, print one
+compact JSON document per line, as the reference does).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,19 @@ from typing import Any
 
 import click
 
+from ..settings import BY_NAME, listen_address
 from ..socket_address import parse_socket_address, socket_text
 from .table import format_bytes, format_seconds, render
+
+DEFAULT_API: str = BY_NAME["api_addr"].default
+#: Our status document (api/status.py; not imported, to keep aiohttp out of the client).
+STATUS_PATH = "/api/v1/pymycelium/status"
 
 
 class ApiClient:
     def __init__(self, address: str) -> None:
-        self.base = f"http://{address}/api/v1"
+        self.root = f"http://{address}"
+        self.base = f"{self.root}/api/v1"
         self.address = address
 
     def call(
@@ -26,7 +36,8 @@ class ApiClient:
         import urllib.request
 
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method)
+        url = (self.root if path.startswith("/api/") else self.base) + path
+        request = urllib.request.Request(url, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
@@ -40,6 +51,17 @@ class ApiClient:
                 f"cannot reach the node's API at {self.address} ({reason}); is a node running?"
             ) from None
 
+    def get_status(self) -> dict[str, Any] | None:
+        """Our node's status document; None from a node without it (a reference node)."""
+        status, body = self.call("GET", STATUS_PATH)
+        if status != 200:
+            return None
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
     def get_json(self, path: str) -> tuple[Any, bytes]:
         status, body = self.call("GET", path)
         if status != 200:
@@ -51,7 +73,17 @@ class ApiClient:
 
 
 def client_for(ctx: click.Context) -> ApiClient:
-    return ApiClient((ctx.find_root().obj or {}).get("api_addr") or "127.0.0.1:8989")
+    address = (ctx.find_root().obj or {}).get("api_addr") or DEFAULT_API
+    try:
+        listen_address(address)
+    except ValueError as exc:
+        raise click.ClickException(f"--api-addr: {exc}") from None
+    return ApiClient(address)
+
+
+def echo_json(value: Any) -> None:
+    """What ``--json`` prints: indented, keys in the API's order."""
+    click.echo(json.dumps(value, indent=2))
 
 
 json_flag = click.option("--json", "as_json", is_flag=True, help="Print in JSON format.")
@@ -67,10 +99,13 @@ def peers_group() -> None:
 @click.pass_context
 def peers_list(ctx: click.Context, as_json: bool) -> None:
     """List the connected peers."""
-    peers, _ = client_for(ctx).get_json("/admin/peers")
+    client = client_for(ctx)
+    peers, _ = client.get_json("/admin/peers")
     if as_json:
-        click.echo(json.dumps(peers, indent=2))
+        echo_json(peers)
         return
+    # Link cost and round trip come from our status document (absent on a reference node).
+    extra = {p["endpoint"]: p for p in (client.get_status() or {}).get("peers", [])}
     rows: list[list[object]] = [
         [
             "Protocol",
@@ -83,23 +118,36 @@ def peers_list(ctx: click.Context, as_json: bool) -> None:
             "Last connection",
         ]
     ]
+    if extra:
+        rows[0] += ["Link cost", "RTT"]
     for p in peers:
-        addr = p["endpoint"]["addr"]
+        endpoint = p["endpoint"]
+        addr = endpoint["addr"]
         socket_text = addr.get("socket") or "{cid}:{port}".format(**addr.get("vsock", {}))
         last = p.get("lastConnected")
-        rows.append(
-            [
-                p["endpoint"]["proto"],
-                socket_text,
-                p["type"],
-                p["connectionState"],
-                format_bytes(p["rxBytes"]),
-                format_bytes(p["txBytes"]),
-                format_seconds(p["discovered"]),
-                "Never connected" if last is None else format_seconds(last),
-            ]
-        )
+        row: list[object] = [
+            endpoint["proto"],
+            socket_text,
+            p["type"],
+            p["connectionState"],
+            format_bytes(p["rxBytes"]),
+            format_bytes(p["txBytes"]),
+            format_seconds(p["discovered"]),
+            "Never connected" if last is None else format_seconds(last),
+        ]
+        if extra:
+            ours = extra.get(f"{endpoint['proto']}://{socket_text}", {})
+            row += [_or_dash(ours.get("linkCost")), _ms(ours.get("rttMs"))]
+        rows.append(row)
     click.echo(render(rows))
+
+
+def _or_dash(value: object) -> object:
+    return "-" if value is None else value
+
+
+def _ms(value: int | None) -> str:
+    return "-" if value is None else f"{value} ms"
 
 
 def _each_peer(ctx: click.Context, peers: tuple[str, ...], method: str) -> None:
@@ -135,9 +183,9 @@ def routes_group() -> None:
 
 
 def _routes(ctx: click.Context, path: str, as_json: bool) -> None:
-    routes, raw = client_for(ctx).get_json(path)
+    routes, _ = client_for(ctx).get_json(path)
     if as_json:
-        click.echo(raw.decode())
+        echo_json(routes)
         return
     rows: list[list[object]] = [["Subnet", "Next Hop", "Metric", "Seq No"]]
     rows += [[r["subnet"], r["nextHop"], r["metric"], r["seqno"]] for r in routes]
@@ -165,9 +213,9 @@ def routes_fallback(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def routes_queried(ctx: click.Context, as_json: bool) -> None:
     """Print the currently queried subnets."""
-    queries, raw = client_for(ctx).get_json("/admin/routes/queried")
+    queries, _ = client_for(ctx).get_json("/admin/routes/queried")
     if as_json:
-        click.echo(raw.decode())
+        echo_json(queries)
         return
     rows: list[list[object]] = [["Subnet", "Query expiration"]]
     rows += [[q["subnet"], q["expiration"]] for q in queries]
@@ -184,9 +232,9 @@ def stats_group() -> None:
 @click.pass_context
 def stats_packets(ctx: click.Context, as_json: bool) -> None:
     """Print packet statistics by source and destination IP."""
-    stats, raw = client_for(ctx).get_json("/admin/stats/packets")
+    stats, _ = client_for(ctx).get_json("/admin/stats/packets")
     if as_json:
-        click.echo(raw.decode())
+        echo_json(stats)
         return
     for title, key, column in (
         ("Statistics by Source IP:", "bySource", "Source IP"),
@@ -208,9 +256,9 @@ def proxy_group() -> None:
 @click.pass_context
 def proxy_list(ctx: click.Context, as_json: bool) -> None:
     """List known proxies."""
-    proxies, raw = client_for(ctx).get_json("/admin/proxy")
+    proxies, _ = client_for(ctx).get_json("/admin/proxy")
     if as_json:
-        click.echo(raw.decode())
+        echo_json(proxies)
         return
     click.echo(render([["IPv6 Address"], *[[ip] for ip in proxies]]))
 
@@ -233,7 +281,10 @@ def proxy_connect(ctx: click.Context, remote: str | None, as_json: bool) -> None
     if not 200 <= status < 300:
         text = body.decode(errors="replace")
         raise click.ClickException(f"Proxy connect failed, status {status}, body: {text}")
-    click.echo(body.decode() if as_json else json.loads(body))
+    if as_json:
+        echo_json(json.loads(body))
+    else:
+        click.echo(json.loads(body))
 
 
 def _no_content(ctx: click.Context, method: str, path: str) -> None:

@@ -5,36 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from ..identity import KeyFileError
+from .. import logs
+from ..identity import KeyFileError, default_key_path
 from ..settings import Settings, SettingsError
+from .keys import check_key_directory
 from .options import settings_from
 
 log = logging.getLogger("mycelium")
 
 
-def setup_logging(debug: bool, silent: bool, log_format: str) -> None:
-    level = logging.ERROR if silent else logging.DEBUG if debug else logging.INFO
-    if log_format == "compact":
-        fmt = "%(asctime)s %(levelname)5s %(name)s: %(message)s"
-    else:
-        fmt = "ts=%(asctime)s level=%(levelname)s target=%(name)s msg=%(message)r"
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
-    # --debug is about the node, not the libraries under it.
-    for library in ("asyncio", "quic", "aiohttp"):  # "quic": the QUIC library (qh3)
-        logging.getLogger(library).setLevel(max(level, logging.WARNING))
-
-
 def run_daemon(ctx: click.Context, params: dict[str, Any], private: bool) -> None:
-    settings, warnings = settings_from(ctx, params)
-    setup_logging(settings.debug, settings.silent, settings.log_format)
+    settings, warnings, config_file = settings_from(ctx, params)
+    logs.setup(settings.debug, settings.silent, settings.log_format)
+    if config_file is not None:
+        log.info("loaded config file", extra=logs.fields(path=config_file))
     for warning in warnings:
         log.warning("%s", warning)
+    check_key_directory(settings.key_file or default_key_path())
     from ..daemon import node_config
     from ..tun.errors import TunError
 
@@ -42,6 +34,9 @@ def run_daemon(ctx: click.Context, params: dict[str, Any], private: bool) -> Non
         config = node_config(settings, private)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    from ..links.admission import raise_nofile_limit
+
+    raise_nofile_limit()  # before any listener sizes its connection limits from it
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(settings, config))

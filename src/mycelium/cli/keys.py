@@ -11,11 +11,21 @@ import click
 from ..identity import (
     Identity,
     KeyFileError,
+    default_key_path,
     load_key_file,
     overlay_address,
     parse_public_key,
     save_key_file,
 )
+
+
+def check_key_directory(path: Path) -> None:
+    """A key file outside the default location must go into an existing directory: a mistyped
+    ``-k`` must not create a directory tree (the default location's directories are created)."""
+    if path != default_key_path() and not path.parent.is_dir():
+        raise click.ClickException(
+            f"directory {path.parent} does not exist: create it first, or choose another --key-file"
+        )
 
 
 def format_inspect(public_key: bytes, as_json: bool) -> str:
@@ -67,6 +77,7 @@ def generate_keys_cmd(obj: dict, force: bool) -> None:
             err=True,
         )
         return
+    check_key_directory(key_path)
     try:
         save_key_file(Identity.generate(), key_path)
     except KeyFileError as exc:

@@ -7,15 +7,16 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from .. import REFERENCE_VERSION, __version__
 from ..identity import default_key_path
-from .argv import hoist_global_options
+from .argv import normalise
 from .client import COMMANDS as CLIENT_COMMANDS
 from .daemon import run_daemon
 from .keys import generate_keys_cmd, inspect_cmd
 from .message import message_group
 from .options import node_options
 from .sim import sim_command
+from .status import status_cmd
 
 
 def build_cli(private: bool) -> click.Group:
@@ -24,7 +25,13 @@ def build_cli(private: bool) -> click.Group:
     @click.group(
         invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]}
     )
-    @click.version_option(__version__, "-V", "--version", message="%(prog)s %(version)s")
+    @click.version_option(
+        __version__,
+        "-V",
+        "--version",
+        message=f"%(prog)s %(version)s (pymycelium, speaks the mycelium {REFERENCE_VERSION} "
+        "protocol)",
+    )
     @node_options(private)
     @click.pass_context
     def group(ctx: click.Context, **params: Any) -> None:
@@ -37,7 +44,8 @@ def build_cli(private: bool) -> click.Group:
         if ctx.invoked_subcommand is None:
             run_daemon(ctx, params, private)
 
-    for command in (inspect_cmd, generate_keys_cmd, sim_command, message_group, *CLIENT_COMMANDS):
+    commands = (inspect_cmd, generate_keys_cmd, status_cmd, sim_command, message_group)
+    for command in (*commands, *CLIENT_COMMANDS):
         group.add_command(command)
     return group
 
@@ -46,27 +54,19 @@ cli = build_cli(private=False)
 private_cli = build_cli(private=True)
 
 
-def expand_peers(args: list[str]) -> list[str]:
-    """Accept the reference's ``--peers A B C`` (clap ``num_args = 1..``) besides the repeated
-    ``--peers A --peers B`` that click understands: endpoints always contain ``://``."""
-    out: list[str] = []
-    in_peers = False
-    for arg in args:
-        if arg == "--peers":
-            in_peers = True
-            continue
-        if in_peers and "://" in arg and not arg.startswith("-"):
-            out += ["--peers", arg]
-            continue
-        in_peers = False
-        out.append(arg)
-    return out
+def _run(group: click.Group, prog_name: str) -> None:
+    try:
+        args = normalise(sys.argv[1:])
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    group(args=args, prog_name=prog_name)
 
 
 def main() -> None:
-    cli(args=hoist_global_options(expand_peers(sys.argv[1:])), prog_name="mycelium")
+    _run(cli, "mycelium")
 
 
 def private_main() -> None:
     """``mycelium-private``: the same node, in a private network (TLS-PSK, no QUIC)."""
-    private_cli(args=hoist_global_options(expand_peers(sys.argv[1:])), prog_name="mycelium-private")
+    _run(private_cli, "mycelium-private")

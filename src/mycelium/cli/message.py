@@ -19,6 +19,13 @@ from .client import client_for
 
 #: "Wait forever" as the reference spells it: one year.
 FOREVER = 60 * 60 * 24 * 365
+#: Exit status when the wait for a message or a reply ran out (as timeout(1) exits).
+TIMED_OUT = 124
+
+
+def _timed_out(what: str, seconds: int) -> None:
+    click.echo(f"no {what} within {seconds} s", err=True)
+    sys.exit(TIMED_OUT)
 
 
 def _readable(data: bytes) -> str:
@@ -91,7 +98,8 @@ def send(
     destination: str,
     message: str | None,
 ) -> None:
-    """Send MESSAGE to DESTINATION (an overlay IPv6 address or a hex public key)."""
+    """Send MESSAGE to DESTINATION (an overlay IPv6 address or a hex public key); with --wait,
+    print the reply (exit status 124 when none came in time)."""
     if reply_to is not None and wait:
         raise click.ClickException("Only one of --reply-to or --wait is allowed")
     dst = _destination(destination)
@@ -123,6 +131,9 @@ def send(
         raise click.ClickException(f"the node refused the message: HTTP {status} {raw.decode()}")
     response = json.loads(raw)
     _echo_compact(_cli_message(response) if "payload" in response else response)
+    if status == 408:
+        assert wait_for is not None
+        _timed_out("reply", wait_for)
 
 
 @message_group.command("receive")
@@ -144,7 +155,7 @@ def send(
 def receive(
     ctx: click.Context, timeout: int | None, topic: str | None, msg_path: Path | None, raw: bool
 ) -> None:
-    """Wait for one message and print it."""
+    """Wait for one message and print it (exit status 124 when none came in time)."""
     wait = FOREVER if timeout is None else timeout
     path = f"/messages?timeout={wait}"
     if topic is not None:
@@ -153,7 +164,7 @@ def receive(
         path += "&topic=" + urllib.parse.quote(base64.b64encode(topic.encode()).decode(), safe="")
     status, body = client_for(ctx).call("GET", path, timeout=None)
     if status == 204:
-        return
+        _timed_out("message", wait)
     if status != 200:
         raise click.ClickException(f"receiving failed: HTTP {status} {body.decode()}")
     received = json.loads(body)

@@ -63,13 +63,16 @@ def given(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def settings_from(ctx: click.Context, params: dict[str, Any]) -> tuple[Settings, list[str]]:
-    """Command line over config file over defaults; the warnings the file produced."""
+def settings_from(
+    ctx: click.Context, params: dict[str, Any]
+) -> tuple[Settings, list[str], Path | None]:
+    """Command line over config file over defaults; the warnings the file produced, and the
+    file read (None when there was none)."""
     from ..settings import load_file
 
     flags = given(ctx, params)
     try:
-        file_values, warnings, _ = load_file(flags.get("config_file"))
+        file_values, warnings, path = load_file(flags.get("config_file"))
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
-    return merge(flags, file_values), warnings
+    return merge(flags, file_values), warnings, path

@@ -30,8 +30,10 @@ def format_bytes(count: int) -> str:
 
 
 def format_seconds(total: int) -> str:
+    """``3d 4h 5m 6s``, leading zero units left out (the reference wraps hours and days at 60,
+    printing ``2d 48h`` for two days; we do not)."""
     seconds, minutes = total % 60, (total // 60) % 60
-    hours, days = (total // 3600) % 60, (total // 86400) % 60
+    hours, days = (total // 3600) % 24, total // 86400
     if days:
         return f"{days}d {hours}h {minutes}m {seconds}s"
     if hours:

@@ -45,6 +45,7 @@ class Counters:
     awaiting_key_dropped: int = 0  # incoming queue full or timed out
     awaiting_key_released: int = 0  # the sender's route appeared
     local_icmp: int = 0  # ICMPv6 errors written to the TUN by us
+    icmp_rate_limited: int = 0  # ICMPv6 errors not sent: over the rate limit (either bucket)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -2,7 +2,8 @@
 §5.5, §9.3).
 
 Only error messages are built here, never parsed beyond the fixed 40 + 8 byte headers: these
-packets are rare, so clarity beats speed.
+packets are rare, so clarity beats speed. How many we originate is rate limited (RFC 4443 §2.4 (f)):
+a stranger sending packets we must refuse would otherwise make us encrypt and send one error each.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ CODE_ADDRESS_UNREACHABLE = 3
 CODE_SOURCE_POLICY = 5
 #: Time Exceeded code.
 CODE_HOP_LIMIT = 0
+
+#: Errors we originate, per second and in a burst, in each of two token buckets (one for errors
+#: written to our TUN, one for out-of-band errors sent to remote sources).
+ERRORS_PER_SECOND = 100.0
+ERROR_BURST = 100
 
 _IPV6 = struct.Struct("!IHBB16s16s")
 _ZERO4 = bytes(4)

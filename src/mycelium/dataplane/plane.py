@@ -18,15 +18,18 @@ from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 
+from ..allow import AllowList
 from ..crypto import MIN_SEALED_SIZE, CryptoError, KeyCache
 from ..identity import Identity
 from ..routing import Decision, Forward, Local, Queue
+from ..routing.limits import TokenBucket
 from ..subnet import Subnet
 from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
 from . import icmp
 from .counters import Counters
 from .packet_stats import PacketStats, Tally, entry
 from .queue import PacketQueue
+from .replay import ReplayWindow
 
 #: Largest inner packet we put on the wire or accept from the TUN (its MTU, docs/wire.md §4.6).
 MAX_INNER_PACKET = 1400
@@ -108,6 +111,8 @@ class DataPlane:
             )
         self.route_queue = route_queue
         self.incoming_queue = incoming_queue
+        #: Sources allowed to reach our TUN and message bus (``--allow-from``); None: all.
+        self.allow: AllowList | None = None
         self._to_tun: list[bytes] = []
         #: IPv6 packets decrypted for our TUN, still behind their 4-byte user header, and the hop
         #: limit each must carry (written in when the TUN's buffers are built, one copy).
@@ -117,6 +122,12 @@ class DataPlane:
         self._messages: list[tuple[bytes, bytes, bytes]] = []
         #: Unused random nonces, next one last (see ``_refill_nonces``).
         self._nonces: list[bytes] = []
+        #: Nonces of recently delivered packets: copies of them are dropped (dataplane/replay.py).
+        self.replay = ReplayWindow()
+        #: ICMPv6 errors we write to our TUN, and those we send to remote sources, are rate
+        #: limited separately: a remote flood never silences the local ones, nor the reverse.
+        self.local_icmp_limit = TokenBucket(icmp.ERRORS_PER_SECOND, icmp.ERROR_BURST, 0.0)
+        self.oob_icmp_limit = TokenBucket(icmp.ERRORS_PER_SECOND, icmp.ERROR_BURST, 0.0)
 
     # ------------------------------------------------------------------------------------------
     # outputs
@@ -233,13 +244,12 @@ class DataPlane:
         if dst[:8] == self._prefix:
             c.tun_local_unreachable += 1
             code = icmp.CODE_ADDRESS_UNREACHABLE
-            self._local_error(self._address, src, 64, icmp.DEST_UNREACHABLE, code, pkt)
+            self._local_error(self._address, src, 64, icmp.DEST_UNREACHABLE, code, pkt, now)
             return None
         if src[0] & 0xFE != 0x04:
             c.tun_bad_source += 1
-            self._local_error(
-                self._address, src, 64, icmp.DEST_UNREACHABLE, icmp.CODE_SOURCE_POLICY, pkt
-            )
+            code = icmp.CODE_SOURCE_POLICY
+            self._local_error(self._address, src, 64, icmp.DEST_UNREACHABLE, code, pkt, now)
             return None
         return self._originate(_HDR_L3, pkt, src, dst, pkt[7], now)
 
@@ -297,6 +307,8 @@ class DataPlane:
                 except InvalidTag:
                     c.decrypt_failed += 1
                     continue
+                if self.replay.seen(src, body, now):
+                    continue
                 if plain[1] == _TYPE_L3 and plain[0] == _USER_VERSION and len(plain) >= 44:
                     to_tun(plain)
                     to_tun_hop(hop)
@@ -335,7 +347,7 @@ class DataPlane:
         """Time out parked packets (15 s, the reference's route query timeout)."""
         for _, items in self.route_queue.expire(now):
             self.counters.queue_timeout += len(items)
-            self._drop_parked(items)
+            self._drop_parked(items, now)
         for _, items in self.incoming_queue.expire(now):
             self.counters.awaiting_key_dropped += len(items)
 
@@ -372,7 +384,8 @@ class DataPlane:
         if hop < 2:
             # Only L3 packets can get here (messages use 64): answer from their own source.
             self.counters.tun_hop_limit += 1
-            self._local_error(src, src, hop, icmp.TIME_EXCEEDED, icmp.CODE_HOP_LIMIT, payload)
+            code = icmp.CODE_HOP_LIMIT
+            self._local_error(src, src, hop, icmp.TIME_EXCEEDED, code, payload, now)
             return None
         if dst[:8] == self._prefix:
             # Only messages get here (the TUN checks refuse our own /64): hand them straight back.
@@ -407,18 +420,22 @@ class DataPlane:
             self.counters.queued += 1
         else:
             self.counters.queue_full += 1
-            self._answer_unsealed(item)
+            self._answer_unsealed(item, now)
         return None
 
-    def _answer_unsealed(self, item: _Unsealed) -> None:
+    def _answer_unsealed(self, item: _Unsealed, now: float) -> None:
         """ICMP no route for one of our own L3 packets that could not be sent (from its source)."""
         header, payload, src, _dst, hop = item
         if header is _HDR_L3:
-            self._local_error(src, src, hop, icmp.DEST_UNREACHABLE, icmp.CODE_NO_ROUTE, payload)
+            code = icmp.CODE_NO_ROUTE
+            self._local_error(src, src, hop, icmp.DEST_UNREACHABLE, code, payload, now)
 
     def _local_error(
-        self, src: bytes, dst: bytes, hop: int, kind: int, code: int, offending: bytes
+        self, src: bytes, dst: bytes, hop: int, kind: int, code: int, offending: bytes, now: float
     ) -> None:
+        if not self.local_icmp_limit.take(now):
+            self.counters.icmp_rate_limited += 1
+            return
         self.counters.local_icmp += 1
         self._to_tun.append(icmp.error_reply(src, dst, hop, kind, code, offending))
 
@@ -434,7 +451,7 @@ class DataPlane:
         decision = self.router.route(dst, now, True)
         if type(decision) is not Forward and type(decision) is not Local:
             self.counters.queue_route_lost += len(items)
-            self._drop_parked(items)
+            self._drop_parked(items, now)
             return
         self.counters.queue_released += len(items)
         for item in items:
@@ -445,10 +462,10 @@ class DataPlane:
                 # again, so they pay a second hop-limit decrement.
                 self.from_link([item], now)
 
-    def _drop_parked(self, items: list[Any]) -> None:
+    def _drop_parked(self, items: list[Any], now: float) -> None:
         for item in items:
             if isinstance(item, tuple):
-                self._answer_unsealed(item)
+                self._answer_unsealed(item, now)
             # transit packets are dropped silently: their payload is not ours to quote
 
     # ------------------------------------------------------------------------------------------
@@ -475,6 +492,9 @@ class DataPlane:
             # About a packet from our own /64 (e.g. an OOB ICMP of ours): never answer ourselves.
             self.counters.oob_icmp_dropped += 1
             return
+        if not self.oob_icmp_limit.take(now):  # before any route query it could cause
+            self.counters.icmp_rate_limited += 1
+            return
         public_key = self.router.public_key_for(src)
         if public_key is None:
             self.router.request_route(src, now)
@@ -498,6 +518,9 @@ class DataPlane:
         """Decrypt a packet for our /64 with the key of the route covering its *source*.
 
         Returns the cipher's ``decrypt`` (``from_link`` reuses it for the rest of its batch)."""
+        allow = self.allow
+        if allow is not None and not allow.allows(src):
+            return None
         c = self.counters
         public_key = self.router.public_key_for(src)
         if public_key is None:
@@ -515,7 +538,8 @@ class DataPlane:
         except CryptoError:
             c.decrypt_failed += 1
             return None
-        self._deliver_plain(src, dst, hop, plain)
+        if not self.replay.seen(src, body, now):
+            self._deliver_plain(src, dst, hop, plain)
         return key.aead.decrypt
 
     def _deliver_plain(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:

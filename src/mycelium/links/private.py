@@ -6,7 +6,7 @@ dialled with TLS; vsock stays plaintext, as in the reference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 NAME_MIN, NAME_MAX = 2, 64
@@ -19,8 +19,10 @@ class PrivateNetworkError(ValueError):
 
 @dataclass(frozen=True)
 class PrivateNetwork:
+    """A network name and its key; the key is kept out of ``repr`` (logs, tracebacks)."""
+
     name: bytes
-    key: bytes
+    key: bytes = field(repr=False)
 
     @classmethod
     def load(cls, name: str, key_file: Path) -> PrivateNetwork:

@@ -7,6 +7,12 @@ datagram); data packets travel as DATAGRAM frames.
 
 This module is the socket: it demultiplexes datagrams to connections by connection ID. The
 connections themselves (``quic_link.py``, with qh3) are loaded on the first one.
+
+Inbound handshakes are bounded: at most ``MAX_PENDING_HANDSHAKES`` at once (the reference's 10),
+``MAX_PENDING_PER_SOURCE`` from one source, each within ``HANDSHAKE_TIMEOUT``. While one is in
+progress, a new Initial must first prove its address with a Retry token (RFC 9000 §8.1.2): a
+flood from spoofed sources gets one small Retry each (a tenth of its size) and creates no state
+(docs/wire.md §6.3.1).
 """
 
 from __future__ import annotations
@@ -14,22 +20,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .admission import InboundLimits, Release
 from .base import Link, LinkHandler
 from .endpoint import Endpoint
 from .tcp import is_ipv4_peer
 
 if TYPE_CHECKING:
     from qh3.quic.configuration import QuicConfiguration
+    from qh3.quic.packet import QuicHeader
 
     from .quic_link import QuicLink
 
 log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
+#: Inbound handshakes in progress at once, in all and from one source (links/admission.py).
+MAX_PENDING_HANDSHAKES = 10
+MAX_PENDING_PER_SOURCE = 3
+#: From this many handshakes in progress on, a new Initial gets a Retry first.
+RETRY_WHEN_PENDING = 1
+#: Seconds a Retry token proves its address for (the handshake timeout).
+TOKEN_LIFETIME = HANDSHAKE_TIMEOUT
+_TOKEN_TIME = struct.Struct("!d")
 SOCKET_BUFFER = 16 * 1024 * 1024
 
 
@@ -59,6 +80,44 @@ def socket_address(endpoint: Endpoint) -> tuple[str, int, int, int]:
     return (address, endpoint.port, 0, scope_id)
 
 
+class RetryTokens:
+    """Retry tokens (RFC 9000 §8.1.2): the address a Retry went to, the client's original
+    destination connection ID, the connection ID the Retry gave it and the time, sealed with a
+    key of this process (AES-GCM, the address as associated data). A token proves the address
+    for ``TOKEN_LIFETIME`` seconds; checking one costs one AES-GCM open, never a public-key
+    operation."""
+
+    def __init__(self) -> None:
+        self._aead = AESGCM(os.urandom(16))
+
+    def create(self, addr: tuple, original: bytes, retry_cid: bytes, now: float) -> bytes:
+        nonce = os.urandom(12)
+        sealed = _TOKEN_TIME.pack(now) + bytes((len(original),)) + original + retry_cid
+        return nonce + self._aead.encrypt(nonce, sealed, _address_bytes(addr))
+
+    def validate(self, addr: tuple, dcid: bytes, token: bytes, now: float) -> bytes:
+        """The original destination connection ID; ValueError for a token that is not one of
+        ours, for another address or connection ID, or too old."""
+        try:
+            plain = self._aead.decrypt(token[:12], token[12:], _address_bytes(addr))
+        except (InvalidTag, ValueError):
+            raise ValueError("not a valid retry token") from None
+        if len(plain) < _TOKEN_TIME.size + 1:
+            raise ValueError("truncated retry token")
+        issued = _TOKEN_TIME.unpack_from(plain)[0]
+        size = plain[_TOKEN_TIME.size]
+        original = plain[_TOKEN_TIME.size + 1 : _TOKEN_TIME.size + 1 + size]
+        if plain[_TOKEN_TIME.size + 1 + size :] != dcid:
+            raise ValueError("retry token for another connection ID")
+        if not 0 <= now - issued <= TOKEN_LIFETIME:
+            raise ValueError("retry token expired")
+        return original
+
+
+def _address_bytes(addr: tuple) -> bytes:
+    return f"{addr[0]}|{addr[1]}".encode()
+
+
 class QuicEndpoint:
     """The node's one UDP socket: demultiplexes datagrams to connections by connection ID.
 
@@ -74,6 +133,7 @@ class QuicEndpoint:
         on_inbound: Callable[[Link], None],
         server_name: str,
         sock: socket.socket,
+        limits: InboundLimits | None = None,
     ) -> None:
         self._server_name = server_name
         self._certificate: tuple[bytes, bytes] | None = None
@@ -87,6 +147,13 @@ class QuicEndpoint:
         self._batched: Any = None
         #: Datagrams the kernel had no room for (sends that would have blocked).
         self.send_dropped = 0
+        #: Inbound links held (handshakes included), and handshakes in progress.
+        self.limits = limits if limits is not None else InboundLimits()
+        self.pending = InboundLimits(MAX_PENDING_HANDSHAKES, MAX_PENDING_PER_SOURCE)
+        self._retry = RetryTokens()
+        #: Retry packets sent, and Initials dropped (bad token, or over a limit).
+        self.retries_sent = 0
+        self.initials_dropped = 0
         asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
 
     # --- socket -------------------------------------------------------------------------------
@@ -179,7 +246,6 @@ class QuicEndpoint:
         """A datagram for no connection of ours: a new connection if it is a full Initial."""
         if len(data) < 1200 or not data[0] & 0x80:
             return
-        quic_link, server_config = self._machinery(False, addr)
         from qh3.quic.packet import Buffer, QuicPacketType, pull_quic_header
 
         try:
@@ -188,42 +254,93 @@ class QuicEndpoint:
             return
         if header.packet_type != QuicPacketType.INITIAL:
             return
+        link = self._inbound(header, addr)
+        if link is not None:
+            link.receive(data, addr)
+
+    def _inbound(self, header: QuicHeader, addr: tuple) -> QuicLink | None:
+        """A connection for a new Initial, unless it must prove its address first or a limit
+        is reached (then it is answered with a Retry, or dropped, and leaves no state)."""
+        quic_link, server_config = self._machinery(False, addr)
+        version, dcid, token = header.version, header.destination_cid, header.token
+        if version is None or version not in server_config.supported_versions:
+            self.initials_dropped += 1
+            return None
+        loop = asyncio.get_running_loop()
+        original, retry_cid = dcid, None
+        if token:
+            try:
+                original = self._retry.validate(addr, dcid, token, loop.time())
+            except ValueError:
+                self.initials_dropped += 1
+                return None
+            retry_cid = dcid
+        elif self.pending.held >= RETRY_WHEN_PENDING:
+            self._send_retry(version, header.source_cid, dcid, addr)
+            return None
+        host = str(addr[0])
+        pending = self.pending.acquire(host)
+        if pending is None:
+            self.initials_dropped += 1
+            return None
+        held = self.limits.acquire(host)
+        if held is None:
+            pending()
+            self.initials_dropped += 1
+            return None
         connection = quic_link._new_connection(
-            server_config, original_destination_connection_id=header.destination_cid
+            server_config,
+            original_destination_connection_id=original,
+            retry_source_connection_id=retry_cid,
         )
-        link = quic_link.QuicLink(self, connection, addr, inbound=True)
-        self._links[header.destination_cid] = link
-        self._links[connection.host_cid] = link
-        link.stream_open.add_done_callback(lambda f, link=link: self._accepted(link, f))
+        link: QuicLink = quic_link.QuicLink(self, connection, addr, inbound=True)
+        link._release = held
+        self.register(dcid, link)
+        self.register(connection.host_cid, link)
+        link.stream_open.add_done_callback(
+            lambda f, link=link, pending=pending: self._accepted(link, f, pending)
+        )
         # As the reference: the handshake and the first stream bytes within 10 s, or the
-        # connection (and the state an unauthenticated Initial made us keep) goes.
-        asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._admission_due, link)
-        link.receive(data, addr)
+        # connection (and the state an Initial made us keep) goes.
+        loop.call_later(HANDSHAKE_TIMEOUT, self._admission_due, link)
+        return link
+
+    def _send_retry(self, version: int, scid: bytes, dcid: bytes, addr: tuple) -> None:
+        from qh3.quic.packet import encode_quic_retry
+
+        retry_cid = os.urandom(8)
+        token = self._retry.create(addr, dcid, retry_cid, asyncio.get_running_loop().time())
+        self.retries_sent += 1
+        self.sendto(encode_quic_retry(version, retry_cid, scid, dcid, token), addr)
 
     @staticmethod
     def _admission_due(link: QuicLink) -> None:
         if not link.stream_open.done():
             link.close("no control stream within the handshake timeout")
 
-    def _accepted(self, link: QuicLink, done: asyncio.Future[None]) -> None:
+    def _accepted(self, link: QuicLink, done: asyncio.Future[None], pending: Release) -> None:
+        pending()  # the handshake is over, one way or the other
         if done.cancelled() or done.exception() is not None:
             return
         link.handler = self._handler
         self._on_inbound(link)
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("QUIC socket error: %s", exc)
-
     # --- connections --------------------------------------------------------------------------
     def register(self, cid: bytes, link: QuicLink) -> None:
         self._links[cid] = link
+        link.cids.add(cid)
 
     def unregister(self, cid: bytes) -> None:
-        self._links.pop(cid, None)
+        link = self._links.pop(cid, None)
+        if link is not None:
+            link.cids.discard(cid)
 
     def forget(self, link: QuicLink) -> None:
-        for cid in [c for c, known in self._links.items() if known is link]:
-            del self._links[cid]
+        """Drop the link's connection IDs (its own few, never a scan of every connection)."""
+        for cid in link.cids:
+            if self._links.get(cid) is link:
+                del self._links[cid]
+        link.cids.clear()
 
     async def dial(self, endpoint: Endpoint, handler: LinkHandler) -> QuicLink:
         """Connect from the shared socket; the link is returned once the handshake is done."""
@@ -232,7 +349,7 @@ class QuicEndpoint:
         quic_link, client_config = self._machinery(True, addr)
         connection = quic_link._new_connection(client_config)
         link = quic_link.QuicLink(self, connection, addr, inbound=False)
-        self._links[connection.host_cid] = link
+        self.register(connection.host_cid, link)
         connection.connect(addr, loop.time())
         link._transmit()
         try:
@@ -253,7 +370,12 @@ class QuicEndpoint:
 
 
 async def listen(
-    host: str, port: int, handler: LinkHandler, on_inbound: Callable[[Link], None], server_name: str
+    host: str,
+    port: int,
+    handler: LinkHandler,
+    on_inbound: Callable[[Link], None],
+    server_name: str,
+    limits: InboundLimits | None = None,
 ) -> QuicEndpoint:
     """Bind ``host:port`` (``::`` takes IPv4 too, mapped) and serve QUIC on it."""
     loop = asyncio.get_running_loop()
@@ -270,7 +392,7 @@ async def listen(
             except OSError:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
-        return QuicEndpoint(handler, on_inbound, server_name, sock)
+        return QuicEndpoint(handler, on_inbound, server_name, sock, limits)
     except BaseException:
         sock.close()
         raise

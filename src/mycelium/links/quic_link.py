@@ -35,6 +35,7 @@ from .endpoint import socket_text
 from .tcp import is_ipv4_peer
 
 if TYPE_CHECKING:
+    from .admission import Release
     from .quic import QuicEndpoint
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,11 @@ class QuicLink(Link):
         self._max_datagram = connection._configuration.max_datagram_size - DATAGRAM_OVERHEAD
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
-        self._paused = False
         self._transmit_scheduled = False
+        #: Connection IDs the endpoint routes to this link (forgotten with it, in O(own IDs)).
+        self.cids: set[bytes] = set()
+        #: Inbound: gives back the link's slot under the endpoint's limits when it goes.
+        self._release: Release | None = None
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
         self.stream_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -163,16 +167,19 @@ class QuicLink(Link):
 
     # --- sending ------------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
+        if self._congested:
+            self.backlog.add_control(frame)
+            return
         if self._closed:
             return
         self.tx_bytes += len(frame)
         self._conn.send_stream_data(CONTROL_STREAM, frame)
         self._transmit_soon()
 
-    def send_data(self, frame: bytes) -> None:
-        self.send_data_batch([frame])
-
     def send_data_batch(self, frames: list[bytes]) -> None:
+        if self._congested:
+            self.backlog.add_data(frames)
+            return
         if self._closed:
             return
         conn = self._conn
@@ -214,18 +221,19 @@ class QuicLink(Link):
             self._timer = loop.call_at(timer_at, self._on_timer)
         self._check_backpressure()
 
-    def _check_backpressure(self) -> None:
+    def _queued_bytes(self) -> int:
         # Stream bytes not yet sent once (what congestion or flow control holds back).
-        queued = self._conn.get_send_buffer_size(CONTROL_STREAM)
-        handler = self.handler
-        if handler is None:
-            return
-        if not self._paused and queued > HIGH_WATER:
-            self._paused = True
-            handler.link_pause_writing(self)
-        elif self._paused and queued < HIGH_WATER // 4:
-            self._paused = False
-            handler.link_resume_writing(self)
+        return int(self._conn.get_send_buffer_size(CONTROL_STREAM))
+
+    def _check_backpressure(self) -> None:
+        queued = self._queued_bytes()
+        if not self._transport_full and queued > HIGH_WATER:
+            self._transport_paused()
+        elif self._transport_full and queued < HIGH_WATER // 4:
+            self._transport_resumed()
+
+    def _abort(self, reason: str) -> None:
+        self.close(reason)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -312,9 +320,13 @@ class QuicLink(Link):
         first = not self._closed
         self._closed = True
         self._endpoint.forget(self)
+        if self._release is not None:
+            self._release()
+            self._release = None
         for future in (self.handshake, self.stream_open):
             if not future.done():
                 future.set_exception(ConnectionError(reason))
                 future.exception()  # retrieved: nobody may be waiting
+        self._end_congestion()
         if first and self.handler is not None and self._started:
             self.handler.link_closed(self, reason)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from ..wire.errors import FramingError
 from ..wire.stream import StreamDecoder
+from . import admission
+from .admission import InboundLimits, Release
 from .base import Link, LinkHandler
 from .endpoint import Endpoint, socket_text
 
@@ -50,8 +52,14 @@ class StreamLink(Link, asyncio.Protocol):
         self.remote_text = ""
         self.remote_host = ""
         self.remote_port = 0
-        #: Called with the link once the connection is up (listeners use it to register).
+        #: Inbound links: called once the first packet decoded (listeners use it to register).
         self.on_open: Callable[[StreamLink], None] | None = None
+        #: Inbound links: the listener's connection limits (a slot is taken on connect).
+        self.limits: InboundLimits | None = None
+        self._release: Release | None = None
+        self._admission: asyncio.TimerHandle | None = None
+        #: Whether the owner knows the link (outbound: from the start; inbound: once opened).
+        self._announced = True
 
     # --- Link -------------------------------------------------------------------------------
     @property
@@ -63,6 +71,9 @@ class StreamLink(Link, asyncio.Protocol):
         return f"{self._label} {self.local_text} <-> {self.remote_text}"
 
     def send(self, frame: bytes) -> None:
+        if self._congested:
+            self.backlog.add_control(frame)
+            return
         transport = self._transport
         if transport is None or self._closed:
             return
@@ -70,6 +81,9 @@ class StreamLink(Link, asyncio.Protocol):
         transport.write(frame)
 
     def send_data_batch(self, frames: list[bytes]) -> None:
+        if self._congested:
+            self.backlog.add_data(frames)
+            return
         transport = self._transport
         if transport is None or self._closed:
             return
@@ -79,6 +93,17 @@ class StreamLink(Link, asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None and not self._closed:
             self._transport.close()
+
+    # --- congestion (links/base.py) -----------------------------------------------------------
+    def _queued_bytes(self) -> int:
+        transport = self._transport
+        return 0 if transport is None else int(transport.get_write_buffer_size())
+
+    def _abort(self, reason: str) -> None:
+        self._fail(reason)
+
+    def _write_held(self, control: list[bytes], data: list[bytes]) -> None:
+        self.send_data_batch(control + data)  # on a stream both are just frames, one write
 
     # --- asyncio.Protocol --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -97,7 +122,7 @@ class StreamLink(Link, asyncio.Protocol):
         self.static_cost = COST_IPV4 if is_ipv4_peer(self.remote_host) else COST_IPV6
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_HIGH_WATER // 4)
         if self.on_open is not None:
-            self.on_open(self)
+            self._await_first_packet()
 
     def data_received(self, data: bytes) -> None:
         self.rx_bytes += len(data)
@@ -107,11 +132,14 @@ class StreamLink(Link, asyncio.Protocol):
             self._fail(f"framing error: {exc}")
             return
         self._deliver(packets)
+        if self._admission is not None and packets:
+            self._open()
 
     def eof_received(self) -> bool:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._let_go()
         if self._closed:
             return
         self._closed = True
@@ -119,16 +147,15 @@ class StreamLink(Link, asyncio.Protocol):
             reason = "connection closed inside a packet"
         else:
             reason = f"connection lost: {exc}" if exc else "connection closed"
-        if self.handler is not None:
+        self._end_congestion()
+        if self.handler is not None and self._announced:
             self.handler.link_closed(self, reason)
 
     def pause_writing(self) -> None:
-        if self.handler is not None:
-            self.handler.link_pause_writing(self)
+        self._transport_paused()
 
     def resume_writing(self) -> None:
-        if self.handler is not None:
-            self.handler.link_resume_writing(self)
+        self._transport_resumed()
 
     def _fail(self, reason: str) -> None:
         if self._closed:
@@ -136,8 +163,40 @@ class StreamLink(Link, asyncio.Protocol):
         self._closed = True
         if self._transport is not None:
             self._transport.abort()
-        if self.handler is not None:
+        self._let_go()
+        self._end_congestion()
+        if self.handler is not None and self._announced:
             self.handler.link_closed(self, reason)
+
+    # --- inbound admission (links/admission.py) ---------------------------------------------
+    def _await_first_packet(self) -> None:
+        """Inbound: hold a slot under the listener's limits (or be refused at once), and open
+        the link to the owner only once a packet decodes."""
+        self._announced = False
+        if self.limits is not None and self._release is None:
+            self._release = self.limits.acquire(self.remote_host)
+            if self._release is None:
+                self._fail("over the inbound connection limits")
+                return
+        self._admission = asyncio.get_running_loop().call_later(
+            admission.ADMISSION_TIMEOUT, self._fail, "no packet within the admission timeout"
+        )
+
+    def _open(self) -> None:
+        assert self._admission is not None and self.on_open is not None
+        self._admission.cancel()
+        self._admission = None
+        self._announced = True
+        self.on_open(self)
+
+    def _let_go(self) -> None:
+        """The connection is over: its admission deadline and its slot go too."""
+        if self._admission is not None:
+            self._admission.cancel()
+            self._admission = None
+        if self._release is not None:
+            self._release()
+            self._release = None
 
 
 class TcpLink(StreamLink):
@@ -183,14 +242,18 @@ async def listen(
     on_link: Callable[[Link], None],
     *,
     firewall_mark: int | None = None,
+    limits: InboundLimits | None = None,
     **_: object,
 ) -> asyncio.Server:
-    """Accept TCP links on ``host:port`` (``::`` is dual-stack); ``on_link`` registers each."""
+    """Accept TCP links on ``host:port`` (``::`` is dual-stack); ``on_link`` registers each once
+    its first packet decoded. ``limits`` caps what is held (defaults: links/admission.py)."""
     loop = asyncio.get_running_loop()
+    held = limits if limits is not None else InboundLimits()
 
     def factory() -> TcpLink:
         link = TcpLink(handler, inbound=True, firewall_mark=firewall_mark)
         link.on_open = on_link
+        link.limits = held
         return link
 
     return await loop.create_server(factory, sock=listening_socket(host, port, firewall_mark))

@@ -1,32 +1,37 @@
 """TLS 1.3 external-PSK links for private networks (docs/wire.md §6.4).
 
-tlslite-ng performs the handshake (PSK identity = network name, psk_dhe_ke, X25519) on a blocking
-socket in a worker thread; then the traffic keys move to our own TLS 1.3 record layer on the event
-loop, where `cryptography` does the AEAD. A pure-Python record layer would manage about 1 MB/s.
+tlslite-ng performs the handshake (PSK identity = network name, psk_dhe_ke, X25519) through its
+generator API on a non-blocking socket, driven by the event loop: a peer that stalls holds a
+descriptor and a deadline, never a thread, so idle sockets cannot starve real members' handshakes
+(a wrong key fails at the ClientHello's binder, within milliseconds). Then the traffic keys move
+to our own TLS 1.3 record layer, where `cryptography` does the AEAD (a pure-Python record layer
+would manage about 1 MB/s).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import struct
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from tlslite import HandshakeSettings, TLSConnection
 from tlslite.errors import TLSError
 
+from .admission import InboundLimits, Release
 from .base import Link, LinkHandler
 from .endpoint import Endpoint
 from .tcp import StreamLink, listening_socket, set_firewall_mark
 
 log = logging.getLogger(__name__)
 
+#: The whole handshake, either side.
 HANDSHAKE_TIMEOUT = 10.0
+#: An accepted connection's first byte (a member's ClientHello follows its connect at once).
+FIRST_BYTE_TIMEOUT = 5.0
 MAX_PLAINTEXT = 16384
 _APPLICATION_DATA = 23
 _HANDSHAKE = 22
@@ -142,20 +147,56 @@ def _protection(connection: TLSConnection) -> RecordProtection:
     return records
 
 
-def handshake(
+async def handshake(
     sock: socket.socket, server: bool, network_name: bytes, key: bytes
 ) -> RecordProtection:
-    """Blocking handshake on a connected socket (run it in a thread)."""
-    sock.settimeout(HANDSHAKE_TIMEOUT)
+    """The handshake on a connected socket, on the event loop, within ``HANDSHAKE_TIMEOUT``
+    (and, accepting, a first byte within ``FIRST_BYTE_TIMEOUT``). The socket is left
+    non-blocking, with no reader or writer registered."""
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
     connection = TLSConnection(sock)
+    config = settings(network_name, key)
     try:
-        if server:
-            connection.handshakeServer(settings=settings(network_name, key))
-        else:
-            connection.handshakeClientCert(settings=settings(network_name, key))
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            if server:
+                try:
+                    async with asyncio.timeout(FIRST_BYTE_TIMEOUT):
+                        await _ready(loop, sock, False)
+                except TimeoutError:
+                    raise TlsError("no ClientHello within the first-byte timeout") from None
+                steps: Iterator[object] = connection.handshakeServerAsync(settings=config)
+            else:
+                steps = connection.handshakeClientCert(settings=config, async_=True)
+            for want in steps:  # tlslite yields 0 to read, 1 to write
+                await _ready(loop, sock, want == 1)
+    except TimeoutError:
+        raise TlsError("TLS handshake took too long") from None
     except (TLSError, OSError) as exc:
         raise TlsError(f"TLS handshake failed: {exc!r}") from None
     return _protection(connection)
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, write: bool) -> None:
+    """Until ``sock`` is readable (or writable)."""
+    ready = loop.create_future()
+    fd = sock.fileno()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    if write:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
 
 
 class TlsLink(StreamLink):
@@ -174,12 +215,19 @@ class TlsLink(StreamLink):
         self._records = records
 
     def send(self, frame: bytes) -> None:
-        self.send_data_batch([frame])
-
-    def send_data(self, frame: bytes) -> None:
-        self.send_data_batch([frame])
+        if self._congested:
+            self.backlog.add_control(frame)
+            return
+        self._seal([frame])
 
     def send_data_batch(self, frames: list[bytes]) -> None:
+        if self._congested:
+            self.backlog.add_data(frames)
+            return
+        self._seal(frames)
+
+    def _seal(self, frames: list[bytes]) -> None:
+        """One write of TLS records carrying ``frames``."""
         transport = self._transport
         if transport is None or self._closed:
             return
@@ -202,32 +250,6 @@ class TlsLink(StreamLink):
             super().data_received(plaintext)
 
 
-#: Handshakes block a thread each: their own pool, so a crowd of slow peers cannot starve the
-#: node's other ``to_thread`` work.
-_HANDSHAKES = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tls-handshake")
-
-
-async def _secure(
-    sock: socket.socket, server: bool, network_name: bytes, key: bytes
-) -> RecordProtection:
-    """The handshake in a worker thread, with a deadline for the whole of it (the socket timeout
-    only bounds each read: a peer dripping a byte at a time would hold the thread forever)."""
-    sock.setblocking(True)
-    loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(_HANDSHAKES, handshake, sock, server, network_name, key)
-    work.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, always
-    try:
-        return await asyncio.wait_for(asyncio.shield(work), HANDSHAKE_TIMEOUT)
-    except BaseException as exc:
-        # Wake the thread (its blocked read fails at once); close once it let go of the socket.
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        work.add_done_callback(lambda _: sock.close())
-        if isinstance(exc, TimeoutError):
-            raise TlsError("TLS handshake took too long") from None
-        raise
-
-
 async def dial(
     endpoint: Endpoint,
     handler: LinkHandler,
@@ -241,15 +263,14 @@ async def dial(
     sock = socket.socket(family, socket.SOCK_STREAM)
     set_firewall_mark(sock, firewall_mark)
     try:
-        # Connect in the handshake's thread: uvloop's sock_connect re-resolves the address and
-        # loses the scope of a link-local peer (discovered peers are dialled that way).
+        # Connect in a thread: uvloop's sock_connect re-resolves the address and loses the
+        # scope of a link-local peer (discovered peers are dialled that way).
         sock.settimeout(HANDSHAKE_TIMEOUT)
         await asyncio.to_thread(sock.connect, addr)
+        records = await handshake(sock, False, network_name, key)
     except BaseException:
         sock.close()
         raise
-    records = await _secure(sock, False, network_name, key)
-    sock.setblocking(False)
     _transport, link = await loop.create_connection(
         lambda: TlsLink(handler, records, inbound=False, firewall_mark=firewall_mark), sock=sock
     )
@@ -268,7 +289,8 @@ def _socket_address(endpoint: Endpoint) -> tuple[int, tuple]:
 
 
 class TlsListener:
-    """Accepts TCP connections and admits those that complete the PSK handshake."""
+    """Accepts TCP connections and admits those that complete the PSK handshake; a pending
+    handshake holds a slot under the listener's limits like an open link does."""
 
     def __init__(
         self,
@@ -278,6 +300,7 @@ class TlsListener:
         network_name: bytes,
         key: bytes,
         firewall_mark: int | None,
+        limits: InboundLimits | None = None,
     ) -> None:
         self._sock = sock
         self._handler = handler
@@ -285,6 +308,7 @@ class TlsListener:
         self._name = network_name
         self._key = key
         self._mark = firewall_mark
+        self.limits = limits if limits is not None else InboundLimits()
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = asyncio.get_running_loop().create_task(self._accept_loop())
 
@@ -300,21 +324,29 @@ class TlsListener:
     async def _accept_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            conn, _addr = await loop.sock_accept(self._sock)
-            task = loop.create_task(self._admit(conn))
+            conn, addr = await loop.sock_accept(self._sock)
+            release = self.limits.acquire(str(addr[0]))
+            if release is None:
+                conn.close()
+                continue
+            task = loop.create_task(self._admit(conn, release))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _admit(self, conn: socket.socket) -> None:
+    async def _admit(self, conn: socket.socket, release: Release) -> None:
         try:
-            records = await _secure(conn, True, self._name, self._key)
-        except TlsError as exc:
-            log.info("refused a TLS peer: %s", exc)
-            return
-        conn.setblocking(False)
-        link = TlsLink(self._handler, records, inbound=True, firewall_mark=self._mark)
-        link.on_open = self._on_link
-        await asyncio.get_running_loop().create_connection(lambda: link, sock=conn)
+            records = await handshake(conn, True, self._name, self._key)
+            link = TlsLink(self._handler, records, inbound=True, firewall_mark=self._mark)
+            link.on_open = self._on_link
+            link._release = release  # the link gives the slot back when it goes
+            await asyncio.get_running_loop().create_connection(lambda: link, sock=conn)
+        except BaseException as exc:
+            if isinstance(exc, TlsError):
+                log.info("refused a TLS peer: %s", exc)
+            conn.close()
+            release()
+            if not isinstance(exc, (TlsError, OSError)):
+                raise
 
     def close(self) -> None:
         self._accepting.cancel()
@@ -332,6 +364,7 @@ async def listen(
     network_name: bytes,
     key: bytes,
     firewall_mark: int | None = None,
+    limits: InboundLimits | None = None,
 ) -> TlsListener:
     sock = listening_socket(host, port, firewall_mark)
-    return TlsListener(sock, handler, on_link, network_name, key, firewall_mark)
+    return TlsListener(sock, handler, on_link, network_name, key, firewall_mark, limits)

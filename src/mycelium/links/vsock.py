@@ -12,6 +12,7 @@ import logging
 import socket
 from collections.abc import Callable
 
+from .admission import InboundLimits
 from .base import Link, LinkHandler
 from .endpoint import Endpoint
 from .tcp import StreamLink
@@ -66,7 +67,7 @@ class VsockLink(StreamLink):
         self.static_cost = COST
         transport.set_write_buffer_limits(high=4 * 1024 * 1024, low=1024 * 1024)  # type: ignore[attr-defined]
         if self.on_open is not None:
-            self.on_open(self)
+            self._await_first_packet()
 
 
 class SocketTransport(asyncio.Transport):
@@ -204,10 +205,12 @@ def wrap(
     local: tuple[int, int],
     remote: tuple[int, int],
     on_open: Callable[[Link], None] | None = None,
+    limits: InboundLimits | None = None,
 ) -> VsockLink:
     """Run a connected stream socket as a vsock link (the link owns the socket afterwards)."""
     link = VsockLink(handler, inbound=inbound, local=local, remote=remote)
     link.on_open = on_open
+    link.limits = limits
     SocketTransport(asyncio.get_running_loop(), sock, link)
     return link
 
@@ -240,6 +243,7 @@ class VsockListener:
         self._sock = sock
         self._handler = handler
         self._on_link = on_link
+        self._limits = InboundLimits()
         self._task = asyncio.get_running_loop().create_task(self._accept_loop())
         self._sockets = (sock,)
 
@@ -273,6 +277,7 @@ class VsockListener:
                     local=local,
                     remote=remote,
                     on_open=self._on_link,
+                    limits=self._limits,
                 )
             except OSError as exc:
                 conn.close()

@@ -26,6 +26,7 @@ class Neighbour(Generic[N]):
         "last_hello_sent",
         "last_ihu_received",
         "route_requests",
+        "rtt",
         "seqno_requests",
         "smoothed",
         "static_cost",
@@ -44,6 +45,8 @@ class Neighbour(Generic[N]):
         self.index = index
         self.static_cost = static_cost
         self.smoothed = DEFAULT_LINK_COST
+        #: The last RTT sample in ms (None before the first Hello is answered), for display.
+        self.rtt: int | None = None
         # A new neighbour is not declared dead before its first Hello round.
         self.last_hello_sent = now
         self.last_ihu_received = now
@@ -60,6 +63,7 @@ class Neighbour(Generic[N]):
         # Whole microseconds first, so float noise (20.02 - 20.0 = 19.999..) cannot lose a ms.
         sample = (round((now - self.last_hello_sent) * 1_000_000) // 1000) & 0xFFFF
         self.smoothed = (self.smoothed * 9 + sample) // 10
+        self.rtt = sample
         self.last_ihu_received = now
 
     def ihu(self, timers: HelloTimers) -> Ihu:

@@ -258,6 +258,11 @@ class Router(RouterState[N]):
         n = self.by_id.get(neighbour)
         return None if n is None else n.link_cost
 
+    def rtt(self, neighbour: N) -> int | None:
+        """The neighbour's last Hello/IHU round trip in ms (None before the first)."""
+        n = self.by_id.get(neighbour)
+        return None if n is None else n.rtt
+
     def neighbours(self) -> list[N]:
         return list(self.by_id)
 

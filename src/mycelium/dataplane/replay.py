@@ -1,0 +1,110 @@
+"""Replay protection for data packets delivered to this node, on the receive side only.
+
+The wire has no sequence numbers: every body ends in a random 12-byte AES-GCM nonce, and that is
+all there is to recognise a copy by. So we remember the nonces of packets that *authenticated*
+(only a holder of the shared key can make one pass), per source /64, and drop a packet whose
+nonce we saw recently. Senders need no change, so the reference and older nodes are unaffected.
+
+Keyed by the source /64, not the full address: neither the source nor the destination address is
+covered by the authentication tag, and every address of a /64 opens with the same key, so an
+attacker could otherwise replay a body under another source address of the same /64.
+
+Memory is bounded: per source two generations of at most ``GENERATION_SIZE`` nonces each (the
+current one rotates into the previous one when full or ``GENERATION_SECONDS`` old), and at most
+``MAX_SOURCES`` sources (a new one pushes out the stalest). A replay is therefore caught when it
+arrives within ``GENERATION_SECONDS`` of the original *and* fewer than ``GENERATION_SIZE``
+authenticated packets from that /64 came in between; anything older gets through
+(docs/wire.md §5.3; SECURITY.md, "Replay protection").
+"""
+
+from __future__ import annotations
+
+from ..crypto import NONCE_SIZE
+
+#: Nonces per generation; a source keeps two (the window is at least this many packets).
+GENERATION_SIZE = 1024
+#: Age at which the current generation rotates (the window is at least this long).
+GENERATION_SECONDS = 30.0
+#: Sources (/64s) remembered at once.
+MAX_SOURCES = 128
+
+
+class _Window:
+    __slots__ = ("current", "expires", "previous")
+
+    def __init__(self, expires: float) -> None:
+        self.current: set[bytes] = set()
+        self.previous: set[bytes] = set()
+        #: When ``current`` becomes the previous generation (if it did not fill up first).
+        self.expires = expires
+
+
+class ReplayWindow:
+    """Recently accepted (source /64, nonce) pairs. ``seen`` is the one call on the receive path."""
+
+    __slots__ = ("_age", "_max_sources", "_size", "_windows", "evicted_sources", "replayed")
+
+    def __init__(
+        self,
+        generation_size: int = GENERATION_SIZE,
+        generation_seconds: float = GENERATION_SECONDS,
+        max_sources: int = MAX_SOURCES,
+    ) -> None:
+        self._size = generation_size
+        self._age = generation_seconds
+        self._max_sources = max_sources
+        self._windows: dict[bytes, _Window] = {}
+        #: Packets dropped as replays.
+        self.replayed = 0
+        #: Sources forgotten to make room for a new one while their window was still live.
+        self.evicted_sources = 0
+
+    def seen(self, src: bytes, body: bytes, now: float) -> bool:
+        """Whether ``body`` (already authenticated) from ``src`` is a copy of a recent packet.
+
+        Records it otherwise. Call only after decryption succeeded: a forgery must never take a
+        place in the window, or a flood of them could push real nonces out."""
+        window = self._windows.get(src[:8])
+        if window is None or now >= window.expires:
+            window = self._renew(src[:8], window, now)
+        nonce = body[-NONCE_SIZE:]
+        current = window.current
+        if nonce in current or nonce in window.previous:
+            self.replayed += 1
+            return True
+        current.add(nonce)
+        if len(current) >= self._size:  # full: it becomes the previous generation
+            window.previous = current
+            window.current = set()
+            window.expires = now + self._age
+        return False
+
+    def _renew(self, prefix: bytes, window: _Window | None, now: float) -> _Window:
+        """A window for a new source, or the time-based rotation of an existing one."""
+        if window is None:
+            return self._new(prefix, now)
+        # Both generations older than the window: forget them; otherwise rotate once.
+        window.previous = window.current if now < window.expires + self._age else set()
+        window.current = set()
+        window.expires = now + self._age
+        return window
+
+    def _new(self, prefix: bytes, now: float) -> _Window:
+        windows = self._windows
+        if len(windows) >= self._max_sources:
+            stale = [p for p, w in windows.items() if now >= w.expires + self._age]
+            for p in stale:
+                del windows[p]
+            if not stale:
+                del windows[min(windows, key=lambda p: windows[p].expires)]
+                self.evicted_sources += 1
+        window = windows[prefix] = _Window(now + self._age)
+        return window
+
+    def __len__(self) -> int:
+        """Nonces remembered (all sources, both generations)."""
+        return sum(len(w.current) + len(w.previous) for w in self._windows.values())
+
+    @property
+    def sources(self) -> int:
+        return len(self._windows)
