@@ -48,8 +48,8 @@ MAX_PENDING_HANDSHAKES = 10
 MAX_PENDING_PER_SOURCE = 3
 #: From this many handshakes in progress on, a new Initial gets a Retry first.
 RETRY_WHEN_PENDING = 1
-#: Seconds a Retry token proves its address for (the handshake timeout).
-TOKEN_LIFETIME = HANDSHAKE_TIMEOUT
+#: Seconds a Retry token proves its address for.
+TOKEN_LIFETIME = 30.0
 _TOKEN_TIME = struct.Struct("!d")
 SOCKET_BUFFER = 16 * 1024 * 1024
 
