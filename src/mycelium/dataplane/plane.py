@@ -206,17 +206,9 @@ class DataPlane:
                 self._refill_nonces()
                 iv = nonce()
             pair = pkt[8:40]
-            frames.append(
-                b"".join(
-                    (
-                        DATA_OUTER,
-                        _LEN_HOP(((n + _SEAL_OVERHEAD) << 8) | (hop - 1)),
-                        pair,
-                        encrypt(iv, _HDR_L3 + pkt, None),
-                        iv,
-                    )
-                )
-            )
+            word = _LEN_HOP(((n + _SEAL_OVERHEAD) << 8) | (hop - 1))
+            sealed = encrypt(iv, _HDR_L3 + pkt, None)
+            frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
             if pair != run_pair:
                 run, run_pair = entry(counts, pair[:16], pair[16:]), pair
             run[0] += 1
@@ -269,9 +261,11 @@ class DataPlane:
         route = self.router.route
         links = self._to_links
         c = self.counters
-        # Ciphers by source for this batch (L3 delivery, the hot path): nothing changes the
-        # route table between two packets of one batch.
-        opened: dict[bytes, Any] = {}
+        # Cipher and replay window by source for this batch (L3 delivery, the hot path):
+        # nothing changes the route table between two packets of one batch.
+        opened: dict[bytes, tuple[Any, Any]] = {}
+        replay = self.replay
+        generation = replay.generation_size
         to_tun = self._delivered.append
         to_tun_hop = self._delivered_hops.append
         counts: Tally = {}
@@ -296,19 +290,27 @@ class DataPlane:
             hop -= 1
             if dst[:8] == prefix:
                 local += 1
-                decrypt = opened.get(src)
-                if decrypt is None or size < MIN_SEALED_SIZE:
+                cached = opened.get(src)
+                if cached is None or size < MIN_SEALED_SIZE:
                     decrypt = self._deliver(src, dst, hop, body, now)
                     if decrypt is not None:
-                        opened[src] = decrypt
+                        opened[src] = (decrypt, replay.window(src, now))
                     continue
+                decrypt, window = cached
+                iv = body[-_NONCE:]
                 try:
-                    plain = decrypt(body[-_NONCE:], body[:-_NONCE], None)
+                    plain = decrypt(iv, body[:-_NONCE], None)
                 except InvalidTag:
                     c.decrypt_failed += 1
                     continue
-                if self.replay.seen(src, body, now):
+                # ReplayWindow.seen, inline (dataplane/replay.py): a copy of a recent packet?
+                current = window.current
+                if iv in current or iv in window.previous:
+                    replay.replayed += 1
                     continue
+                current.add(iv)
+                if len(current) >= generation:
+                    replay.rotate(window, now)
                 if plain[1] == _TYPE_L3 and plain[0] == _USER_VERSION and len(plain) >= 44:
                     to_tun(plain)
                     to_tun_hop(hop)

@@ -40,9 +40,17 @@ class _Window:
 
 
 class ReplayWindow:
-    """Recently accepted (source /64, nonce) pairs. ``seen`` is the one call on the receive path."""
+    """Recently accepted (source /64, nonce) pairs: ``seen`` checks and records one packet; the
+    data plane's batch loop does the same through ``window`` and ``rotate``."""
 
-    __slots__ = ("_age", "_max_sources", "_size", "_windows", "evicted_sources", "replayed")
+    __slots__ = (
+        "_age",
+        "_max_sources",
+        "_windows",
+        "evicted_sources",
+        "generation_size",
+        "replayed",
+    )
 
     def __init__(
         self,
@@ -50,7 +58,7 @@ class ReplayWindow:
         generation_seconds: float = GENERATION_SECONDS,
         max_sources: int = MAX_SOURCES,
     ) -> None:
-        self._size = generation_size
+        self.generation_size = generation_size
         self._age = generation_seconds
         self._max_sources = max_sources
         self._windows: dict[bytes, _Window] = {}
@@ -61,23 +69,34 @@ class ReplayWindow:
 
     def seen(self, src: bytes, body: bytes, now: float) -> bool:
         """Whether ``body`` (already authenticated) from ``src`` is a copy of a recent packet.
-
         Records it otherwise. Call only after decryption succeeded: a forgery must never take a
         place in the window, or a flood of them could push real nonces out."""
-        window = self._windows.get(src[:8])
-        if window is None or now >= window.expires:
-            window = self._renew(src[:8], window, now)
+        window = self.window(src, now)
         nonce = body[-NONCE_SIZE:]
         current = window.current
         if nonce in current or nonce in window.previous:
             self.replayed += 1
             return True
         current.add(nonce)
-        if len(current) >= self._size:  # full: it becomes the previous generation
-            window.previous = current
-            window.current = set()
-            window.expires = now + self._age
+        if len(current) >= self.generation_size:
+            self.rotate(window, now)
         return False
+
+    def window(self, src: bytes, now: float) -> _Window:
+        """The window of ``src``'s /64 as of ``now`` (created, or rotated when due). The data
+        plane takes it once per batch and per source and then does what ``seen`` does inline
+        for each packet: membership in ``current`` or ``previous``, add to ``current``, and
+        ``rotate`` once ``current`` holds ``generation_size`` nonces."""
+        window = self._windows.get(src[:8])
+        if window is None or now >= window.expires:
+            window = self._renew(src[:8], window, now)
+        return window
+
+    def rotate(self, window: _Window, now: float) -> None:
+        """A full current generation becomes the previous one."""
+        window.previous = window.current
+        window.current = set()
+        window.expires = now + self._age
 
     def _renew(self, prefix: bytes, window: _Window | None, now: float) -> _Window:
         """A window for a new source, or the time-based rotation of an existing one."""
