@@ -10,6 +10,11 @@ Inbound handshakes are bounded: at most ``MAX_PENDING_HANDSHAKES`` at once (the 
 progress, a new Initial must first prove its address with a Retry token (RFC 9000 §8.1.2): a
 flood from spoofed sources gets one small Retry each (a tenth of its size) and creates no state
 (docs/wire.md §6.3.1).
+
+NAT traversal (docs/nat.md) shares the socket: datagrams without QUIC's fixed bit are STUN and go
+to ``stun_handler``; a punched link is dialled with the certificate fingerprint the other node
+sent over the overlay (``pin``) and presents that node's secret on the first unidirectional
+stream (``token``), which the accepting side reads from ``QuicLink.auth``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import hashlib
 import logging
 import os
 import socket
@@ -31,7 +37,7 @@ from aioquic.quic.packet import QuicHeader, QuicPacketType, encode_quic_retry, p
 from aioquic.quic.recovery import QuicPacketPacer
 from aioquic.quic.retry import QuicRetryTokenHandler
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
@@ -59,6 +65,9 @@ MAX_PENDING_PER_SOURCE = 3
 #: From this many handshakes in progress on, a new Initial gets a Retry first.
 RETRY_WHEN_PENDING = 1
 CONTROL_STREAM = 0
+#: The dialler's first unidirectional stream: a punched link's credentials, nothing else.
+AUTH_STREAM = 2
+MAX_TOKEN = 64
 #: Bytes queued on a connection's stream before the node is asked to pause.
 HIGH_WATER = 4 * 1024 * 1024
 SOCKET_BUFFER = 16 * 1024 * 1024
@@ -151,6 +160,10 @@ class QuicLink(Link):
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
         self.stream_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: What the dialler sent on AUTH_STREAM (only a punched link's dialler sends anything).
+        self.auth: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._auth_buffer = b""
+        self._keepalive: asyncio.TimerHandle | None = None
 
     @property
     def remote(self) -> str:
@@ -247,6 +260,10 @@ class QuicLink(Link):
             if kind is events.StreamDataReceived:
                 if not self.stream_open.done():
                     self.stream_open.set_result(None)
+                if event.stream_id == AUTH_STREAM:  # type: ignore[attr-defined]
+                    self._auth_data(event)  # type: ignore[arg-type]
+                    event = conn.next_event()
+                    continue
                 self.rx_bytes += len(event.data)  # type: ignore[attr-defined]
                 try:
                     self._deliver(self._decoder.feed(event.data))  # type: ignore[attr-defined]
@@ -270,6 +287,43 @@ class QuicLink(Link):
             event = conn.next_event()
         self._transmit_soon()
 
+    def _auth_data(self, event: events.StreamDataReceived) -> None:
+        if self.auth.done():
+            return
+        self._auth_buffer += event.data
+        if len(self._auth_buffer) > MAX_TOKEN:
+            self._auth_buffer = b""
+            self.auth.set_result(b"")  # nobody's credentials are that long
+        elif event.end_stream:
+            self.auth.set_result(self._auth_buffer)
+
+    # --- NAT traversal ------------------------------------------------------------------------
+    def keep_alive(self, interval: float) -> None:
+        """Send a PING every ``interval`` seconds, so that the NATs on the path keep it open."""
+        loop = asyncio.get_running_loop()
+
+        def ping() -> None:
+            if self._closed:
+                return
+            self._conn.send_ping(0)
+            self._transmit_soon()
+            self._keepalive = loop.call_later(interval, ping)
+
+        self._keepalive = loop.call_later(interval, ping)
+
+    def peer_certificate_fingerprint(self) -> bytes | None:
+        """SHA-256 of the DER certificate the accepting side presented (dialled links)."""
+        certificate = getattr(self._conn.tls, "_peer_certificate", None)
+        if certificate is None:
+            return None
+        return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
+
+    def present_token(self, token: bytes) -> None:
+        """Send ``token`` on AUTH_STREAM and close that stream."""
+        stream_id = self._conn.get_next_available_stream_id(is_unidirectional=True)
+        self._conn.send_stream_data(stream_id, token, end_stream=True)
+        self._transmit_soon()
+
     # --- closing ------------------------------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
         if self._closed:
@@ -279,16 +333,17 @@ class QuicLink(Link):
         self._terminated(reason)
 
     def _terminated(self, reason: str) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._keepalive):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._keepalive = None
         first = not self._closed
         self._closed = True
         self._endpoint.forget(self)
         if self._release is not None:
             self._release()
             self._release = None
-        for future in (self.handshake, self.stream_open):
+        for future in (self.handshake, self.stream_open, self.auth):
             if not future.done():
                 future.set_exception(ConnectionError(reason))
                 future.exception()  # retrieved: nobody may be waiting
@@ -320,6 +375,12 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         limits: InboundLimits | None = None,
     ) -> None:
         cert, key = self_signed(server_name)
+        #: SHA-256 of our certificate: what a node punching to us checks it against.
+        self.certificate_fingerprint = hashlib.sha256(
+            cert.public_bytes(serialization.Encoding.DER)
+        ).digest()
+        #: Receives ``(datagram, address)`` for every STUN datagram on the socket.
+        self.stun_handler: Callable[[bytes, tuple], None] | None = None
         self._server_config = _configuration(False, cert, key)
         self._client_config = _configuration(True)
         self._handler = handler
@@ -356,6 +417,10 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         return int(self._transport.get_extra_info("sockname")[1])
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if data and data[0] < 0x40:  # no QUIC fixed bit: STUN, if anything (RFC 7983)
+            if self.stun_handler is not None:
+                self.stun_handler(data, addr)
+            return
         try:
             header = pull_quic_header(Buffer(data=data), host_cid_length=8)
         except ValueError:
@@ -460,8 +525,18 @@ class QuicEndpoint(asyncio.DatagramProtocol):
                 del self._links[cid]
         link.cids.clear()
 
-    async def dial(self, endpoint: Endpoint, handler: LinkHandler) -> QuicLink:
-        """Connect from the shared socket; the link is returned once the handshake is done."""
+    async def dial(
+        self,
+        endpoint: Endpoint,
+        handler: LinkHandler,
+        *,
+        pin: bytes | None = None,
+        token: bytes | None = None,
+    ) -> QuicLink:
+        """Connect from the shared socket; the link is returned once the handshake is done.
+
+        ``pin``: the server's certificate must have this SHA-256 fingerprint. ``token``: sent on
+        AUTH_STREAM once the server is known to be the right one."""
         loop = asyncio.get_running_loop()
         addr = socket_address(endpoint)
         connection = _new_connection(self._client_config)
@@ -474,6 +549,11 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         except (TimeoutError, ConnectionError) as exc:
             link.close("handshake failed")
             raise ConnectionError(f"QUIC handshake with {endpoint} failed: {exc}") from None
+        if pin is not None and link.peer_certificate_fingerprint() != pin:
+            link.close("unexpected certificate")
+            raise ConnectionError(f"{endpoint} presented another certificate than expected")
+        if token is not None:
+            link.present_token(token)
         link.handler = handler
         return link
 
