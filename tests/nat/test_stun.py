@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mycelium.nat import stun
 
-# RFC 5769 §2.2 and §2.3: Binding success responses from a server ("test vector"), with
+# RFC 5769 §2.2 and RFC 5769 §2.3: Binding success responses from a server ("test vector"), with
 # XOR-MAPPED-ADDRESS, a MESSAGE-INTEGRITY (HMAC-SHA1) and a FINGERPRINT.
 RFC5769_IPV4 = bytes.fromhex(
     "0101003c2112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f722000200008"
