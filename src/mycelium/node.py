@@ -342,10 +342,9 @@ class Node:
         self.peer_manager.inbound(link, endpoint)
         self._register(link)
 
-    def register_punched(self, link: quic.QuicLink, rtt_ms: int | None) -> None:
+    def register_punched(self, link: Link, endpoint: Endpoint, rtt_ms: int | None) -> None:
         """A hole-punched link (either side): a peer of its own type, whose cost starts from
         the round trip measured while punching."""
-        endpoint = Endpoint("quic", link.remote_host, link.remote_port)
         self.peer_manager.inbound(link, endpoint, PeerType.HOLE_PUNCHED)
         self._register(link, rtt_ms)
 

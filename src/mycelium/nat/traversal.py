@@ -90,7 +90,8 @@ class NatTraversal:
         self.negotiator = Negotiator(node.identity.public_key)
         self.checks = Checks()
         self.counters = TraversalCounters()
-        self._links: dict[Link, bytes] = {}
+        #: Punched link -> (the node's key, the endpoint it is listed under).
+        self._links: dict[Link, tuple[bytes, Endpoint]] = {}
         self._traffic: set[bytes] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -142,10 +143,10 @@ class NatTraversal:
         return True
 
     def link_closed(self, link: Link) -> None:
-        peer = self._links.pop(link, None)
-        if peer is not None:
-            log.info("direct link to %s closed", _short(peer))
-            self.negotiator.link_down(peer, self.node.now())
+        known = self._links.pop(link, None)
+        if known is not None:
+            log.info("direct link to %s closed", _short(known[0]))
+            self.negotiator.link_down(known[0], self.node.now())
             self._flush_later()
 
     def collect(self) -> None:
@@ -298,17 +299,18 @@ class NatTraversal:
         if self._closed or self.negotiator.session_of(peer) != session:
             link.close("punch no longer wanted")
             return
-        self._links[link] = peer
+        endpoint = Endpoint("quic", normal_host(link.remote_host), link.remote_port)
+        self._links[link] = (peer, endpoint)
         self.counters.links_punched += 1
         link.keep_alive(KEEPALIVE_INTERVAL)
         self.negotiator.link_up(peer, self.node.now())
         log.info(
             "direct link to %s over %s (hole punched, %s)",
             _short(peer),
-            socket_text(link.remote_host, link.remote_port),
+            endpoint.socket_address,
             "rtt unknown" if rtt is None else f"rtt {rtt * 1000:.1f} ms",
         )
-        self.node.register_punched(link, None if rtt is None else int(rtt * 1000))
+        self.node.register_punched(link, endpoint, None if rtt is None else int(rtt * 1000))
         self._flush()
 
     # --- the pump -----------------------------------------------------------------------------
@@ -411,8 +413,8 @@ class NatTraversal:
             ],
             "nodes": self.negotiator.snapshot(now),
             "links": [
-                {"publicKey": peer.hex(), "endpoint": link.remote}
-                for link, peer in self._links.items()
+                {"publicKey": peer.hex(), "endpoint": str(endpoint)}
+                for peer, endpoint in self._links.values()
             ],
             "counters": {
                 **asdict(self.counters),
