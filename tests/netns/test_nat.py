@@ -114,11 +114,21 @@ class Lab:
         self.net.exec(ns, "ip", "route", "add", "default", "via", gateway)
         return ns
 
-    def node(self, ns: str, side: str) -> NodeProcess:
-        """One of ours on a LAN: peers with the relay only, asks the two STUN "servers"."""
-        pub = PUB_A if side == "a" else PUB_B
-        stun = [a for port in STUN_PORTS for a in ("--stun-server", f"{pub}:{port}")]
-        return self.net.start_node(ns, [f"tcp://{pub}:9651"], "--disable-peer-discovery", *stun)
+    def nodes(self, *hosts: tuple[str, str]) -> list[NodeProcess]:
+        """Ours on the LANs, one per (name, address) (10.0.1.x behind nat_a, 10.0.2.x behind
+        nat_b): each peers with the relay only, asks the two STUN "servers", and waits for its
+        STUN mapping."""
+        nodes = []
+        for name, address in hosts:
+            behind_a = address.startswith("10.0.1.")
+            ns = self.host(name, self.nat_a if behind_a else self.nat_b, address)
+            pub = PUB_A if behind_a else PUB_B
+            stun = [a for port in STUN_PORTS for a in ("--stun-server", f"{pub}:{port}")]
+            peers = [f"tcp://{pub}:9651"]
+            nodes.append(self.net.start_node(ns, peers, "--disable-peer-discovery", *stun))
+        for node in nodes:
+            self.net.wait_tun(node)
+        return nodes
 
     def api(self, node: NodeProcess, path: str) -> object:
         out = self.net.exec(node.ns, sys.executable, "-c", API_GET, path, check=False)
@@ -238,10 +248,7 @@ def quiet(node: NodeProcess) -> list[str]:
 
 def test_two_nodes_behind_nats_get_a_direct_link_that_survives_idle(lab: Lab) -> None:
     net = lab.net
-    a = lab.node(lab.host("a", lab.nat_a, "10.0.1.2"), "a")
-    b = lab.node(lab.host("b", lab.nat_b, "10.0.2.2"), "b")
-    for node in (a, b):
-        net.wait_tun(node)
+    a, b = lab.nodes(("a", "10.0.1.2"), ("b", "10.0.2.2"))
     status_a, status_b = wait_mapping(lab, a), wait_mapping(lab, b)
     assert status_a["natType"] == status_b["natType"] == "endpointIndependent"
     assert status_a["publicAddresses"] == [f"{NAT_A}:9651"]
@@ -292,13 +299,10 @@ def test_two_nodes_behind_nats_get_a_direct_link_that_survives_idle(lab: Lab) ->
 @pytest.mark.parametrize("lab", [True], indirect=True)
 def test_behind_a_symmetric_nat_traffic_stays_on_the_relay_quietly(lab: Lab) -> None:
     net = lab.net
-    a = lab.node(lab.host("a", lab.nat_a, "10.0.1.2"), "a")
-    b = lab.node(lab.host("b", lab.nat_b, "10.0.2.2"), "b")
-    for node in (a, b):
-        net.wait_tun(node)
+    a, b = lab.nodes(("a", "10.0.1.2"), ("b", "10.0.2.2"))
     assert wait_mapping(lab, a)["natType"] == "symmetric"
     assert wait_mapping(lab, b)["natType"] == "endpointIndependent"
-    # 40 s of traffic: one attempt (10 s of checks, 12 s more for the listening side) fails,
+    # 40 s of traffic: one attempt (10 s of checks, 15 s more for the listening side) fails,
     # the next is a minute away.
     replies = ping_stream(net, a.ns, b.address, count=200, interval=0.2)
     assert len(replies) >= 190, f"{len(replies)}/200 replies"
@@ -316,10 +320,7 @@ def test_behind_a_symmetric_nat_traffic_stays_on_the_relay_quietly(lab: Lab) -> 
 
 def test_two_nodes_behind_one_nat_meet_on_their_local_addresses(lab: Lab) -> None:
     net = lab.net
-    a = lab.node(lab.host("a", lab.nat_a, "10.0.1.2"), "a")
-    c = lab.node(lab.host("c", lab.nat_a, "10.0.1.3"), "a")
-    for node in (a, c):
-        net.wait_tun(node)
+    a, c = lab.nodes(("a", "10.0.1.2"), ("c", "10.0.1.3"))
     wait_mapping(lab, a)
     wait_mapping(lab, c)
     started = time.time()

@@ -29,9 +29,9 @@ CHECK_INTERVAL = 0.05
 #: Checks of the listening side once a pair works (its NAT must stay open for the dial).
 SLOW_INTERVAL = 0.5
 CHECK_WINDOW = 10.0
-#: How long after the checks the listening side waits for the dial (the QUIC handshake's
-#: own timeout, plus a little).
-LISTEN_GRACE = 12.0
+#: How long after its checks the listening side waits for the dial: the QUIC handshake's own
+#: timeout, plus the dialler's later start (one trip over the overlay) and a margin.
+LISTEN_GRACE = 15.0
 #: Candidates plus learned peer-reflexive addresses, per session.
 MAX_ADDRESSES = 12
 #: Open transactions remembered per session (older answers are ignored).

@@ -5,7 +5,7 @@ runtime sends what ``take_datagrams`` returns) and retransmits each after 0.5, 1
 server that has not answered 4 s after the last try is given up on for the round. When every
 server answered or was given up on, the round's result classifies the mapping (two servers that
 saw the same public address and port: endpoint-independent; different ones: symmetric), and the
-next round is due two minutes later (30 s when nobody answered).
+next round is due two minutes later (30 s when nobody answered, or nobody was asked).
 """
 
 from __future__ import annotations

@@ -110,11 +110,8 @@ class NatTraversal:
         node.dataplane.tun_destinations = self._traffic
         now = node.now()
         self._next_scan = now + SCAN_INTERVAL
-        if self.servers:
-            self.probe.next_round = now
-        else:  # host candidates only: ready at once
-            self.probe.next_round = math.inf
-            self._update_local(None)
+        # The first round gathers (with no STUN server, host candidates only, at once).
+        self.probe.next_round = now
         self._flush()
 
     def close(self) -> None:
@@ -224,19 +221,15 @@ class NatTraversal:
         self.probe.start_round(addresses, self.node.now(), [(h, port) for h in self._hosts])
         self._flush()
 
-    def _update_local(self, result: MappingResult | None) -> None:
+    def _update_local(self, result: MappingResult) -> None:
         port = self._quic.port
-        if result is None:
-            self._hosts = host_addresses(ROUTE_PROBES, self.node.config.listen_host)
         candidates = [Candidate(CandidateKind.HOST, h, port) for h in self._hosts]
-        nat_type = NatType.UNKNOWN
-        if result is not None:
-            nat_type = result.nat_type
-            candidates += [
-                Candidate(CandidateKind.REFLEXIVE, h, p)
-                for h, p in result.public
-                if (h, p) not in {c.address for c in candidates}
-            ]
+        candidates += [
+            Candidate(CandidateKind.REFLEXIVE, h, p)
+            for h, p in result.public
+            if (h, p) not in {c.address for c in candidates}
+        ]
+        nat_type = result.nat_type
         local = LocalInfo(
             tuple(candidates[: protocol.MAX_CANDIDATES]),
             nat_type,
