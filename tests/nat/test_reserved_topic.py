@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mycelium.messages import MessageEngine, TopicConfig
-from mycelium.messages import engine as eng
+from mycelium.messages import MessageEngine, TopicConfig, reserved
 from mycelium.nat.protocol import TOPIC
 from mycelium.ratelimit import KeyedRateLimiter
 from mycelium.wire import message as wire
@@ -38,10 +37,10 @@ def deliver(a: MessageEngine, b: MessageEngine, now: float, rounds: int = 10) ->
 def test_a_served_topic_goes_to_take_internal_not_the_inbox() -> None:
     reject_all = TopicConfig(accept_by_default=False)  # the user's rules do not apply
     a, b = engines(reject_all)
-    b.serve(TOPIC)
+    b.reserved.serve(TOPIC)
     a.push(B_IP, b"offer", 0.0, topic=TOPIC)
     deliver(a, b, 0.0)
-    (message,) = b.take_internal()
+    (message,) = b.reserved.take_internal()
     assert (message.data, message.topic, message.src_ip) == (b"offer", TOPIC, A_IP)
     assert b.inbox_size == 0 and b.pop() is None
     a.push(B_IP, b"hello", 0.1, topic=b"chat")  # ordinary topics still obey the rules
@@ -53,64 +52,64 @@ def test_a_served_topic_goes_to_take_internal_not_the_inbox() -> None:
     ("topic", "size", "reply"),
     [
         (b"pymycelium.other/1", 10, False),  # reserved but not served
-        (TOPIC, eng.MAX_RESERVED_SIZE + 1, False),  # too large
+        (TOPIC, reserved.MAX_SIZE + 1, False),  # too large
         (TOPIC, 10, True),  # a reply on a reserved topic
     ],
 )
 def test_refused_reserved_messages(topic: bytes, size: int, reply: bool) -> None:
     a, b = engines()
-    b.serve(TOPIC)
+    b.reserved.serve(TOPIC)
     a.push(B_IP, b"x" * size, 0.0, topic=topic, reply_to=b"r" * 8 if reply else None)
     deliver(a, b, 0.0)
-    assert b.take_internal() == [] and b.inbox_size == 0
+    assert b.reserved.take_internal() == [] and b.inbox_size == 0
     assert b.counters.rejected_reserved >= 1
 
 
 def test_reserved_messages_are_rate_limited_per_source() -> None:
     a, b = engines()
-    b.serve(TOPIC)
-    for i in range(eng.RESERVED_BURST + 5):
+    b.reserved.serve(TOPIC)
+    for i in range(reserved.BURST + 5):
         a.push(B_IP, bytes((i,)), 0.0, topic=TOPIC)
     deliver(a, b, 0.0, rounds=50)
-    assert len(b.take_internal()) == eng.RESERVED_BURST
+    assert len(b.reserved.take_internal()) == reserved.BURST
     # Retransmitted INITs of an accepted message do not use up the budget, and time refills it.
     a.tick(0.1)
     deliver(a, b, 0.1, rounds=50)
-    assert b.take_internal() == []
-    a.push(B_IP, b"later", 2.0 / eng.RESERVED_RATE, topic=TOPIC)
-    deliver(a, b, 2.0 / eng.RESERVED_RATE)
-    assert [m.data for m in b.take_internal()] == [b"later"]
+    assert b.reserved.take_internal() == []
+    a.push(B_IP, b"later", 2.0 / reserved.RATE, topic=TOPIC)
+    deliver(a, b, 2.0 / reserved.RATE)
+    assert [m.data for m in b.reserved.take_internal()] == [b"later"]
 
 
 def test_topic_query_is_answered_only_for_served_topics() -> None:
     a, b = engines()
     a.query(B_IP, TOPIC)
     deliver(a, b, 0.0)
-    assert a.take_query_answers() == []  # b does not serve it: silence, like the reference
-    b.serve(TOPIC)
+    assert a.reserved.take_answers() == []  # b does not serve it: silence, like the reference
+    b.reserved.serve(TOPIC)
     a.query(B_IP, TOPIC)
     deliver(a, b, 0.0)
-    assert a.take_query_answers() == [(B_IP, TOPIC)]
+    assert a.reserved.take_answers() == [(B_IP, TOPIC)]
 
 
 def test_unsolicited_query_answers_are_ignored() -> None:
     a, _ = engines()
     flags = wire.FLAG_TOPIC_QUERY | wire.FLAG_ACK
     a.handle(B_IP, A_IP, wire.MessagePacket(b"q" * 8, flags, TOPIC).encode(), 0.0)
-    assert a.take_query_answers() == []
+    assert a.reserved.take_answers() == []
     a.query(B_IP, TOPIC)
     ((_, sent),) = a.take_outgoing()
     query_id = wire.decode(sent).id
     # The right id from another node, or for another topic: ignored too.
     a.handle(A_IP, A_IP, wire.MessagePacket(query_id, flags, TOPIC).encode(), 0.0)
     a.handle(B_IP, A_IP, wire.MessagePacket(query_id, flags, b"pymycelium.x").encode(), 0.0)
-    assert a.take_query_answers() == []
+    assert a.reserved.take_answers() == []
 
 
 def test_serve_refuses_ordinary_topics() -> None:
     a, _ = engines()
     with pytest.raises(ValueError):
-        a.serve(b"chat")
+        a.reserved.serve(b"chat")
 
 
 def test_keyed_rate_limiter() -> None:

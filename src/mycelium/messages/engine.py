@@ -16,11 +16,8 @@ announces); a CHUNK, DONE, READ, ABORTED or ACK counts only from the node the me
 exchanged with; a duplicate INIT does not reset a message whose chunks are arriving; a pending
 message that hears nothing for a minute is dropped (a live sender repeats every 100 ms).
 
-Reserved topics (``pymycelium.`` and more) belong to the node itself (NAT traversal,
-docs/nat.md): a topic the node serves (``serve``) is taken from anyone, whatever the topic rules
-say, if small and within a per-source rate; its messages come out of ``take_internal`` and never
-reach the inbox or a socket. Other reserved topics are refused. ``query`` asks another node
-whether it serves a topic (a TOPIC_QUERY packet, which the reference ignores).
+Reserved topics (``reserved.py``) are the node's own: outside the topic rules, never in the
+inbox; ``query`` asks another node whether it serves one.
 """
 
 from __future__ import annotations
@@ -36,9 +33,9 @@ from enum import Enum
 
 import blake3
 
-from ..ratelimit import KeyedRateLimiter
 from ..wire import message as wire
 from ..wire.errors import MalformedPacket
+from .reserved import ReservedTopics, is_reserved
 from .topics import TopicConfig
 
 SEND_WINDOW = 300.0
@@ -58,14 +55,6 @@ MAX_PENDING_BYTES_PER_SOURCE = 128 * 1024 * 1024
 PENDING_IDLE_TIMEOUT = 60.0
 MAX_INBOX_MESSAGES = 10_000
 MAX_INBOX_BYTES = 512 * 1024 * 1024
-
-RESERVED_PREFIX = b"pymycelium."
-MAX_RESERVED_SIZE = 4096
-#: New reserved-topic messages and topic queries taken per source: a burst, then one per 2 s.
-RESERVED_BURST = 10
-RESERVED_RATE = 0.5
-#: Topic queries we wait answers for (older ones are forgotten).
-MAX_OPEN_QUERIES = 1024
 
 
 class State(Enum):
@@ -219,11 +208,7 @@ class MessageEngine:
         self._next_sweep = 0.0
         #: Recently completed inbound messages (id -> sender), to acknowledge repeated DONEs.
         self._completed: OrderedDict[bytes, bytes] = OrderedDict()
-        self._served: set[bytes] = set()
-        self._internal: list[ReceivedMessage] = []
-        self._reserved_limit = KeyedRateLimiter(RESERVED_BURST, RESERVED_RATE)
-        self._open_queries: OrderedDict[bytes, tuple[bytes, bytes]] = OrderedDict()
-        self._query_answers: list[tuple[bytes, bytes]] = []
+        self.reserved = ReservedTopics(random_bytes)
 
     # --- sending ----------------------------------------------------------------------------
     def push(
@@ -250,6 +235,10 @@ class MessageEngine:
 
     def reply(self, reply_to: bytes, dst: bytes, data: bytes, now: float) -> bytes:
         return self.push(dst, data, now, reply_to=reply_to)
+
+    def query(self, dst: bytes, topic: bytes) -> None:
+        """Ask ``dst`` whether it serves the reserved ``topic`` (``reserved.take_answers``)."""
+        self._emit(dst, self.reserved.query(dst, topic))
 
     def unsubscribe(self, message_id: bytes, now: float) -> None:
         """The waiting sender gave up: replies arriving in the next minute still go to it, later
@@ -291,7 +280,9 @@ class MessageEngine:
         try:
             packet = wire.decode(payload)
             if packet.has(wire.FLAG_TOPIC_QUERY):
-                self._on_topic_query(packet, src, now)
+                answer = self.reserved.on_query(packet, src, now)
+                if answer is not None:
+                    self._emit(src, answer)
             elif packet.has(wire.FLAG_ACK):
                 self._handle_ack(packet, src, now)
             else:
@@ -355,8 +346,10 @@ class MessageEngine:
     def _on_init(self, packet: wire.MessagePacket, src: bytes, dst: bytes, now: float) -> None:
         init = packet.init()
         is_reply = packet.has(wire.FLAG_REPLY)
-        if init.topic.startswith(RESERVED_PREFIX):
-            if packet.id not in self._pending and not self._reserved_ok(init, is_reply, src, now):
+        if is_reserved(init.topic):
+            if packet.id not in self._pending and not self.reserved.admits(
+                init, is_reply, src, now
+            ):
                 self.counters.rejected_reserved += 1
                 return
         elif not is_reply and not self.topics.allowed(init.topic, src):
@@ -462,8 +455,8 @@ class MessageEngine:
         if len(self._completed) > MAX_INBOX_MESSAGES:
             self._completed.popitem(last=False)
         self.counters.received += 1
-        if message.topic.startswith(RESERVED_PREFIX) and not message.is_reply:
-            self._internal.append(message)
+        if is_reserved(message.topic) and not message.is_reply:
+            self.reserved.internal.append(message)
         elif self._subscribers.pop(message.id, None) is not None:
             self._replies.append(message)
         else:
@@ -473,48 +466,6 @@ class MessageEngine:
             else:
                 self.deliver(message)
         self._emit(src, wire.MessagePacket(packet.id, wire.FLAG_DONE | wire.FLAG_ACK, packet.body))
-
-    # --- reserved topics ----------------------------------------------------------------------
-    def serve(self, topic: bytes) -> None:
-        """Take messages on the reserved ``topic`` for the node itself, and say so to queries."""
-        if not topic.startswith(RESERVED_PREFIX):
-            raise ValueError(f"{topic!r} is not a reserved topic")
-        self._served.add(topic)
-
-    def query(self, dst: bytes, topic: bytes) -> None:
-        """Ask ``dst`` whether it serves ``topic``; a yes comes out of ``take_query_answers``."""
-        query_id = self._random(wire.ID_SIZE)
-        self._open_queries[query_id] = (dst, topic)
-        while len(self._open_queries) > MAX_OPEN_QUERIES:
-            self._open_queries.popitem(last=False)
-        self._emit(dst, wire.MessagePacket(query_id, wire.FLAG_TOPIC_QUERY, topic))
-
-    def _reserved_ok(self, init: wire.Init, is_reply: bool, src: bytes, now: float) -> bool:
-        return (
-            not is_reply
-            and init.topic in self._served
-            and init.length <= MAX_RESERVED_SIZE
-            and self._reserved_limit.allow(src, now)
-        )
-
-    def _on_topic_query(self, packet: wire.MessagePacket, src: bytes, now: float) -> None:
-        if packet.has(wire.FLAG_ACK):
-            if self._open_queries.get(packet.id) == (src, packet.body):
-                del self._open_queries[packet.id]
-                self._query_answers.append((src, packet.body))
-        elif packet.body in self._served and self._reserved_limit.allow(src, now):
-            flags = wire.FLAG_TOPIC_QUERY | wire.FLAG_ACK
-            self._emit(src, wire.MessagePacket(packet.id, flags, packet.body))
-
-    def take_internal(self) -> list[ReceivedMessage]:
-        """Completed messages on served reserved topics."""
-        out, self._internal = self._internal, []
-        return out
-
-    def take_query_answers(self) -> list[tuple[bytes, bytes]]:
-        """(node address, topic) for every node that said it serves a topic we asked about."""
-        out, self._query_answers = self._query_answers, []
-        return out
 
     def _drop_pending(self, message_id: bytes) -> None:
         pending = self._pending.pop(message_id, None)

@@ -106,7 +106,7 @@ class NatTraversal:
     def start(self) -> None:
         node = self.node
         self._quic.stun_handler = self._datagram
-        node.message_engine.serve(protocol.TOPIC)
+        node.message_engine.reserved.serve(protocol.TOPIC)
         node.dataplane.tun_destinations = self._traffic
         now = node.now()
         self._next_scan = now + SCAN_INTERVAL
@@ -150,7 +150,7 @@ class NatTraversal:
         """Take what the message engine received for us (the node calls this in its flush)."""
         engine = self.node.message_engine
         now = self.node.now()
-        for message in engine.take_internal():
+        for message in engine.reserved.take_internal():
             try:
                 decoded = protocol.decode(message.data)
             except protocol.ProtocolError:
@@ -158,7 +158,7 @@ class NatTraversal:
                 continue
             self.negotiator.received(message.src_pk, decoded, now)
             self._flush_later()
-        for address, _topic in engine.take_query_answers():
+        for address, _topic in engine.reserved.take_answers():
             key = self.node.router.public_key_for(address)
             if key is not None and overlay_address(key) == address:
                 self.negotiator.query_answered(key, now)
