@@ -372,6 +372,7 @@ class Node:
                 kind = type(packet)
                 spent[kind] = spent.get(kind, 0) + perf_counter_ns() - started
         if data:
+            link.last_data = now
             self.dataplane.from_link(data, now)
         self._flush()
 
@@ -455,6 +456,7 @@ class Node:
             log.info("neighbour declared dead (no IHU)", extra=fields(link=neighbour.connection_id))
             neighbour.close()
         for neighbour, frames in dataplane.take_link_batches():
+            neighbour.last_data = now
             neighbour.send_data_batch(frames)
         to_tun = dataplane.take_to_tun()
         if to_tun and self.tun is not None:

@@ -224,3 +224,19 @@ def test_the_table_is_bounded() -> None:
     assert len(a._peers) == n.MAX_PEERS
     snapshot = a.snapshot(0.0)
     assert len(snapshot) == n.MAX_PEERS and snapshot[0]["state"] == "idle"
+
+
+def test_links_are_capped_and_an_idle_close_leaves_no_pause() -> None:
+    a = negotiator(LOW)
+    for i in range(n.MAX_LINKS):
+        a.link_up(bytes((i + 100,)) * 32, 0.0)
+    a.traffic(HIGH, 1.0)
+    assert a.take_queries() == []  # at the cap: nothing starts
+    a.received(HIGH, offer_from(), 1.0)
+    ((_, reply),) = a.take_messages()
+    assert reply == Decline(b"s" * 8, DeclineReason.BUSY)
+    first = bytes((100,)) * 32
+    a.link_down(first, 2.0, idle=True)
+    assert a._peers[first].phase is Phase.IDLE and a._peers[first].not_before == 2.0
+    a.traffic(first, 2.0)
+    assert a.take_messages()  # support known: an offer at once

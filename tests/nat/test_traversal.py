@@ -120,6 +120,18 @@ async def test_traffic_to_a_relayed_node_ends_in_a_punched_link(lab: Lab) -> Non
     await asyncio.sleep(2.5)
     assert len(punched(a)) == 1
 
+    # Idle for too long: closed, and traffic may start a new attempt at once.
+    traversal.LINK_IDLE, idle = 0.5, traversal.LINK_IDLE
+    try:
+        await wait_for(lambda: not punched(a) and not punched(b), timeout=10)
+    finally:
+        traversal.LINK_IDLE = idle
+    peer = a.nat.negotiator._peers[b.identity.public_key]
+    assert peer.phase is Phase.IDLE and peer.not_before <= a.now()
+    a.dataplane.tun_destinations.add(b.identity.address)
+    await wait_for(lambda: bool(punched(a)) and bool(punched(b)), timeout=15)
+    (on_a,) = punched(a)
+
     # The link dies: both sides forget it and back off before trying again.
     assert on_a.link is not None
     on_a.link.close()

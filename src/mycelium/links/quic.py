@@ -320,8 +320,7 @@ class QuicLink(Link):
 
     def present_token(self, token: bytes) -> None:
         """Send ``token`` on AUTH_STREAM and close that stream."""
-        stream_id = self._conn.get_next_available_stream_id(is_unidirectional=True)
-        self._conn.send_stream_data(stream_id, token, end_stream=True)
+        self._conn.send_stream_data(AUTH_STREAM, token, end_stream=True)
         self._transmit_soon()
 
     # --- closing ------------------------------------------------------------------------------

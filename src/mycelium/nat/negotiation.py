@@ -14,7 +14,9 @@ Per remote node (by public key):
   offer at the same time, the offer of the node with the lower public key stands.
 * The node with the lower public key dials the QUIC connection; the other one listens.
 * A failed attempt, a decline or a punched link that died young backs off: 1, 2, 4 ... minutes,
-  at most an hour. A link that lived five minutes resets the count.
+  at most an hour. A link that lived five minutes resets the count; one closed for being idle
+  leaves no pause at all.
+* At most 32 punched links at once: beyond, nothing is offered and offers are declined as busy.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ STABLE_LINK = 300.0
 OFFER_MIN_INTERVAL = 5.0
 #: Attempts under way at once (both directions); offers beyond it are declined as busy.
 MAX_SESSIONS = 16
+#: Punched links at once; beyond, no attempt starts and offers are declined as busy.
+MAX_LINKS = 32
 #: Nodes remembered; the longest-idle ones without an attempt under way are forgotten first.
 MAX_PEERS = 1024
 
@@ -126,6 +130,8 @@ class Negotiator:
         peer = self._peer(key, now)
         if peer is None or peer.phase is not Phase.IDLE or now < peer.not_before:
             return
+        if self._count(Phase.LINKED) >= MAX_LINKS:
+            return
         if peer.support is Support.NO:
             peer.support = Support.UNKNOWN  # its hour is up: ask again
         if peer.support is Support.YES:
@@ -168,9 +174,15 @@ class Negotiator:
         peer.due = math.inf
         peer.linked_at = now
 
-    def link_down(self, key: bytes, now: float) -> None:
+    def link_down(self, key: bytes, now: float, idle: bool = False) -> None:
+        """The punched link is gone; ``idle``: we closed it for carrying no data (traffic
+        coming back may start an attempt at once)."""
         peer = self._peers.get(key)
         if peer is None or peer.phase is not Phase.LINKED:
+            return
+        if idle:
+            peer.failures = 0
+            self._idle(peer, now)
             return
         if now - peer.linked_at >= STABLE_LINK:
             peer.failures = 0
@@ -268,7 +280,8 @@ class Negotiator:
         if peer.phase is Phase.LINKED:
             reason = DeclineReason.LINKED
         elif local is None or (
-            peer.phase not in (Phase.OFFERED, Phase.PUNCHING) and self._sessions() >= MAX_SESSIONS
+            peer.phase not in (Phase.OFFERED, Phase.PUNCHING)
+            and (self._sessions() >= MAX_SESSIONS or self._count(Phase.LINKED) >= MAX_LINKS)
         ):
             reason = DeclineReason.BUSY
         elif local.nat_type is NatType.SYMMETRIC and offer.nat_type is NatType.SYMMETRIC:
@@ -330,8 +343,10 @@ class Negotiator:
         peer.not_before = not_before
 
     def _sessions(self) -> int:
-        busy = (Phase.QUERYING, Phase.OFFERED, Phase.PUNCHING)
-        return sum(1 for p in self._peers.values() if p.phase in busy)
+        return self._count(Phase.QUERYING, Phase.OFFERED, Phase.PUNCHING)
+
+    def _count(self, *phases: Phase) -> int:
+        return sum(1 for p in self._peers.values() if p.phase in phases)
 
     def _peer(self, key: bytes, now: float, force: bool = False) -> _Peer | None:
         """The node's entry, made if needed; None when the table is full of busy nodes

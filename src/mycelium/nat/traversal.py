@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 SCAN_INTERVAL = 2.0
 #: PINGs on a punched link: NATs forget idle UDP mappings after 30 s or more.
 KEEPALIVE_INTERVAL = 15.0
+#: A punched link that carried no data packets either way for this long is closed (it would
+#: otherwise be kept alive, and fed every route, for good).
+LINK_IDLE = 600.0
 #: How long a punched link's dialler has to present its credentials.
 AUTH_TIMEOUT = 5.0
 #: How long the message bus keeps retrying an exchange message.
@@ -92,6 +95,7 @@ class NatTraversal:
         self.counters = TraversalCounters()
         #: Punched link -> (the node's key, the endpoint it is listed under).
         self._links: dict[Link, tuple[bytes, Endpoint]] = {}
+        self._idle_closed: set[Link] = set()
         self._traffic: set[bytes] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -142,8 +146,10 @@ class NatTraversal:
     def link_closed(self, link: Link) -> None:
         known = self._links.pop(link, None)
         if known is not None:
-            log.info("direct link to %s closed", _short(known[0]))
-            self.negotiator.link_down(known[0], self.node.now())
+            idle = link in self._idle_closed
+            self._idle_closed.discard(link)
+            log.info("direct link to %s closed%s", _short(known[0]), " (idle)" if idle else "")
+            self.negotiator.link_down(known[0], self.node.now(), idle=idle)
             self._flush_later()
 
     def collect(self) -> None:
@@ -260,6 +266,9 @@ class NatTraversal:
                 continue
             self.negotiator.traffic(key, now)
         self._traffic.clear()
+        for link in [k for k in self._links if now - k.last_data > LINK_IDLE]:
+            self._idle_closed.add(link)
+            link.close()
 
     # --- punched links ------------------------------------------------------------------------
     async def _dial(self, dial: Dial) -> None:
@@ -293,6 +302,7 @@ class NatTraversal:
             link.close("punch no longer wanted")
             return
         endpoint = Endpoint("quic", normal_host(link.remote_host), link.remote_port)
+        link.last_data = self.node.now()
         self._links[link] = (peer, endpoint)
         self.counters.links_punched += 1
         link.keep_alive(KEEPALIVE_INTERVAL)
