@@ -1,4 +1,4 @@
-"""Negotiation and checks together, between hosts behind simulated NATs (``nat_lab``)."""
+"""Negotiation and checks together, between hosts behind simulated NATs (``nat_sim``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from mycelium.nat import checks as c
 from mycelium.nat import negotiation as n
-from nat_lab import Nat, World
+from nat_sim import Nat, World
 
 LOW, HIGH = b"\x01" * 32, b"\xf0" * 32
 
