@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .identity import default_key_path
+from .nat.servers import stun_servers
 from .node import Node, NodeConfig
 from .routing.limits import RouterLimits
 from .settings import Settings, SettingsError
@@ -83,6 +84,8 @@ def node_config(settings: Settings, private: bool = False) -> NodeConfig:
             max_routes=settings.max_routes,
             max_routes_per_neighbour=settings.max_routes_per_peer,
         ),
+        hole_punching=not settings.disable_hole_punching,
+        stun_servers=stun_servers(settings.stun_servers),
     )
 
 

@@ -32,7 +32,7 @@ from .identity import (
 from .links import quic, tcp, vsock
 from .links.base import Link
 from .links.endpoint import Endpoint
-from .links.peer_manager import PeerManager
+from .links.peer_manager import PeerManager, PeerType
 from .links.private import PrivateNetwork
 from .logs import fields
 from .messages.engine import MessageEngine, ReceivedMessage
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .links.discovery import Discovery
     from .links.tls_psk import TlsListener
     from .messages.topics import TopicConfig
+    from .nat.traversal import NatTraversal
     from .tun import TunDevice
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ class NodeConfig:
     #: Only these sources may reach our TUN and message bus (``--allow-from``: public keys,
     #: overlay addresses or subnets); empty allows everyone.
     allow_from: Sequence[Subnet | str] = field(default_factory=list)
+    #: Direct QUIC links to nodes behind NATs, negotiated over the overlay (docs/nat.md).
+    hole_punching: bool = True
+    #: STUN servers (host, port) that tell us our public address; none by default.
+    stun_servers: list[tuple[str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """Parse what was given as text now, so that a bad value fails here, clearly."""
@@ -171,6 +176,8 @@ class Node:
         self._timer_at = math.inf
         #: The message bus's waiting callers and topic sockets, once the node runs (``start()``).
         self.messages: MessageService | None = None
+        #: Hole punching, once the node runs with QUIC (None otherwise).
+        self.nat: NatTraversal | None = None
         self.proxy = Proxy(self._proxy_targets, listen=config.proxy_listen)
         self._stopped = asyncio.Event()
 
@@ -242,6 +249,11 @@ class Node:
                 log.warning("link-local discovery disabled: %s", exc)
                 self._discovery = None
         self.messages = MessageService(self.message_engine, self._flush, self.now)
+        if self._quic is not None and self.config.hole_punching:
+            from .nat.traversal import NatTraversal
+
+            self.nat = NatTraversal(self, self._quic, self._flush)
+            self.nat.start()
         self._flush()
         log.info(
             "node started",
@@ -255,6 +267,8 @@ class Node:
         )
 
     async def stop(self) -> None:
+        if self.nat is not None:
+            self.nat.close()
         if self.messages is not None:
             self.messages.close()
         await self.proxy.close()
@@ -301,6 +315,8 @@ class Node:
         from .links.quic_link import QuicLink  # loaded with the connection itself
 
         assert isinstance(link, QuicLink)
+        if self.nat is not None and self.nat.claim(link):
+            return  # a punched link: registered once it showed its credentials
         self.peer_manager.inbound(link, Endpoint("quic", link.remote_host, link.remote_port))
         self._register(link)
 
@@ -330,11 +346,17 @@ class Node:
         self.peer_manager.inbound(link, endpoint)
         self._register(link)
 
-    def _register(self, link: Link) -> None:
+    def register_punched(self, link: Link, endpoint: Endpoint, rtt_ms: int | None) -> None:
+        """A hole-punched link (either side): a peer of its own type, whose cost starts from
+        the round trip measured while punching."""
+        self.peer_manager.inbound(link, endpoint, PeerType.HOLE_PUNCHED)
+        self._register(link, rtt_ms)
+
+    def _register(self, link: Link, rtt_ms: int | None = None) -> None:
         link.handler = self
         self.links.add(link)
         self._pace_tun()
-        self.router.add_neighbour(link, link.static_cost, self.now())
+        self.router.add_neighbour(link, link.static_cost, self.now(), rtt_ms)
         link.start()
         self._flush()
 
@@ -354,6 +376,7 @@ class Node:
                 kind = type(packet)
                 spent[kind] = spent.get(kind, 0) + perf_counter_ns() - started
         if data:
+            link.last_data = now
             self.dataplane.from_link(data, now)
         self._flush()
 
@@ -365,6 +388,8 @@ class Node:
         self._pace_tun()
         log.debug("link closed", extra=fields(link=link.connection_id, reason=reason))
         self.peer_manager.link_closed(link, reason)
+        if self.nat is not None:
+            self.nat.link_closed(link)
         self.router.remove_neighbour(link, self.now())
         self._flush()
 
@@ -435,12 +460,15 @@ class Node:
             log.info("neighbour declared dead (no IHU)", extra=fields(link=neighbour.connection_id))
             neighbour.close()
         for neighbour, frames in dataplane.take_link_batches():
+            neighbour.last_data = now
             neighbour.send_data_batch(frames)
         packets, delivered, hops = dataplane.take_tun_output()
         if (packets or delivered) and self.tun is not None:
             self.tun.write_batch(packets, delivered, hops)
         if self.messages is not None:
             self.messages.collect()
+        if self.nat is not None:
+            self.nat.collect()
         self._arm_timer()
 
     def _arm_timer(self) -> None:

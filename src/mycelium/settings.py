@@ -21,6 +21,7 @@ from typing import Any
 
 from .allow import parse_rule
 from .links.endpoint import Endpoint
+from .nat.servers import check_stun_server
 from .routing.limits import RouterLimits
 from .subnet import Subnet
 
@@ -183,6 +184,18 @@ class Settings:
         "dropped and counted; routing for other nodes is unaffected.",
         metavar="PUBKEY|SUBNET",
         parse=parse_rule,
+    )
+    stun_servers: tuple[str, ...] = setting(
+        (),
+        "(pymycelium) Learn our public address from this STUN server, for direct links "
+        "through NATs (repeatable; two servers also tell what kind of NAT this is; 'default' "
+        "names public servers). None by default.",
+        flag="--stun-server",
+        metavar="HOST:PORT",
+        parse=check_stun_server,
+    )
+    disable_hole_punching: bool = setting(
+        False, "(pymycelium) Never offer or accept direct QUIC links through NATs."
     )
     network_name: str | None = setting(
         None, "Name of the private network (2 to 64 bytes).", private=True

@@ -129,3 +129,9 @@ class NodeApi:
 
     def stop_proxy_probe(self) -> None:
         self.node.proxy.stop_probing()
+
+    # --- pymycelium extensions --------------------------------------------------------------
+    def nat(self) -> dict[str, Any]:
+        """NAT traversal's view (docs/nat.md): our public mapping, candidates, attempts."""
+        nat = self.node.nat
+        return {"enabled": False} if nat is None else nat.status()

@@ -108,6 +108,9 @@ def build_app(api: NodeApi) -> web.Application:
     async def pubkey(request: web.Request) -> web.Response:
         return _json({"publicKey": api.public_key(request.match_info["ip"])})
 
+    async def nat(_: web.Request) -> web.Response:
+        return _json(api.nat())
+
     async def list_proxies(_: web.Request) -> web.Response:
         return _json(api.proxies())
 
@@ -236,6 +239,8 @@ def build_app(api: NodeApi) -> web.Application:
             web.get(msg + "/topics/{topic}/forward", get_forward),
             web.put(msg + "/topics/{topic}/forward", set_forward),
             web.delete(msg + "/topics/{topic}/forward", remove_forward),
+            # pymycelium's own, read-only (docs/nat.md).
+            web.get("/api/v1/pymycelium/nat", nat),
         ]
     )
     add_dashboard_routes(app, api)

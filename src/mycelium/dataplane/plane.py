@@ -128,6 +128,9 @@ class DataPlane:
         #: limited separately: a remote flood never silences the local ones, nor the reverse.
         self.local_icmp_limit = TokenBucket(icmp.ERRORS_PER_SECOND, icmp.ERROR_BURST, 0.0)
         self.oob_icmp_limit = TokenBucket(icmp.ERRORS_PER_SECOND, icmp.ERROR_BURST, 0.0)
+        #: When set, every destination the TUN sent a routable packet to is added here (once
+        #: per batch); its owner empties it (NAT traversal watches where our traffic goes).
+        self.tun_destinations: set[bytes] | None = None
 
     # ------------------------------------------------------------------------------------------
     # outputs
@@ -216,6 +219,8 @@ class DataPlane:
             sent += 1
         c.sent += sent
         self.packet_stats.add(counts)
+        if self.tun_destinations is not None:
+            self.tun_destinations.update(ready)
 
     def _tun_slow(self, pkt: bytes, now: float) -> tuple[list[bytes], Any] | None:
         """Every check of one TUN packet with its counter or ICMP answer, then ``_originate``;

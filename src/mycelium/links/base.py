@@ -56,6 +56,9 @@ class Link(abc.ABC):
         self.rx_bytes = 0
         self.tx_bytes = 0
         self.handler: LinkHandler | None = None
+        #: When data packets last went over the link, either way (the node's clock; set per
+        #: batch): idle punched links are closed by it (docs/nat.md §6).
+        self.last_data = 0.0
         self._started = False
         self._pending: list[Packet] = []
         #: Frames held while the transport is congested, and what was dropped or coalesced.

@@ -62,6 +62,12 @@ class PeerType(Enum):
     STATIC = "static"
     INBOUND = "inbound"
     LINK_LOCAL_DISCOVERY = "linkLocalDiscovery"
+    #: Ours: a direct QUIC link made through NATs (docs/nat.md); never redialled.
+    HOLE_PUNCHED = "holePunched"
+
+
+#: Peers the manager dials (and redials); the others exist only while their link lives.
+_DIALLED = (PeerType.STATIC, PeerType.LINK_LOCAL_DISCOVERY)
 
 
 class ConnectionState(Enum):
@@ -165,7 +171,9 @@ class PeerManager:
         #: For metrics: peers added by type, and connection attempts started and finished. As in
         #: the reference, only discovered and inbound peers count as added: static ones (from
         #: the configuration or the API) never do.
-        self.added: dict[PeerType, int] = dict.fromkeys(PeerType, 0)
+        self.added: dict[PeerType, int] = dict.fromkeys(
+            (PeerType.STATIC, PeerType.INBOUND, PeerType.LINK_LOCAL_DISCOVERY), 0
+        )
         self.attempts_started = 0
         self.attempts_finished = 0
 
@@ -202,15 +210,17 @@ class PeerManager:
             self._by_link.pop(entry.link, None)
             entry.link.close()
 
-    def inbound(self, link: Link, endpoint: Endpoint) -> None:
-        """Record an accepted connection; one from the same address:port replaces the old."""
+    def inbound(self, link: Link, endpoint: Endpoint, kind: PeerType = PeerType.INBOUND) -> None:
+        """Record an accepted (or punched) connection; one with the same address:port replaces
+        the old."""
         old = self._peers.get(endpoint)
         if old is not None and old.link is not None:
             self._by_link.pop(old.link, None)
             old.link.close()
         now = self._clock()
-        entry = PeerEntry(endpoint, PeerType.INBOUND, discovered_at=now, last_connected=now)
-        self.added[PeerType.INBOUND] += 1
+        entry = PeerEntry(endpoint, kind, discovered_at=now, last_connected=now)
+        if kind in self.added:  # punched links are NAT traversal's to count
+            self.added[kind] += 1
         entry.link = link
         self._peers[endpoint] = entry
         self._by_link[link] = entry
@@ -229,11 +239,11 @@ class PeerManager:
         self._event(
             "peer disconnected",
             entry,
-            entry.endpoint.host if entry.kind is PeerType.INBOUND else entry.endpoint,
+            entry.endpoint if entry.kind in _DIALLED else entry.endpoint.host,
             reason=reason or None,
             connected_for=f"{lived:.1f}s",
         )
-        if entry.kind is not PeerType.INBOUND:
+        if entry.kind in _DIALLED:
             if lived >= STABLE_LINK:
                 entry.retries = 0
             entry.next_try = now + self._backoff(entry)
@@ -273,7 +283,7 @@ class PeerManager:
         now = self._clock()
         wake = now + RECONNECT_INTERVAL
         for entry in self._peers.values():
-            if entry.kind is not PeerType.INBOUND and entry.link is None and not entry.connecting:
+            if entry.kind in _DIALLED and entry.link is None and not entry.connecting:
                 wake = min(wake, entry.next_try)
         if self._alone_since is not None and not self._warned_alone:
             wake = min(wake, self._alone_since + ISOLATED_AFTER)
@@ -283,7 +293,7 @@ class PeerManager:
         """Dial every peer whose retry is due; forget dead inbound peers; warn if alone."""
         now = self._clock()
         for endpoint, entry in list(self._peers.items()):
-            if entry.kind is PeerType.INBOUND:
+            if entry.kind not in _DIALLED:
                 if entry.link is None:
                     del self._peers[endpoint]
             elif entry.link is None and not entry.connecting and entry.next_try <= now:
@@ -401,7 +411,7 @@ class PeerManager:
         if self._warned_alone or now - self._alone_since < ISOLATED_AFTER:
             return
         self._warned_alone = True
-        dialled = [e for e in self._peers.values() if e.kind is not PeerType.INBOUND]
+        dialled = [e for e in self._peers.values() if e.kind in _DIALLED]
         errors = sorted({e.last_error for e in dialled if e.last_error})
         log.warning(
             "no peer connected: this node is isolated",

@@ -13,6 +13,11 @@ Inbound handshakes are bounded: at most ``MAX_PENDING_HANDSHAKES`` at once (the 
 progress, a new Initial must first prove its address with a Retry token (RFC 9000 §8.1.2): a
 flood from spoofed sources gets one small Retry each (a tenth of its size) and creates no state
 (docs/wire.md §6.3.1).
+
+NAT traversal (docs/nat.md) shares the socket: datagrams without QUIC's fixed bit are STUN and go
+to ``stun_handler``; a punched link is dialled with the certificate fingerprint the other node
+sent over the overlay (``pin``) and presents that node's secret on the first unidirectional
+stream (``token``), which the accepting side reads from ``QuicLink.auth``.
 """
 
 from __future__ import annotations
@@ -154,6 +159,8 @@ class QuicEndpoint:
         #: Retry packets sent, and Initials dropped (bad token, or over a limit).
         self.retries_sent = 0
         self.initials_dropped = 0
+        #: Receives ``(datagram, address)`` for every STUN datagram on the socket.
+        self.stun_handler: Callable[[bytes, tuple], None] | None = None
         asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
 
     # --- socket -------------------------------------------------------------------------------
@@ -235,7 +242,21 @@ class QuicEndpoint:
             self._configs[(is_client, ipv4)] = config
         return quic_link, config
 
+    @property
+    def certificate_fingerprint(self) -> bytes:
+        """SHA-256 of our certificate: what a node punching to us checks it against (the
+        certificate is made here if no connection needed it yet)."""
+        from . import quic_link
+
+        if self._certificate is None:
+            self._certificate = quic_link.self_signed(self._server_name)
+        return bytes(quic_link.fingerprint(self._certificate[0]))
+
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if data and data[0] < 0x40:  # no QUIC fixed bit: STUN, if anything (RFC 7983)
+            if self.stun_handler is not None:
+                self.stun_handler(data, addr)
+            return
         link = self._links.get(destination_cid(data))
         if link is None:
             self._unknown(data, addr)
@@ -342,8 +363,18 @@ class QuicEndpoint:
                 del self._links[cid]
         link.cids.clear()
 
-    async def dial(self, endpoint: Endpoint, handler: LinkHandler) -> QuicLink:
-        """Connect from the shared socket; the link is returned once the handshake is done."""
+    async def dial(
+        self,
+        endpoint: Endpoint,
+        handler: LinkHandler,
+        *,
+        pin: bytes | None = None,
+        token: bytes | None = None,
+    ) -> QuicLink:
+        """Connect from the shared socket; the link is returned once the handshake is done.
+
+        ``pin``: the server's certificate must have this SHA-256 fingerprint. ``token``: sent on
+        AUTH_STREAM once the server is known to be the right one."""
         loop = asyncio.get_running_loop()
         addr = socket_address(endpoint)
         quic_link, client_config = self._machinery(True, addr)
@@ -357,6 +388,11 @@ class QuicEndpoint:
         except (TimeoutError, ConnectionError) as exc:
             link.close("handshake failed")
             raise ConnectionError(f"QUIC handshake with {endpoint} failed: {exc}") from None
+        if pin is not None and link.peer_certificate_fingerprint() != pin:
+            link.close("unexpected certificate")
+            raise ConnectionError(f"{endpoint} presented another certificate than expected")
+        if token is not None:
+            link.present_token(token)
         link.handler = handler
         return link
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import hashlib
 import logging
 import socket
 import ssl
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from qh3.quic import events
 from qh3.quic.configuration import QuicConfiguration
-from qh3.quic.connection import QuicConnection, QuicConnectionState
+from qh3.quic.connection import QuicConnection, QuicConnectionError, QuicConnectionState
 
 from ..wire.errors import DecodeError, FramingError
 from ..wire.stream import Packet, StreamDecoder, decode_packet
@@ -53,6 +54,9 @@ MAX_UDP_PAYLOAD_IPV6 = 1452
 #: tag, frame header); larger data packets go on the stream instead (docs/wire.md §6.3.7).
 DATAGRAM_OVERHEAD = 30
 CONTROL_STREAM = 0
+#: The dialler's first unidirectional stream: a punched link's credentials, nothing else.
+AUTH_STREAM = 2
+MAX_TOKEN = 64
 #: Bytes queued on a connection's stream before the node is asked to pause.
 HIGH_WATER = 4 * 1024 * 1024
 
@@ -100,6 +104,12 @@ def self_signed(common_name: str) -> tuple[bytes, bytes]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def fingerprint(certificate_pem: bytes) -> bytes:
+    """SHA-256 of a PEM certificate's DER form (what a punching node pins)."""
+    der = x509.load_pem_x509_certificate(certificate_pem).public_bytes(serialization.Encoding.DER)
+    return hashlib.sha256(der).digest()
 
 
 def _configuration(
@@ -153,6 +163,10 @@ class QuicLink(Link):
         self.cids: set[bytes] = set()
         #: Inbound: gives back the link's slot under the endpoint's limits when it goes.
         self._release: Release | None = None
+        #: What the dialler sent on AUTH_STREAM (only a punched link's dialler sends anything).
+        self.auth: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._auth_buffer = b""
+        self._keepalive: asyncio.TimerHandle | None = None
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
         self.stream_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -173,7 +187,11 @@ class QuicLink(Link):
         if self._closed:
             return
         self.tx_bytes += len(frame)
-        self._conn.send_stream_data(CONTROL_STREAM, frame)
+        try:
+            self._conn.send_stream_data(CONTROL_STREAM, frame)
+        except QuicConnectionError:  # closed by the peer, its event not handled yet
+            self._process()
+            return
         self._transmit_soon()
 
     def send_data_batch(self, frames: list[bytes]) -> None:
@@ -184,12 +202,16 @@ class QuicLink(Link):
             return
         conn = self._conn
         fits = self._max_datagram
-        for frame in frames:
-            self.tx_bytes += len(frame)
-            if len(frame) <= fits:
-                conn.send_datagram_frame(frame)
-            else:  # too large for one datagram: the reference accepts it on the stream
-                conn.send_stream_data(CONTROL_STREAM, frame)
+        try:
+            for frame in frames:
+                self.tx_bytes += len(frame)
+                if len(frame) <= fits:
+                    conn.send_datagram_frame(frame)
+                else:  # too large for one datagram: the reference accepts it on the stream
+                    conn.send_stream_data(CONTROL_STREAM, frame)
+        except QuicConnectionError:  # closed by the peer, its event not handled yet
+            self._process()
+            return
         self._transmit_soon()
 
     def _transmit_soon(self) -> None:
@@ -270,6 +292,10 @@ class QuicLink(Link):
             if kind is events.StreamDataReceived:
                 if not self.stream_open.done():
                     self.stream_open.set_result(None)
+                if event.stream_id == AUTH_STREAM:  # type: ignore[attr-defined]
+                    self._auth_data(event)  # type: ignore[arg-type]
+                    event = conn.next_event()
+                    continue
                 self.rx_bytes += len(event.data)  # type: ignore[attr-defined]
                 try:
                     self._inbox += self._decoder.feed(event.data)  # type: ignore[attr-defined]
@@ -305,6 +331,44 @@ class QuicLink(Link):
         packets, self._inbox = self._inbox, []
         self._deliver(packets)
 
+    def _auth_data(self, event: events.StreamDataReceived) -> None:
+        if self.auth.done():
+            return
+        self._auth_buffer += event.data
+        if len(self._auth_buffer) > MAX_TOKEN:
+            self._auth_buffer = b""
+            self.auth.set_result(b"")  # nobody's credentials are that long
+        elif event.end_stream:
+            self.auth.set_result(self._auth_buffer)
+
+    # --- NAT traversal ------------------------------------------------------------------------
+    def keep_alive(self, interval: float) -> None:
+        """Send a PING every ``interval`` seconds, so that the NATs on the path keep it open."""
+        loop = asyncio.get_running_loop()
+
+        def ping() -> None:
+            if self._closed:
+                return
+            with contextlib.suppress(QuicConnectionError):
+                self._conn.send_ping(0)
+            self._transmit_soon()
+            self._keepalive = loop.call_later(interval, ping)
+
+        self._keepalive = loop.call_later(interval, ping)
+
+    def peer_certificate_fingerprint(self) -> bytes | None:
+        """SHA-256 of the DER certificate the accepting side presented (dialled links)."""
+        certificate = self._conn.get_peercert()
+        if certificate is None:
+            return None
+        return hashlib.sha256(certificate.public_bytes()).digest()
+
+    def present_token(self, token: bytes) -> None:
+        """Send ``token`` on AUTH_STREAM and close that stream."""
+        with contextlib.suppress(QuicConnectionError):
+            self._conn.send_stream_data(AUTH_STREAM, token, end_stream=True)
+        self._transmit_soon()
+
     # --- closing ------------------------------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
         if self._closed:
@@ -314,16 +378,17 @@ class QuicLink(Link):
         self._terminated(reason)
 
     def _terminated(self, reason: str) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._keepalive):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._keepalive = None
         first = not self._closed
         self._closed = True
         self._endpoint.forget(self)
         if self._release is not None:
             self._release()
             self._release = None
-        for future in (self.handshake, self.stream_open):
+        for future in (self.handshake, self.stream_open, self.auth):
             if not future.done():
                 future.set_exception(ConnectionError(reason))
                 future.exception()  # retrieved: nobody may be waiting

@@ -15,6 +15,9 @@ stored chunk bytes and the inbox are bounded (the reference allocates whatever a
 announces); a CHUNK, DONE, READ, ABORTED or ACK counts only from the node the message is
 exchanged with; a duplicate INIT does not reset a message whose chunks are arriving; a pending
 message that hears nothing for a minute is dropped (a live sender repeats every 100 ms).
+
+Reserved topics (``reserved.py``) are the node's own: outside the topic rules, never in the
+inbox; ``query`` asks another node whether it serves one.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import blake3
 
 from ..wire import message as wire
 from ..wire.errors import MalformedPacket
+from .reserved import ReservedTopics, is_reserved
 from .topics import TopicConfig
 
 SEND_WINDOW = 300.0
@@ -166,6 +170,8 @@ class MessageCounters:
     wrong_peer: int = 0
     #: Pending messages dropped after a minute without a packet.
     idle_dropped: int = 0
+    #: Reserved-topic INITs refused (not served, too large, a reply, or over the rate).
+    rejected_reserved: int = 0
     sent: int = 0
 
 
@@ -202,6 +208,7 @@ class MessageEngine:
         self._next_sweep = 0.0
         #: Recently completed inbound messages (id -> sender), to acknowledge repeated DONEs.
         self._completed: OrderedDict[bytes, bytes] = OrderedDict()
+        self.reserved = ReservedTopics(random_bytes)
 
     # --- sending ----------------------------------------------------------------------------
     def push(
@@ -228,6 +235,10 @@ class MessageEngine:
 
     def reply(self, reply_to: bytes, dst: bytes, data: bytes, now: float) -> bytes:
         return self.push(dst, data, now, reply_to=reply_to)
+
+    def query(self, dst: bytes, topic: bytes) -> None:
+        """Ask ``dst`` whether it serves the reserved ``topic`` (``reserved.take_answers``)."""
+        self._emit(dst, self.reserved.query(dst, topic))
 
     def unsubscribe(self, message_id: bytes, now: float) -> None:
         """The waiting sender gave up: replies arriving in the next minute still go to it, later
@@ -268,7 +279,11 @@ class MessageEngine:
         """One message packet from the data plane (decrypted, addressed to us)."""
         try:
             packet = wire.decode(payload)
-            if packet.has(wire.FLAG_ACK):
+            if packet.has(wire.FLAG_TOPIC_QUERY):
+                answer = self.reserved.on_query(packet, src, now)
+                if answer is not None:
+                    self._emit(src, answer)
+            elif packet.has(wire.FLAG_ACK):
                 self._handle_ack(packet, src, now)
             else:
                 self._handle_message(packet, src, dst, now)
@@ -331,7 +346,13 @@ class MessageEngine:
     def _on_init(self, packet: wire.MessagePacket, src: bytes, dst: bytes, now: float) -> None:
         init = packet.init()
         is_reply = packet.has(wire.FLAG_REPLY)
-        if not is_reply and not self.topics.allowed(init.topic, src):
+        if is_reserved(init.topic):
+            if packet.id not in self._pending and not self.reserved.admits(
+                init, is_reply, src, now
+            ):
+                self.counters.rejected_reserved += 1
+                return
+        elif not is_reply and not self.topics.allowed(init.topic, src):
             self.counters.rejected_by_topic += 1
             return
         if any(m.id == packet.id for m in self._inbox):
@@ -434,7 +455,9 @@ class MessageEngine:
         if len(self._completed) > MAX_INBOX_MESSAGES:
             self._completed.popitem(last=False)
         self.counters.received += 1
-        if self._subscribers.pop(message.id, None) is not None:
+        if is_reserved(message.topic) and not message.is_reply:
+            self.reserved.internal.append(message)
+        elif self._subscribers.pop(message.id, None) is not None:
             self._replies.append(message)
         else:
             socket_path = self.topics.forward_socket(message.topic)

@@ -49,12 +49,19 @@ class Router(RouterState[N]):
         self._next_source_sweep = now + SOURCE_HOLD_DURATION
 
     # --- link layer -------------------------------------------------------------------------
-    def add_neighbour(self, neighbour: N, static_cost: int, now: float) -> None:
-        """A connection came up. Queues our /64 Update (and pending route requests) to it."""
+    def add_neighbour(
+        self, neighbour: N, static_cost: int, now: float, rtt_ms: int | None = None
+    ) -> None:
+        """A connection came up. Queues our /64 Update (and pending route requests) to it.
+
+        ``rtt_ms``: a round trip the runtime already measured on this path (a punched link's
+        checks, docs/nat.md); it replaces the default cost a new neighbour starts with."""
         if neighbour in self.by_id:
             return
         index = self.table.new_neighbour_index(self.retired)
         n = self.by_id[neighbour] = Neighbour(neighbour, static_cost, now, index, self.limits)
+        if rtt_ms is not None:
+            n.smoothed = max(0, min(rtt_ms, 0xFFFF))
         if index == len(self.by_index):
             self.by_index.append(n)
         else:

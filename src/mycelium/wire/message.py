@@ -5,6 +5,10 @@ followed by a body whose layout depends on the flags: INIT (u64 length, u8 topic
 CHUNK (u64 index, u64 offset, u64 size, data), DONE (u64 chunk count, 32-byte BLAKE3 checksum).
 An ACK carries the body it acknowledges (a CHUNK ack without the data); READ and ABORTED are a
 bare header.
+
+TOPIC_QUERY is ours (docs/nat.md): its body is a topic, and a node that handles that topic
+internally answers with TOPIC_QUERY | ACK and the same id and body. The reference ignores
+packets with flags it does not know, so the question costs a reference node nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ FLAG_CHUNK = 0x1000
 FLAG_READ = 0x0800
 FLAG_REPLY = 0x0400
 FLAG_ACK = 0x0100
+FLAG_TOPIC_QUERY = 0x0001
 
 HEADER_SIZE = 12
 ID_SIZE = 8
