@@ -308,7 +308,6 @@ class DataPlane:
                 except InvalidTag:
                     c.decrypt_failed += 1
                     continue
-                # ReplayWindow.seen, inline (dataplane/replay.py): a copy of a recent packet?
                 current = window.current
                 if iv in current or iv in window.previous:
                     replay.replayed += 1
