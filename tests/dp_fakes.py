@@ -60,6 +60,11 @@ def make_plane(who: Identity, **kwargs: object) -> tuple[DataPlane, FakeRouter]:
     return DataPlane(who, router, KeyCache(who.secret), **kwargs), router  # type: ignore[arg-type]
 
 
+def take_frames(plane: DataPlane) -> list[tuple[Hashable, bytes]]:
+    """Every frame the plane queued for its links, one (neighbour, frame) pair each."""
+    return [(n, frame) for n, frames in plane.take_link_batches() for frame in frames]
+
+
 def ipv6_packet(
     src: bytes, dst: bytes, hop: int = 64, payload: bytes = b"x" * 20, next_header: int = 17
 ) -> bytes:

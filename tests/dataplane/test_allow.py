@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dp_fakes import identity, ipv6_packet, make_plane
+from dp_fakes import identity, ipv6_packet, make_plane, take_frames
 from mycelium.allow import AllowList, parse_rule
 from mycelium.api.metrics import NodeCollector
 from mycelium.crypto import SharedKey, shared_secret
@@ -88,5 +88,5 @@ def test_forwarding_for_others_is_not_filtered() -> None:
     router.add(B, "nb")
     plane.allow = AllowList([], own=C.subnet)  # nobody else may reach C itself
     plane.from_link([sealed(A, B)], now=0.0)
-    assert [n for n, _ in plane.take_to_links()] == ["nb"]
+    assert [n for n, _ in take_frames(plane)] == ["nb"]
     assert plane.allow.dropped == 0

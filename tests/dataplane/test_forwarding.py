@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
+from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame, take_frames
 from mycelium.api.metrics import NodeCollector
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.dataplane import DataPlane
@@ -21,7 +21,7 @@ def sealed(src_id, dst_id, hop: int, inner_hop: int = 64, payload: bytes = b"p" 
 
 
 def frames_of(plane: DataPlane) -> list[tuple[object, DataPacket]]:
-    return [(n, parse_frame(f)) for n, f in plane.take_to_links()]
+    return [(n, parse_frame(f)) for n, f in take_frames(plane)]
 
 
 def test_transit_packet_is_forwarded_with_hop_limit_decremented_and_body_untouched() -> None:
@@ -71,10 +71,10 @@ def test_oob_time_exceeded_round_trip_reaches_the_origin_tun() -> None:
     rc.add(B, "nb")
     inner = ipv6_packet(A.address, B.address, hop=2, payload=b"traceroute probe")
     pa.from_tun([inner], now=0.0)
-    [(_, frame)] = pa.take_to_links()
+    [(_, frame)] = take_frames(pa)
     assert parse_frame(frame).hop_limit == 1
     pc.from_link([parse_frame(frame)], now=0.0)
-    [(n, oob_frame)] = pc.take_to_links()
+    [(n, oob_frame)] = take_frames(pc)
     assert n == "na"
     pa.from_link([parse_frame(oob_frame)], now=0.0)
     [icmp_packet] = pa.take_to_tun()
@@ -138,7 +138,7 @@ def test_oob_without_route_to_source_is_dropped_and_requests_a_route() -> None:
     pc, rc = make_plane(C)
     rc.add(B, "nb", selected=False)
     pc.from_link([sealed(A, B, hop=5)], now=0.0)
-    assert pc.take_to_links() == [] and pc.counters.oob_icmp_dropped == 1
+    assert take_frames(pc) == [] and pc.counters.oob_icmp_dropped == 1
     assert A.subnet in rc.requests
 
 
@@ -146,7 +146,7 @@ def test_no_oob_about_our_own_packets() -> None:
     pc, rc = make_plane(C)
     rc.add(B, "nb", selected=False)
     pc.from_link([DataPacket(C.address[:8] + bytes(8), B.address, 40, bytes(60))], now=0.0)
-    assert pc.take_to_links() == [] and pc.counters.oob_icmp_dropped == 1
+    assert take_frames(pc) == [] and pc.counters.oob_icmp_dropped == 1
 
 
 def test_oob_for_unknown_original_destination_is_dropped() -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, reference_checksum
+from dp_fakes import (
+    icmpv6_checksum_ok,
+    identity,
+    ipv6_packet,
+    make_plane,
+    reference_checksum,
+    take_frames,
+)
 from mycelium.checksum import checksum
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.dataplane import icmp
@@ -55,7 +62,7 @@ def test_a_flood_of_expiring_transit_packets_gets_rate_limited_errors() -> None:
     packet = DataPacket(a.address, b.address, 1, key.seal(b"\x01\x00\x00\x00" + inner))
     for i in range(100):
         plane.from_link([packet] * 100, now=i * 0.02)
-    errors = [f for n, f in plane.take_to_links() if n == "na"]
+    errors = [f for n, f in take_frames(plane) if n == "na"]
     assert plane.counters.hop_limit_expired == 10_000
     bound = icmp.ERROR_BURST + 2 * icmp.ERRORS_PER_SECOND
     assert icmp.ERROR_BURST <= len(errors) <= bound

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
+from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame, take_frames
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.identity import Identity
 from mycelium.wire.stream import StreamDecoder
@@ -38,7 +38,7 @@ def test_routed_packet_becomes_exactly_one_decryptable_frame() -> None:
     router.add(b, "nb")
     packet = ipv6_packet(a.address, b.address, hop=40, payload=b"hello" * 10)
     plane.from_tun([packet], now=0.0)
-    out = plane.take_to_links()
+    out = take_frames(plane)
     assert len(out) == 1
     neighbour, frame = out[0]
     assert neighbour == "nb"
@@ -54,7 +54,7 @@ def test_section_3_6_vector_is_reproduced_byte_for_byte() -> None:
     plane, router = make_plane(A, random_bytes=fixed_nonces)
     router.add(B, "nb")
     plane.from_tun([VECTOR_INNER], now=0.0)
-    [(_, frame)] = plane.take_to_links()
+    [(_, frame)] = take_frames(plane)
     assert frame == VECTOR_FRAME
 
 
@@ -76,7 +76,7 @@ def test_short_and_non_ipv6_packets_are_dropped_silently() -> None:
     plane, _ = make_plane(a)
     v4 = bytes([0x45]) + bytes(59)
     plane.from_tun([b"", b"\x60" * 39, v4], now=0.0)
-    assert plane.take_to_tun() == [] and plane.take_to_links() == []
+    assert plane.take_to_tun() == [] and take_frames(plane) == []
     assert plane.counters.tun_too_short == 2 and plane.counters.tun_not_ipv6 == 1
 
 
@@ -85,9 +85,9 @@ def test_oversize_packet_is_never_sent() -> None:
     plane, router = make_plane(a)
     router.add(b, "nb")
     plane.from_tun([ipv6_packet(a.address, b.address, payload=bytes(1361))], now=0.0)
-    assert plane.take_to_links() == [] and plane.counters.tun_too_large == 1
+    assert take_frames(plane) == [] and plane.counters.tun_too_large == 1
     plane.from_tun([ipv6_packet(a.address, b.address, payload=bytes(1360))], now=0.0)
-    assert len(plane.take_to_links()) == 1
+    assert len(take_frames(plane)) == 1
 
 
 def test_destination_in_own_subnet_answers_address_unreachable() -> None:
@@ -116,7 +116,7 @@ def test_source_outside_overlay_answers_code_5() -> None:
     assert reply[8:24] == a.address and reply[24:40] == src
     assert reply[40:42] == b"\x01\x05" and reply[48:] == packet
     assert icmpv6_checksum_ok(reply)
-    assert plane.take_to_links() == []
+    assert take_frames(plane) == []
 
 
 def test_check_order_own_subnet_before_bad_source() -> None:
@@ -140,7 +140,7 @@ def test_hop_limit_below_two_answers_time_exceeded_from_the_source() -> None:
         assert reply[7] == hop and reply[40:42] == b"\x03\x00" and reply[48:] == packet
         assert icmpv6_checksum_ok(reply)
     plane.from_tun([ipv6_packet(a.address, b.address, hop=2)], now=0.0)
-    [(_, frame)] = plane.take_to_links()
+    [(_, frame)] = take_frames(plane)
     assert parse_frame(frame).hop_limit == 1
 
 
@@ -149,7 +149,7 @@ def test_message_is_sealed_with_type_1_and_hop_limit_63_on_the_wire() -> None:
     plane, router = make_plane(a)
     router.add(b, "nb")
     plane.send_message(b.address, b"message payload", now=0.0)
-    [(_, frame)] = plane.take_to_links()
+    [(_, frame)] = take_frames(plane)
     p = parse_frame(frame)
     assert (p.src, p.dst, p.hop_limit) == (a.address, b.address, 63)
     key = SharedKey(shared_secret(b.secret, a.public_key))
@@ -163,7 +163,7 @@ def test_message_received_goes_to_message_subsystem() -> None:
     ra.add(b, "nb")
     rb.add(a, "na")
     pa.send_message(b.address, b"hi there", now=0.0)
-    pb.from_link([parse_frame(f) for _, f in pa.take_to_links()], now=0.0)
+    pb.from_link([parse_frame(f) for _, f in take_frames(pa)], now=0.0)
     assert pb.take_messages() == [(a.address, b.address, b"hi there")]
     assert pb.take_to_tun() == []
 
@@ -173,9 +173,9 @@ def test_oversize_message_is_refused() -> None:
     plane, router = make_plane(a)
     router.add(b, "nb")
     plane.send_message(b.address, bytes(65535 - 32 + 1), now=0.0)
-    assert plane.take_to_links() == [] and plane.counters.message_too_large == 1
+    assert take_frames(plane) == [] and plane.counters.message_too_large == 1
     plane.send_message(b.address, bytes(65535 - 32), now=0.0)
-    [(_, frame)] = plane.take_to_links()
+    [(_, frame)] = take_frames(plane)
     assert len(parse_frame(frame).body) == 65535
 
 
@@ -189,12 +189,12 @@ def test_frames_are_grouped_per_neighbour_in_order() -> None:
         for i in range(6)
     ]
     plane.from_tun(packets, now=0.0)
-    out = plane.take_to_links()
+    out = take_frames(plane)
     assert [n for n, _ in out] == ["nc"] * 3 + ["nb"] * 3
     kb = SharedKey(shared_secret(b.secret, a.public_key))
     seen = [kb.open(parse_frame(f).body)[-1] for n, f in out if n == "nb"]
     assert seen == [1, 3, 5]
-    assert plane.take_to_links() == []
+    assert take_frames(plane) == []
 
 
 def test_buffer_types_other_than_bytes_are_accepted() -> None:
@@ -203,7 +203,7 @@ def test_buffer_types_other_than_bytes_are_accepted() -> None:
     router.add(b, "nb")
     packet = ipv6_packet(a.address, b.address)
     plane.from_tun([bytearray(packet), memoryview(packet)], now=0.0)
-    frames = plane.take_to_links()
+    frames = take_frames(plane)
     key = SharedKey(shared_secret(b.secret, a.public_key))
     assert [key.open(parse_frame(f).body)[4:] for _, f in frames] == [packet, packet]
 

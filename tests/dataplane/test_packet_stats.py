@@ -3,7 +3,7 @@ the bound that the reference lacks."""
 
 from __future__ import annotations
 
-from dp_fakes import identity, ipv6_packet, make_plane, parse_frame
+from dp_fakes import identity, ipv6_packet, make_plane, parse_frame, take_frames
 from mycelium.dataplane.packet_stats import AddressCount, PacketStats, entry
 from mycelium.wire.packet import DataPacket
 
@@ -14,7 +14,7 @@ def test_originated_packets_are_counted_with_their_encrypted_size() -> None:
     router.add(b, "link-b")
     packets = [ipv6_packet(a.address, b.address, payload=b"p" * n) for n in (10, 200, 30)]
     plane.from_tun(packets, 0.0)
-    frames = [parse_frame(f) for _, f in plane.take_to_links()]
+    frames = [parse_frame(f) for _, f in take_frames(plane)]
     assert len(frames) == 3
     total = sum(len(f.body) for f in frames)
     assert plane.packet_stats.by_src == {a.address: [3, total]}
@@ -60,7 +60,7 @@ def test_messages_are_counted() -> None:
     plane, router = make_plane(a)
     router.add(b, "link-b")
     plane.send_message(b.address, b"hello", 0.0)
-    [(_, frame)] = plane.take_to_links()
+    [(_, frame)] = take_frames(plane)
     assert plane.packet_stats.by_dst == {b.address: [1, len(parse_frame(frame).body)]}
 
 

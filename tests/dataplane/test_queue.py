@@ -8,7 +8,7 @@ import tracemalloc
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame
+from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame, take_frames
 from mycelium.crypto import SharedKey, shared_secret
 from mycelium.dataplane import PacketQueue, plane
 from mycelium.dataplane.queue import PACKET_OVERHEAD, SUBNET_OVERHEAD
@@ -29,12 +29,12 @@ def test_origin_packet_waits_for_route_then_is_sealed_and_sent() -> None:
     pa, ra = make_plane(A)
     packets = [ipv6_packet(A.address, B.address, hop=30, payload=bytes([i]) * 10) for i in range(3)]
     pa.from_tun(packets, now=0.0)
-    assert pa.take_to_links() == [] and pa.take_to_tun() == []
+    assert take_frames(pa) == [] and pa.take_to_tun() == []
     assert pa.counters.queued == 3 and ra.requests
     assert pa.next_deadline() == 15.0
     ra.add(B, "nb")
     pa.route_changes([B.subnet], now=2.0)
-    out = pa.take_to_links()
+    out = take_frames(pa)
     assert len(out) == 3
     key = SharedKey(shared_secret(B.secret, A.public_key))
     for (n, frame), original in zip(out, packets, strict=True):
@@ -49,7 +49,7 @@ def test_route_change_for_a_covering_prefix_releases_the_64() -> None:
     pa.from_tun([ipv6_packet(A.address, B.address)], now=0.0)
     ra.add(B, "nb")
     pa.route_changes([Subnet.of(B.address, 48)], now=1.0)
-    assert len(pa.take_to_links()) == 1
+    assert len(take_frames(pa)) == 1
 
 
 def test_timeout_answers_no_route_from_the_packets_own_source() -> None:
@@ -134,10 +134,10 @@ def test_transit_packet_is_queued_then_forwarded_with_a_second_decrement() -> No
     pc, rc = make_plane(C)
     p = DataPacket(A.address, B.address, 10, bytes(64))
     pc.from_link([p], now=0.0)
-    assert pc.take_to_links() == [] and pc.counters.queued == 1 and B.subnet in rc.requests
+    assert take_frames(pc) == [] and pc.counters.queued == 1 and B.subnet in rc.requests
     rc.add(B, "nb")
     pc.route_changes([B.subnet], now=1.0)
-    [(n, frame)] = pc.take_to_links()
+    [(n, frame)] = take_frames(pc)
     out = parse_frame(frame)
     assert n == "nb" and out.body == p.body
     assert out.hop_limit == 8  # the reference routes released packets through the step again
@@ -148,10 +148,10 @@ def test_transit_queue_overflow_sends_oob_and_timeout_is_silent() -> None:
     pc, rc = make_plane(C, route_queue=queue)
     rc.add(A, "na")
     pc.from_link([DataPacket(A.address, B.address, 10, bytes(64)) for _ in range(2)], now=0.0)
-    [(n, oob)] = pc.take_to_links()
+    [(n, oob)] = take_frames(pc)
     assert n == "na" and oob[24:40] == A.address
     pc.tick(15.0)
-    assert pc.take_to_tun() == [] and pc.take_to_links() == [] and pc.counters.queue_timeout == 1
+    assert pc.take_to_tun() == [] and take_frames(pc) == [] and pc.counters.queue_timeout == 1
 
 
 def test_queue_deadline_is_per_subnet_from_first_packet() -> None:
@@ -183,7 +183,7 @@ def test_message_to_our_own_subnet_is_handed_back_locally() -> None:
     pa, ra = make_plane(A)
     pa.send_message(A.address, b"loop", now=0.0)
     assert pa.take_messages() == [(A.address, A.address, b"loop")]
-    assert pa.take_to_links() == [] and ra.route_calls == 0
+    assert take_frames(pa) == [] and ra.route_calls == 0
 
 
 OPS = st.tuples(st.sampled_from(["add", "take", "expire"]), st.integers(0, 3), st.integers(0, 50))

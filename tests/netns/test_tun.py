@@ -24,6 +24,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 PROBE = r"""
 import json, select, subprocess, sys, time
+from dp_fakes import take_frames
 from mycelium.dataplane import icmp
 from mycelium.identity import Identity
 from mycelium.tun import TunDevice
@@ -201,11 +202,11 @@ while ping.poll() is None and time.monotonic() < deadline:
         dp_a.from_tun(tun_a.read_batch(64), now)
     if tun_b in ready:
         dp_b.from_tun(tun_b.read_batch(64), now)
-    for _, frame in dp_a.take_to_links():
+    for _, frame in take_frames(dp_a):
         packets = wire_b.feed(frame)
         hops_on_wire.update(p.hop_limit for p in packets)
         dp_b.from_link(packets, now)
-    for _, frame in dp_b.take_to_links():
+    for _, frame in take_frames(dp_b):
         packets = wire_a.feed(frame)
         hops_on_wire.update(p.hop_limit for p in packets)
         dp_a.from_link(packets, now)

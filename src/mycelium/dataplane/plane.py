@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Hashable
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Generic, Protocol
 
 from cryptography.exceptions import InvalidTag
 
@@ -22,6 +22,7 @@ from ..allow import AllowList
 from ..crypto import MIN_SEALED_SIZE, CryptoError, KeyCache
 from ..identity import Identity
 from ..routing import Decision, Forward, Local, Queue
+from ..routing.decisions import N
 from ..routing.limits import TokenBucket
 from ..subnet import Subnet
 from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
@@ -64,28 +65,27 @@ _SEAL_OVERHEAD = 4 + 16 + _NONCE
 _LEN_HOP = struct.Struct("!I").pack
 _HOP_BYTE = [bytes((i,)) for i in range(256)]
 
-NeighbourId = Hashable
 #: A packet we originate, parked until its route appears: (user header, payload, src, dst, hop).
 _Unsealed = tuple[bytes, bytes, bytes, bytes, int]
 
 
-class RouteLookup(Protocol):
+class RouteLookup(Protocol[N]):
     """The part of ``routing.router.Router`` the data plane uses (tests pass a small fake)."""
 
-    def route(self, dst: bytes, now: float, origin: bool = False) -> Decision: ...
+    def route(self, dst: bytes, now: float, origin: bool = False) -> Decision[N]: ...
 
     def public_key_for(self, address: bytes) -> bytes | None: ...
 
     def request_route(self, address: bytes, now: float) -> None: ...
 
 
-class DataPlane:
+class DataPlane(Generic[N]):
     """Encrypt, route, forward and deliver data packets for one node."""
 
     def __init__(
         self,
         identity: Identity,
-        router: RouteLookup,
+        router: RouteLookup[N],
         keys: KeyCache,
         *,
         random_bytes: Callable[[int], bytes] = os.urandom,
@@ -118,7 +118,7 @@ class DataPlane:
         #: limit each must carry (written in when the TUN's buffers are built, one copy).
         self._delivered: list[bytes] = []
         self._delivered_hops: list[int] = []
-        self._to_links: dict[NeighbourId, list[bytes]] = {}
+        self._to_links: dict[N, list[bytes]] = {}
         self._messages: list[tuple[bytes, bytes, bytes]] = []
         #: Unused random nonces, next one last (see ``_refill_nonces``).
         self._nonces: list[bytes] = []
@@ -149,15 +149,12 @@ class DataPlane:
         self._to_tun, self._delivered, self._delivered_hops = [], [], []
         return out
 
-    def take_link_batches(self) -> list[tuple[NeighbourId, list[bytes]]]:
+    def take_link_batches(self) -> list[tuple[N, list[bytes]]]:
         """Frames to send, grouped per link in order: one write per link per flush."""
         if not self._to_links:
             return []
         links, self._to_links = self._to_links, {}
         return list(links.items())
-
-    def take_to_links(self) -> list[tuple[NeighbourId, bytes]]:
-        return [(n, frame) for n, frames in self.take_link_batches() for frame in frames]
 
     def take_messages(self) -> list[tuple[bytes, bytes, bytes]]:
         out, self._messages = self._messages, []
@@ -462,7 +459,8 @@ class DataPlane:
         self.counters.queue_released += len(items)
         for item in items:
             if isinstance(item, tuple):
-                self._originate(*item, now)
+                header, payload, src, dst, hop = item
+                self._originate(header, payload, src, dst, hop, now)
             else:
                 # The reference routes released transit packets through the full router step
                 # again, so they pay a second hop-limit decrement.

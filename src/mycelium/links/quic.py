@@ -29,6 +29,7 @@ import os
 import socket
 import struct
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
@@ -81,7 +82,7 @@ def socket_address(endpoint: Endpoint) -> tuple[str, int, int, int]:
         return ("::ffff:" + address, endpoint.port, 0, 0)
     scope_id = 0
     if scope:
-        scope_id = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
+        scope_id = int(scope)  # endpoints carry numeric scopes only (socket_address.py)
     return (address, endpoint.port, 0, scope_id)
 
 
@@ -318,9 +319,7 @@ class QuicEndpoint:
         link._release = held
         self.register(dcid, link)
         self.register(connection.host_cid, link)
-        link.stream_open.add_done_callback(
-            lambda f, link=link, pending=pending: self._accepted(link, f, pending)
-        )
+        link.stream_open.add_done_callback(partial(self._accepted, link, pending=pending))
         # As the reference: the handshake and the first stream bytes within 10 s, or the
         # connection (and the state an Initial made us keep) goes.
         loop.call_later(HANDSHAKE_TIMEOUT, self._admission_due, link)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from typing import cast
 
 from ..wire.errors import FramingError
 from ..wire.stream import StreamDecoder
@@ -108,7 +109,8 @@ class StreamLink(Link, asyncio.Protocol):
     # --- asyncio.Protocol --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only duck-typed alike.
-        self._transport = transport  # type: ignore[assignment]
+        stream = cast(asyncio.Transport, transport)
+        self._transport = stream
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -120,7 +122,7 @@ class StreamLink(Link, asyncio.Protocol):
             self.remote_host, self.remote_port = str(peer[0]), int(peer[1])
             self.remote_text = socket_text(self.remote_host, self.remote_port)
         self.static_cost = COST_IPV4 if is_ipv4_peer(self.remote_host) else COST_IPV6
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_HIGH_WATER // 4)
+        stream.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_HIGH_WATER // 4)
         if self.on_open is not None:
             self._await_first_packet()
 
@@ -205,7 +207,11 @@ class TcpLink(StreamLink):
 
 
 async def dial(
-    endpoint: Endpoint, handler: LinkHandler, *, firewall_mark: int | None = None, **_: object
+    endpoint: Endpoint,
+    handler: LinkHandler,
+    *,
+    firewall_mark: int | None = None,
+    **_ignored: object,
 ) -> TcpLink:
     """Connect to ``endpoint``; the link delivers nothing until ``start()``."""
     loop = asyncio.get_running_loop()
@@ -221,7 +227,7 @@ async def dial(
     # connect(), so connect the socket ourselves (a blocking connect on the local link, in a
     # thread) with the interface index in the address tuple.
     address, _, scope = host.partition("%")
-    scope_id = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
+    scope_id = int(scope)  # endpoints carry numeric scopes only (socket_address.py)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     try:
         set_firewall_mark(sock, firewall_mark)

@@ -284,7 +284,7 @@ def _socket_address(endpoint: Endpoint) -> tuple[int, tuple]:
     address, _, scope = host.partition("%")
     scope_id = 0
     if scope:
-        scope_id = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
+        scope_id = int(scope)  # endpoints carry numeric scopes only (socket_address.py)
     return socket.AF_INET6, (address, endpoint.port, 0, scope_id)
 
 
