@@ -51,3 +51,19 @@ async def test_link_loss_is_noticed_and_routes_withdrawn() -> None:
         await b.stop()
         await wait_for(lambda: b.identity.subnet not in selected_subnets(a))
         assert not a.links
+
+
+async def test_inbound_connections_beyond_the_configured_caps_are_refused_and_counted() -> None:
+    cfg = config()
+    cfg.max_inbound_per_source = 2
+    async with Node(cfg) as a:
+        held = [await asyncio.open_connection("::1", a.tcp_port) for _ in range(3)]
+        try:
+            await wait_for(lambda: a.stream_limits.refused_per_source == 1)
+            # The refused one is closed at once; the two within the cap stay open.
+            reader, _ = held[2]
+            assert await asyncio.wait_for(reader.read(1), 5) == b""
+            assert a.stream_limits.held == 2
+        finally:
+            for _, writer in held:
+                writer.close()

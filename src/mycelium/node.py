@@ -30,6 +30,8 @@ from .identity import (
     overlay_destination,
 )
 from .links import quic, tcp, vsock
+from .links.admission import InboundLimits
+from .links.backlog import BacklogCounts
 from .links.base import Link
 from .links.endpoint import Endpoint
 from .links.peer_manager import PeerManager, PeerType
@@ -84,6 +86,9 @@ class NodeConfig:
     private: PrivateNetwork | None = None
     #: Supply an identity directly (embedding, tests) instead of reading ``key_file``.
     identity: Identity | None = None
+    #: Inbound connections per listener and per source (None: links/admission.py's defaults).
+    max_inbound: int | None = None
+    max_inbound_per_source: int | None = None
     #: What the router accepts from its neighbours (routing/limits.py).
     router_limits: RouterLimits = field(default_factory=RouterLimits)
     #: Where a proxy ``connect`` listens (the reference's fixed ``[::]:1080``).
@@ -150,6 +155,11 @@ class Node:
             topics=config.topic_config,
         )
         self.links: set[Link] = set()
+        #: Inbound connection caps of the stream (TCP or TLS) and QUIC listeners.
+        self.stream_limits = InboundLimits(config.max_inbound, config.max_inbound_per_source)
+        self.quic_limits = InboundLimits(config.max_inbound, config.max_inbound_per_source)
+        #: What the backlogs of closed links coalesced and dropped (live links count their own).
+        self.closed_backlogs = BacklogCounts()
         #: Links whose transport asked us to stop writing (see ``_pace_tun``).
         self._congested: set[Link] = set()
         self._tun_paused = False
@@ -201,7 +211,9 @@ class Node:
         mark = self.config.firewall_mark
         listener: asyncio.Server | TlsListener
         if private is None:
-            listening = tcp.listen(host, tcp_port, self, self._accepted, firewall_mark=mark)
+            listening = tcp.listen(
+                host, tcp_port, self, self._accepted, firewall_mark=mark, limits=self.stream_limits
+            )
             listener = await _listening("TCP", tcp_port, listening)
         else:
             from .links import tls_psk  # tlslite only where a private network needs it
@@ -214,12 +226,20 @@ class Node:
                 network_name=private.name,
                 key=private.key,
                 firewall_mark=mark,
+                limits=self.stream_limits,
             )
             listener = await _listening("TLS", tcp_port, psk)
         self._listeners.append(listener)
         if not self.config.disable_quic and private is None:
             quic_port = self.config.quic_listen_port
-            opening = quic.listen(host, quic_port, self, self._accepted_quic, self.router_id.text())
+            opening = quic.listen(
+                host,
+                quic_port,
+                self,
+                self._accepted_quic,
+                self.router_id.text(),
+                limits=self.quic_limits,
+            )
             self._quic = await _listening("QUIC (UDP)", quic_port, opening)
         if self.config.vsock_listen_port is not None:
             # Plain even in a private network (docs/wire.md §6.4.1); a failure costs only vsock.
@@ -384,6 +404,7 @@ class Node:
         if link not in self.links:
             return
         self.links.discard(link)
+        self.closed_backlogs.add(link.backlog)
         self._congested.discard(link)
         self._pace_tun()
         log.debug("link closed", extra=fields(link=link.connection_id, reason=reason))
@@ -492,6 +513,11 @@ class Node:
         self.dataplane.tick(now)
         self.message_engine.tick(now)
         self._flush()
+
+    @property
+    def quic_endpoint(self) -> quic.QuicEndpoint | None:
+        """The QUIC listener (None with QUIC disabled, or before ``start()``)."""
+        return self._quic
 
     @property
     def quic_port(self) -> int | None:

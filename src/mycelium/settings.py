@@ -177,6 +177,17 @@ class Settings:
         "(pymycelium) Most routes one peer may give this node (its share of the table).",
         bounds=(1, 10_000_000),
     )
+    max_inbound: int | None = setting(
+        None,
+        "(pymycelium) Most inbound connections per listener (default: 1024, within the "
+        "open-file limit).",
+        bounds=(1, 1_000_000),
+    )
+    max_inbound_per_source: int | None = setting(
+        None,
+        "(pymycelium) Most inbound connections from one IPv4 address or IPv6 /64 (default: 8).",
+        bounds=(1, 1_000_000),
+    )
     allow_from: tuple[Subnet, ...] = setting(
         (),
         "(pymycelium) Accept IP packets and messages only from this public key, overlay address "

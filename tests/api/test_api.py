@@ -321,6 +321,11 @@ async def test_metrics_scrape_has_every_reference_metric(pair: Pair) -> None:
     }  # fmt: skip
     assert set(limited.values()) == {0}
     assert value("pymycelium_messages", event="sent") == 1
+    assert value("pymycelium_link_backlog", event="dropped_data") == 0
+    assert value("pymycelium_inbound_refused", listener="stream", limit="per_source") == 0
+    assert value("pymycelium_quic_initials", event="retry_sent") == 0
+    assert value("pymycelium_replayed_packets") == 0
+    assert value("pymycelium_icmp_rate_limited") == 0
 
 
 async def test_jsonrpc_proxy_methods(pair: Pair) -> None:

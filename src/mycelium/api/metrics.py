@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..links.backlog import BacklogCounts
 from ..links.peer_manager import ConnectionState, PeerType
 from ..routing.counters import SEQNO_ACTIONS
 from ..wire.tlv import Hello, Ihu, RouteRequest, SeqnoRequest, Update
@@ -69,6 +70,55 @@ class NodeCollector:
         yield from self._peer_manager()
         yield from self._data_plane()
         yield from self._messages()
+        yield from self._links()
+
+    def _links(self) -> Iterator[Metric]:
+        # Not in the reference, which bounds none of this (SECURITY.md, Limits).
+        node = self.node
+        backlogs = BacklogCounts()
+        backlogs.add(node.closed_backlogs)
+        for link in node.links:
+            backlogs.add(link.backlog)
+        yield _labelled(
+            "pymycelium_link_backlog",
+            "Frames held for congested links that were coalesced or dropped, by event",
+            "event",
+            {
+                "coalesced": backlogs.coalesced,
+                "dropped_control": backlogs.dropped_control,
+                "dropped_data": backlogs.dropped_data,
+            },
+        )
+        refused = CounterMetricFamily(
+            "pymycelium_inbound_refused",
+            "Inbound connections refused at the listeners' limits, by listener and limit",
+            labels=["listener", "limit"],
+        )
+        for listener, limits in (("stream", node.stream_limits), ("quic", node.quic_limits)):
+            refused.add_metric([listener, "total"], limits.refused_total)
+            refused.add_metric([listener, "per_source"], limits.refused_per_source)
+        yield refused
+        quic = node.quic_endpoint
+        yield _labelled(
+            "pymycelium_quic_initials",
+            "QUIC Initials answered with a Retry, or dropped (bad token, limits, version)",
+            "event",
+            {
+                "retry_sent": quic.retries_sent if quic is not None else 0,
+                "dropped": quic.initials_dropped if quic is not None else 0,
+            },
+        )
+        dataplane = node.dataplane
+        yield _counter(
+            "pymycelium_replayed_packets",
+            "Copies of recently delivered packets dropped by the replay window",
+            dataplane.replay.replayed,
+        )
+        yield _counter(
+            "pymycelium_icmp_rate_limited",
+            "ICMPv6 errors not sent because of their rate limit",
+            dataplane.counters.icmp_rate_limited,
+        )
 
     def _messages(self) -> Iterator[Metric]:
         # Not in the reference, which counts nothing of its message bus.

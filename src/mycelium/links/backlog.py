@@ -125,3 +125,19 @@ class Backlog:
             taken += len(frame)
         self.data_bytes -= taken - start
         return control, data
+
+
+class BacklogCounts:
+    """Totals of what backlogs coalesced and dropped, kept past the links they belonged to."""
+
+    __slots__ = ("coalesced", "dropped_control", "dropped_data")
+
+    def __init__(self) -> None:
+        self.coalesced = 0
+        self.dropped_control = 0
+        self.dropped_data = 0
+
+    def add(self, backlog: Backlog | BacklogCounts) -> None:
+        self.coalesced += backlog.coalesced
+        self.dropped_control += backlog.dropped_control
+        self.dropped_data += backlog.dropped_data
