@@ -80,6 +80,7 @@ def test_a_type_checker_sees_the_real_classes(tmp_path: Path) -> None:
     )
     assert "Success" in out.stdout or "note: Revealed" in out.stdout, out.stdout
     assert "error" not in out.stdout, out.stdout
-    assert 'Revealed type is "def (config: mycelium.node.NodeConfig) -> mycelium.node.Node"' in (
-        out.stdout
+    assert (
+        'Revealed type is "def (config: mycelium.node_config.NodeConfig) -> mycelium.node.Node"'
+        in (out.stdout)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mycelium.links.backlog import Backlog
 from mycelium.node import Node, NodeConfig
 
 
@@ -29,6 +30,9 @@ class FakeLoop:
 
 class FakeLink:
     connection_id = "fake"
+
+    def __init__(self) -> None:
+        self.backlog = Backlog()
 
 
 class FakeTun:

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from .identity import Identity
     from .links.endpoint import Endpoint
     from .messages.engine import ReceivedMessage
-    from .node import ListenError, Node, NodeConfig
+    from .node import ListenError, Node
+    from .node_config import NodeConfig
 
 __version__ = "0.1.0"
 #: The reference release whose wire protocol and interfaces this package follows.
@@ -26,7 +27,7 @@ _LAZY = {
     "Identity": ".identity",
     "ListenError": ".node",
     "Node": ".node",
-    "NodeConfig": ".node",
+    "NodeConfig": ".node_config",
     "ReceivedMessage": ".messages.engine",
 }
 

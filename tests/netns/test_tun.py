@@ -21,10 +21,11 @@ pytestmark = [
 ]
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+TESTS = Path(__file__).resolve().parents[1]
+PYTHONPATH = os.pathsep.join((str(SRC), str(TESTS)))  # the probes import dp_fakes
 
 PROBE = r"""
 import json, select, subprocess, sys, time
-from dp_fakes import take_frames
 from mycelium.dataplane import icmp
 from mycelium.identity import Identity
 from mycelium.tun import TunDevice
@@ -86,7 +87,7 @@ def netns() -> Iterator[str]:
 
 
 def run_in(ns: str, code: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH)
     return subprocess.run(
         ["ip", "netns", "exec", ns, sys.executable, "-c", code],
         capture_output=True,
@@ -150,6 +151,7 @@ def _expand(text: str) -> list[str]:
 
 PING_THROUGH_OVERLAY = r"""
 import ctypes, json, os, select, subprocess, sys, time
+from dp_fakes import take_frames
 from mycelium.crypto import KeyCache
 from mycelium.dataplane import DataPlane
 from mycelium.identity import Identity
@@ -236,7 +238,7 @@ def two_netns() -> Iterator[tuple[str, str]]:
 
 def test_ping_between_two_tuns_through_two_data_planes(two_netns: tuple[str, str]) -> None:
     """Kernel -> TUN -> seal -> frame -> open -> TUN -> kernel, and back: ping succeeds."""
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH)
     result = subprocess.run(
         [sys.executable, "-c", PING_THROUGH_OVERLAY, *two_netns],
         capture_output=True,
