@@ -11,10 +11,11 @@ Each round runs, for every variant in turn (interleaved, the order rotated each 
 - ring30: thirty nodes, the ring plus 15 seeded random chords, 60 sampled pairs: start-up only.
 
 Variants: ``py`` (all ours), ``ref`` and ``mixed`` (alternating) when MYCELIUM_REFERENCE_BIN names
-the reference binary, and ``py@NAME`` for each ``--ours NAME=BINARY`` (another checkout's
-``mycelium``, e.g. the commit an issue was measured on).
+the reference binary, and ``py@NAME`` (and ``mixed@NAME``) for each ``--ours NAME=BINARY``
+(another checkout's ``mycelium``, e.g. the commit an issue was measured on); ``--only`` picks.
 
-    python bench/dynamics.py --rounds 3 [--ours old=/path/to/old/.venv/bin/mycelium]
+    python bench/dynamics.py --rounds 5 --ours old=/path/to/old/.venv/bin/mycelium \
+        --only py py@old ref mixed
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from netns import dynamics
 from netns.harness import MYCELIUM, Network
 
+COLUMN = 29
 #: (label, pattern, binary of our nodes)
 Variant = tuple[str, str, str]
 
@@ -64,9 +66,10 @@ def flatten(figures: dict[str, Any]) -> dict[str, Any]:
         "ready_max_s": max(ready) if ready else None,
         "restore_direct_s": figures.get("restore_direct_s"),
         "looped": figures.get("looped"),
-        "py_error_lines": sum(len(v) for v in errors.get("py", {}).values()),
-        "ref_error_lines": sum(len(v) for v in errors.get("ref", {}).values()),
     }
+    for kind in ("py", "ref"):  # None (not shown) where there was no node of that kind
+        if kind[0] in figures.get("kinds", ""):
+            flat[f"{kind}_error_lines"] = sum(len(v) for v in errors.get(kind, {}).values())
     for event in ("cut", "kill"):
         if event in figures:
             flat[f"{event}_heal_s"] = figures[event]["heal_s"]
@@ -85,15 +88,16 @@ def cell(values: list[Any]) -> str:
     missed = len(values) - len(numbers)
     if not numbers:
         return f"timeout x{missed}"
-    text = f"{statistics.median(numbers):.1f}"
+    digits = 0 if all(isinstance(v, int) for v in numbers) else 1
+    text = f"{statistics.median(numbers):.{digits}f}"
     if len(numbers) > 1:
-        text += f" [{min(numbers):.1f}-{max(numbers):.1f}]"
+        text += f" [{min(numbers):.{digits}f}-{max(numbers):.{digits}f}]"
     return text + (f" +{missed} timeout" if missed else "")
 
 
 def table(rounds: list[dict[str, Any]], labels: list[str]) -> str:
     width = max(len(text) for _, _, text in ROWS) + 2
-    lines = ["".ljust(width) + "".join(label.ljust(22) for label in labels)]
+    lines = ["".ljust(width) + "".join(label.ljust(COLUMN) for label in labels)]
     for scenario, key, text in ROWS:
         cells = []
         for label in labels:
@@ -104,7 +108,7 @@ def table(rounds: list[dict[str, Any]], labels: list[str]) -> str:
             ]
             cells.append(cell([v for v in values if v is not None or key.endswith("_s")]))
         if any(c != "-" for c in cells):
-            lines.append(text.ljust(width) + "".join(c.ljust(22) for c in cells))
+            lines.append(text.ljust(width) + "".join(c.ljust(COLUMN) for c in cells))
     return "\n".join(lines)
 
 
@@ -124,12 +128,11 @@ def run_one(variant: Variant, scenario: str, seed: int) -> dict[str, Any]:
 
 
 def variants(args: argparse.Namespace) -> list[Variant]:
-    chosen: list[Variant] = [("py", "py", MYCELIUM)]
-    for spec in args.ours:
-        name, _, binary = spec.partition("=")
-        chosen.append((f"py@{name}", "py", binary))
+    ours = [("", MYCELIUM)] + [(f"@{n}", b) for n, _, b in (s.partition("=") for s in args.ours)]
+    chosen: list[Variant] = [(f"py{tag}", "py", binary) for tag, binary in ours]
     if dynamics.reference_available():
-        chosen += [("ref", "ref", MYCELIUM), ("mixed", "mixed", MYCELIUM)]
+        chosen.append(("ref", "ref", MYCELIUM))
+        chosen += [(f"mixed{tag}", "mixed", binary) for tag, binary in ours]
     return [v for v in chosen if not args.only or v[0] in args.only]
 
 
@@ -141,13 +144,18 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=BINARY",
-        help="also run all-ours networks with this mycelium binary, labelled py@NAME",
+        help="also run networks with this mycelium binary as ours, labelled py@NAME, mixed@NAME",
     )
     parser.add_argument("--only", nargs="*", help="variant labels to run (default: all)")
     parser.add_argument("--scenarios", nargs="+", default=["ring8", "ring30"])
     parser.add_argument("--seed", type=int, default=1, help="chords and pairs of ring30")
     parser.add_argument("--out", type=Path, default=Path("bench/results/dynamics.json"))
+    parser.add_argument("--table", type=Path, help="only print the table of a results file")
     args = parser.parse_args()
+    if args.table is not None:
+        saved = json.loads(args.table.read_text())
+        print(table(saved["runs"], list(saved["variants"])))
+        return
     chosen = variants(args)
     rounds: list[dict[str, Any]] = []
     for number in range(args.rounds):
