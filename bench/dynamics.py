@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -179,7 +180,12 @@ def main() -> None:
                 rounds.append(record)
     labels = [v[0] for v in chosen]
     print(table(rounds, labels))
+    here = Path(__file__).resolve().parent
+    commit = subprocess.run(
+        ["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     report = {
+        "commit": commit or None,
         "rounds": args.rounds,
         "variants": {label: f"{pattern} with ours = {binary}" for label, pattern, binary in chosen},
         "reference": dynamics.REFERENCE or None,
