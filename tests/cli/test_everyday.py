@@ -64,6 +64,14 @@ async def test_status_shows_the_node_at_a_glance(pair: Pair) -> None:
     assert "TUN:         none (--no-tun)" in lines
     assert f"Listening:   tcp {a.tcp_port}, quic {a.quic_port}" in lines
     assert "Peers:       1 of 1 alive" in lines and "Warning" not in text.output
+    assert status["nat"] == {
+        "enabled": True,
+        "stunServers": 0,
+        "natType": "unknown",
+        "publicAddresses": [],
+        "directLinks": 0,
+    }
+    assert "NAT:         mapping unknown (no --stun-server)" in lines
 
 
 async def test_status_of_a_node_without_our_status_document(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from mycelium.cli.status import render_status
 from netns.harness import Network, NodeProcess
 from netns.nat_lab import (
     DIRECT_TTL,
@@ -79,6 +80,12 @@ def test_two_nodes_behind_nats_get_a_direct_link_that_survives_idle(lab: Lab) ->
     # Each holds the other's NATed endpoint.
     assert on_a["endpoint"] == {"proto": "quic", "addr": {"socket": f"{NAT_B}:9651"}}
     assert on_b["endpoint"] == {"proto": "quic", "addr": {"socket": f"{NAT_A}:9651"}}
+    status = lab.api(a, "/pymycelium/status")
+    assert isinstance(status, dict), status
+    assert status["nat"]["directLinks"] == 1
+    assert f"NAT:         endpointIndependent, public {NAT_A}:9651, 1 direct link" in (
+        render_status(status).splitlines()
+    )
     routes = {r["subnet"]: r for r in lab.api(a, "/admin/routes/selected") or []}  # type: ignore[union-attr]
     subnet_b = next(s for s in routes if b.address.startswith(s.split("::")[0] + ":"))
     # (QUIC links name IPv4 peers in the dual-stack socket's mapped form.)

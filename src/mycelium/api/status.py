@@ -76,6 +76,7 @@ def status(data: DashboardData) -> dict[str, Any]:
             "fallback": len(routes) - selected,
             "queried": len(node.router.queried_subnets(node.now())),
         },
+        "nat": {"enabled": False} if node.nat is None else node.nat.summary(),
         "allowFrom": None if allow is None else [str(s) for s in allow.rules],
         "notAllowed": 0 if allow is None else allow.dropped,
         "warnings": _warnings(peers, alive),

@@ -73,6 +73,16 @@ def _tun(status: dict[str, Any]) -> str:
     return "none (--no-tun)" if tun["name"] is None else f"{tun['name']} (not created)"
 
 
+def _nat(nat: dict[str, Any]) -> str:
+    if not nat["enabled"]:
+        return "off (--disable-hole-punching, or no QUIC)"
+    if not nat["stunServers"]:
+        return "mapping unknown (no --stun-server)"
+    public = ", ".join(nat["publicAddresses"]) or "not known yet"
+    links = nat["directLinks"]
+    return f"{nat['natType']}, public {public}, {links} direct link{'s' * (links != 1)}"
+
+
 def _peer_row(p: dict[str, Any]) -> list[object]:
     cost, rtt = p.get("linkCost"), p.get("rttMs")
     if p["state"] == "alive":
@@ -111,6 +121,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"Routes:      {routes['selected']} selected, {routes['fallback']} fallback, "
         f"{routes['queried']} queried",
     ]
+    if "nat" in status:
+        lines.append(f"NAT:         {_nat(status['nat'])}")
     if status.get("privateNetwork"):
         lines.append(f"Network:     {status['privateNetwork']} (private)")
     if allow is not None:

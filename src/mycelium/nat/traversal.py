@@ -390,6 +390,17 @@ class NatTraversal:
         self._flush()
 
     # --- the API ------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """What ``mycelium status`` shows: the mapping and how many direct links we hold."""
+        result = self.probe.result
+        return {
+            "enabled": True,
+            "stunServers": len(self.servers),
+            "natType": (result.nat_type if result else NatType.UNKNOWN).label,
+            "publicAddresses": [socket_text(h, p) for h, p in (result.public if result else ())],
+            "directLinks": len(self._links),
+        }
+
     def status(self) -> dict[str, Any]:
         now = self.node.now()
         result = self.probe.result
