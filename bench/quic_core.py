@@ -18,7 +18,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from mycelium.links.quic_link import self_signed
+from mycelium.links.quic_certificate import self_signed
 from runner import argument_parser, median, report
 
 FRAME = 1468

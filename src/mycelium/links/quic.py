@@ -229,7 +229,7 @@ class QuicEndpoint:
     def _machinery(self, is_client: bool, addr: tuple) -> tuple[Any, QuicConfiguration]:
         """The connection module and the configuration for a connection to ``addr``, both made
         on first use (the certificate too)."""
-        from . import quic_link
+        from . import quic_certificate, quic_link
 
         if self._batched is None and self._sock is not None:
             self._batched = quic_link.batched_socket(self._sock)
@@ -237,7 +237,7 @@ class QuicEndpoint:
         config = self._configs.get((is_client, ipv4))
         if config is None:
             if self._certificate is None and not is_client:
-                self._certificate = quic_link.self_signed(self._server_name)
+                self._certificate = quic_certificate.self_signed(self._server_name)
             certificate = None if is_client else self._certificate
             config = quic_link._configuration(is_client, certificate, ipv4=ipv4)
             self._configs[(is_client, ipv4)] = config
@@ -247,11 +247,11 @@ class QuicEndpoint:
     def certificate_fingerprint(self) -> bytes:
         """SHA-256 of our certificate: what a node punching to us checks it against (the
         certificate is made here if no connection needed it yet)."""
-        from . import quic_link
+        from . import quic_certificate
 
         if self._certificate is None:
-            self._certificate = quic_link.self_signed(self._server_name)
-        return bytes(quic_link.fingerprint(self._certificate[0]))
+            self._certificate = quic_certificate.self_signed(self._server_name)
+        return quic_certificate.fingerprint(self._certificate[0])
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         if data and data[0] < 0x40:  # no QUIC fixed bit: STUN, if anything (RFC 7983)
