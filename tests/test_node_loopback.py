@@ -27,8 +27,8 @@ async def test_line_of_three_nodes_learns_all_subnets_and_carries_messages() -> 
             c_cfg = config([Endpoint("tcp", "::1", b.tcp_port)])
             async with Node(c_cfg) as c:
                 # b hears both ends directly; a learns c from b's triggered update. c joined
-                # after a's announcement passed by (no table dump on connect, as the reference):
-                # it finds a reactively, when a's first packet needs a's key.
+                # after a's announcement passed by: b sends it its selected routes on connect
+                # (docs/routing.md §3.1).
                 await wait_for(
                     lambda: {a.identity.subnet, c.identity.subnet} <= selected_subnets(b)
                 )

@@ -45,8 +45,7 @@ def test_ring_of_five_reroutes_around_a_cut_and_back(net: Network) -> None:
     ]
     assert failures == []
     # n0 -> n2 is 2 links one way round (via n1) and 3 the other (via n4, n3). Which one the
-    # first flood picked depends on connection order (no table dump on connect, as the
-    # reference); cut a link of the path in use.
+    # first flood picked depends on connection order; cut a link of the path in use.
     first = forward_links(net, nodes[0], nodes[2])
     assert first in (2, 3)
     other = 5 - first

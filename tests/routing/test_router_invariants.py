@@ -65,8 +65,9 @@ def test_churn_never_loops_and_recovers(links: set, script: list) -> None:
         while lab.now < end:
             lab.run(min(end, lab.now + 0.5))
             assert_loop_free(lab)
-    # Reconnect everything. Routes are learned reactively (no table dump on connect), so every
-    # node asks for every other one, as its data plane would; within a minute all answers arrive.
+    # Reconnect everything. A new link carries the routes known before it only within the dump
+    # budget (docs/routing.md §3.1), so every node asks for every other one, as its data plane
+    # would; within a minute all answers arrive.
     for a, b in sorted(links):
         if (a, b) not in lab.latency:
             lab.connect(a, b, latency=0.005)

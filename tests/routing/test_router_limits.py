@@ -5,6 +5,7 @@ simulator and the rule tests cover that)."""
 from __future__ import annotations
 
 import tracemalloc
+from collections import Counter
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -82,14 +83,15 @@ def test_wildcard_dumps_are_rate_limited_per_neighbour_and_in_all() -> None:
         dumped.append(len(r.take_outgoing()))
     assert dumped[0] == 21 and sum(1 for d in dumped if d) == 1
     assert r.counters.dumps_rate_limited == 99
-    # A second neighbour gets one (1.5 tokens left in all), a third asking at once does not.
+    # A second neighbour gets one when it connects (1.5 tokens left in all), a third connecting
+    # at once only our /64; then neither gets one by asking.
     r.add_neighbour("x", 10, 11.0)
     r.add_neighbour("y", 10, 11.0)
-    r.take_outgoing()
+    assert Counter(nb for nb, _ in r.take_outgoing()) == {"x": 21, "y": 1}
+    assert r.counters.dumps_rate_limited == 100
     r.handle_tlv("x", wildcard, 11.0)
     r.handle_tlv("y", wildcard, 11.0)
-    got = {nb for nb, _ in r.take_outgoing()}
-    assert got == {"x"}
+    assert r.take_outgoing() == []
     # Thirty seconds later n may ask again.
     r.handle_tlv("n", wildcard, 31.5)
     assert len(r.take_outgoing()) == 21

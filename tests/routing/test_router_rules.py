@@ -34,6 +34,32 @@ def test_new_neighbour_gets_our_subnet_and_pending_queries_before_any_hello() ->
     assert out[1] == ("b", RouteRequest(wanted, 0))
 
 
+def test_new_neighbour_also_gets_our_selected_routes_after_our_subnet() -> None:
+    r = lone_router()
+    via_n, via_m = announce(7), announce(8)
+    r.handle_tlv("n", via_n, 1.0)
+    r.handle_tlv("m", via_m, 1.0)
+    r.take_outgoing()
+    r.add_neighbour("o", 10, 2.0)
+    out = r.take_outgoing()
+    assert out[0] == ("o", Update(r.subnet, 0, 0, r.router_id, 30000))
+    assert sorted((nb, t.subnet, t.seqno, t.metric) for nb, t in out[1:]) == sorted(  # type: ignore[union-attr]
+        [("o", via_n.subnet, 0, 1010), ("o", via_m.subnet, 0, 1010)]
+    )
+
+
+def test_a_link_that_comes_up_later_carries_the_routes_known_before() -> None:
+    """b learned a's /64 before c connected: c hears it at once, without asking and without
+    waiting for the route to change (which is all the reference would send it)."""
+    lab = Lab(["a", "b", "c"])
+    lab.connect("a", "b")
+    lab.run(1.0)
+    lab.connect("b", "c")
+    lab.run(1.1)
+    assert lab.path("c", "a") == ["c", "b", "a"]
+    assert not lab.sent(kind=RouteRequest)
+
+
 @pytest.mark.parametrize("timers", [REFERENCE_HELLO, FAST_HELLO], ids=["reference", "ours"])
 def test_hellos_are_sent_each_interval_and_answered_by_one_ihu_carrying_our_link_cost(
     timers: HelloTimers,

@@ -90,12 +90,33 @@ def on_route_request(r: RouterState[N], n: Neighbour[N], rr: RouteRequest, now: 
 
 def send_full_dump(r: RouterState[N], n: Neighbour[N], now: float) -> None:
     """Every selected route (but those through ``n``) and our own /64, to ``n``."""
+    send_selected_routes(r, n, now)
+    send_own_update(r, (n,), now)
+
+
+def send_selected_routes(r: RouterState[N], n: Neighbour[N], now: float) -> None:
     out = r.outgoing
     for s in list(r.table.slots()):
         upd = selected_for(r, s, n, now)
         if upd is not None:
             out.append((n.id, upd))
+
+
+def greet_neighbour(r: RouterState[N], n: Neighbour[N], now: float) -> None:
+    """A new neighbour gets our /64 and, if the dump budget allows, our selected routes.
+
+    Deviation (docs/routing.md §3.1): the reference sends only its /64. Routes acquired before
+    a link came up then never cross it until they change, so a neighbour can lack our better
+    path for good; when the path it does use breaks, it asks for a newer seqno on that side
+    only, and a reference node ignores every retry of that request for a minute."""
     send_own_update(r, (n,), now)
+    if not r.table.live:
+        return
+    if not r.dumps.take(now):
+        r.counters.dumps_rate_limited += 1
+        return
+    n.last_dump = now
+    send_selected_routes(r, n, now)
 
 
 # --- seqno requests ---------------------------------------------------------------------------

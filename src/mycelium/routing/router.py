@@ -52,7 +52,8 @@ class Router(RouterState[N]):
     def add_neighbour(
         self, neighbour: N, static_cost: int, now: float, rtt_ms: int | None = None
     ) -> None:
-        """A connection came up. Queues our /64 Update (and pending route requests) to it.
+        """A connection came up. Queues our /64 Update, our selected routes (within the dump
+        budget) and pending route requests to it.
 
         ``rtt_ms``: a round trip the runtime already measured on this path (a punched link's
         checks, docs/nat.md); it replaces the default cost a new neighbour starts with."""
@@ -67,7 +68,7 @@ class Router(RouterState[N]):
         else:
             self.by_index[index] = n
         self.counters.neighbours_added += 1
-        announce.send_own_update(self, (n,), now)
+        requests.greet_neighbour(self, n, now)
         for subnet, deadline in self.table.queried.items():
             if deadline > now:
                 self.outgoing.append((neighbour, RouteRequest(subnet, 0)))
