@@ -11,35 +11,26 @@ packet), and refusing is cheaper than delivering (no decryption).
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import statistics
 import time
-from pathlib import Path
 
-from dataplane import BATCH, SIZE, StaticRouter, identity, make_packets
+from dataplane import BATCH, SIZE, StaticRouter, identity, sealed_batches
 from mycelium.allow import AllowList
 from mycelium.crypto import KeyCache
 from mycelium.dataplane import DataPlane
 from mycelium.subnet import Subnet
-from mycelium.wire.packet import DataPacket
+from runner import argument_parser, report
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argument_parser(__doc__, "allow_list")
     parser.add_argument("--packets", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
 
     a, b, c = identity("bench a"), identity("bench b"), identity("bench c")
-    sender = DataPlane(a, StaticRouter(a, b), KeyCache(a.secret))
-    frames: list[bytes] = []
-    for start in range(0, args.packets, BATCH):
-        sender.from_tun(make_packets(a, b, min(BATCH, args.packets - start)), 0.0)
-        frames.extend(f for _, f in sender.take_to_links())
-    data = [DataPacket(f[8:24], f[24:40], f[7], f[40:]) for f in frames]
-    batches = [data[i : i + BATCH] for i in range(0, len(data), BATCH)]
+    batches = sealed_batches(a, b, args.packets)
+    packets = sum(map(len, batches))
     cases = {
         "no_list": None,
         "sender_allowed": [a.subnet],
@@ -53,24 +44,19 @@ def main() -> None:
         for batch in batches:
             plane.from_link(batch, 0.0)
             plane.take_to_tun()
-        return len(data) / (time.perf_counter() - started)
+        return packets / (time.perf_counter() - started)
 
     runs: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.runs):
         for name, rules in cases.items():
             runs[name].append(run(rules))
-    result: dict[str, object] = {"packets": len(data), "packet_size": SIZE, "batch": BATCH}
+    result: dict[str, object] = {"packets": packets, "packet_size": SIZE, "batch": BATCH}
     for name, values in runs.items():
         result[f"{name}_pps"] = round(statistics.median(values))
         result[f"{name}_runs"] = [round(v) for v in values]
     base = statistics.median(runs["no_list"])
     result["allowed_vs_no_list"] = round(statistics.median(runs["sender_allowed"]) / base, 3)
-    result["python"] = platform.python_version()
-    for key, value in result.items():
-        print(f"{key:24} {value}")
-    out = Path(__file__).parent / "results" / "allow_list.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    report(result, args.out, show=True)
 
 
 if __name__ == "__main__":
