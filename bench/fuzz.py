@@ -56,7 +56,7 @@ from mycelium.links import admission
 from mycelium.links.peer_manager import PeerType
 from mycelium.messages.engine import MessageEngine
 from mycelium.node import Node, NodeConfig
-from mycelium.routing.router import Forward, Local, Queue
+from mycelium.routing import Forward, Local, Queue
 from mycelium.subnet import Subnet
 from mycelium.wire import message as wire_message
 from mycelium.wire.discovery import Beacon

@@ -89,23 +89,18 @@ async def pair(kind: str, sender: Side, receiver: Side):  # type: ignore[no-unty
         server = await quic.listen("::1", 0, receiver, receiver.accepted, "receiver")
         client = await quic.listen("::1", 0, sender, sender.accepted, "sender")
         link = await client.dial(Endpoint("quic", "::1", server.port), sender)
-        link.start()
-        link.send(encode_control(Hello(1)))  # open stream 0: the listener admits the link
-        await _wait(lambda: receiver.links and receiver.received)
-        receiver.received = 0
-
-        def cleanup_quic() -> None:
-            client.close()
-            server.close()
-
-        return link, receiver.links[0], cleanup_quic
     else:
         raise ValueError(kind)
     link.start()
-    await _wait(lambda: receiver.links)
+    # Listeners admit a link once its first packet decodes (links/admission.py).
+    link.send(encode_control(Hello(1)))
+    await _wait(lambda: receiver.links and receiver.received)
+    receiver.received = 0
 
     def cleanup() -> None:
         link.close()
+        if kind == "quic":
+            client.close()
         server.close()
 
     return link, receiver.links[0], cleanup

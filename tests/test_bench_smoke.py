@@ -1,0 +1,46 @@
+"""Every in-process benchmark still runs against today's code, at a tiny size (the figures are
+bench/'s business, not a test's): a refactor that breaks one fails here, not months later when
+someone wants a figure. The benchmarks that need root and namespaces run in their own labs'
+tests (tests/netns/)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+SMALL = {
+    "codec": ["--runs", "1", "--frames", "500"],
+    "dataplane": ["--runs", "1", "--packets", "2000"],
+    "allow_list": ["--runs", "1", "--packets", "2000"],
+    "replay": ["--runs", "1", "--packets", "2000"],
+    "messages": ["--runs", "1", "--count", "20", "--large", "1"],
+    "router_node": ["--runs", "1", "--sizes", "200"],
+    "routing_scale": ["--runs", "1", "--sizes", "20"],
+    "link_throughput": ["--runs", "1", "--megabytes", "1"],
+    "quic_core": ["--runs", "1", "--batches", "5"],
+    "api_limits": ["--runs", "1", "--requests", "50"],
+    "fuzz": ["--scale", "0.002"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_benchmark_runs(name: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{name}.json"
+    args = SMALL[name] + ([] if name == "fuzz" else ["--out", str(out)])
+    done = subprocess.run(
+        [sys.executable, str(BENCH / f"{name}.py"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    if name != "fuzz":
+        assert json.loads(out.read_text()), "the benchmark wrote no figures"
