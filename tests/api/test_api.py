@@ -1,5 +1,5 @@
 """REST, JSON-RPC and metrics of a live in-process node, checked against the reference's own
-OpenAPI and OpenRPC documents (../shared/reference, falling back to the package's copy)."""
+OpenAPI and OpenRPC documents (unedited copies ship in src/mycelium/api/)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from api_pair import Pair
 from mycelium.api.jsonrpc import openrpc_document
 from mycelium.identity import node_subnet
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "api.yaml"
-#: An unedited copy of the reference's document ships with the package for machines without it.
-SHIPPED = Path(mycelium.api.__file__).parent / "api.yaml"
+#: The reference's document, unedited, as the package ships it.
+OPENAPI = Path(mycelium.api.__file__).parent / "api.yaml"
 
 
 def openapi() -> dict[str, Any]:
-    return yaml.safe_load((SHARED if SHARED.exists() else SHIPPED).read_text())
+    return yaml.safe_load(OPENAPI.read_text())
 
 
 def check(schema_name: str, value: Any, many: bool = False) -> None:
