@@ -390,14 +390,19 @@ class NatTraversal:
         self._flush()
 
     # --- the API ------------------------------------------------------------------------------
+    def _mapping(self) -> dict[str, Any]:
+        result = self.probe.result
+        return {
+            "natType": (result.nat_type if result else NatType.UNKNOWN).label,
+            "publicAddresses": [socket_text(h, p) for h, p in (result.public if result else ())],
+        }
+
     def summary(self) -> dict[str, Any]:
         """What ``mycelium status`` shows: the mapping and how many direct links we hold."""
-        result = self.probe.result
         return {
             "enabled": True,
             "stunServers": len(self.servers),
-            "natType": (result.nat_type if result else NatType.UNKNOWN).label,
-            "publicAddresses": [socket_text(h, p) for h, p in (result.public if result else ())],
+            **self._mapping(),
             "directLinks": len(self._links),
         }
 
@@ -408,8 +413,7 @@ class NatTraversal:
         return {
             "enabled": True,
             "stunServers": [socket_text(h, p) for h, p in self.servers],
-            "natType": (result.nat_type if result else NatType.UNKNOWN).label,
-            "publicAddresses": [socket_text(h, p) for h, p in (result.public if result else ())],
+            **self._mapping(),
             "mappedBy": (
                 []
                 if result is None

@@ -53,11 +53,8 @@ def on_route_request(r: RouterState[N], n: Neighbour[N], rr: RouteRequest, now: 
     subnet = rr.subnet
     if subnet is None:
         r.counters.wildcard_route_requests += 1
-        if now - n.last_dump < r.limits.dump_interval or not r.dumps.take(now):
-            r.counters.dumps_rate_limited += 1
-            return
-        n.last_dump = now
-        send_full_dump(r, n, now)
+        if take_dump(r, n, now):
+            send_full_dump(r, n, now)
         return
     if not n.route_requests.take(now):
         r.counters.route_requests_rate_limited += 1
@@ -88,6 +85,16 @@ def on_route_request(r: RouterState[N], n: Neighbour[N], rr: RouteRequest, now: 
     flood_route_request(r, subnet, generation, n, now)
 
 
+def take_dump(r: RouterState[N], n: Neighbour[N], now: float) -> bool:
+    """Whether ``n`` may get our selected routes now (one per neighbour per dump interval, and
+    the budget for all); a refusal is counted, a grant starts ``n``'s interval."""
+    if now - n.last_dump < r.limits.dump_interval or not r.dumps.take(now):
+        r.counters.dumps_rate_limited += 1
+        return False
+    n.last_dump = now
+    return True
+
+
 def send_full_dump(r: RouterState[N], n: Neighbour[N], now: float) -> None:
     """Every selected route (but those through ``n``) and our own /64, to ``n``."""
     send_selected_routes(r, n, now)
@@ -110,13 +117,8 @@ def greet_neighbour(r: RouterState[N], n: Neighbour[N], now: float) -> None:
     path for good; when the path it does use breaks, it asks for a newer seqno on that side
     only, and a reference node ignores every retry of that request for a minute."""
     send_own_update(r, (n,), now)
-    if not r.table.live:
-        return
-    if not r.dumps.take(now):
-        r.counters.dumps_rate_limited += 1
-        return
-    n.last_dump = now
-    send_selected_routes(r, n, now)
+    if r.table.live and take_dump(r, n, now):
+        send_selected_routes(r, n, now)
 
 
 # --- seqno requests ---------------------------------------------------------------------------
