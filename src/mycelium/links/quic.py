@@ -143,6 +143,7 @@ class QuicEndpoint:
     ) -> None:
         self._server_name = server_name
         self._certificate: tuple[bytes, bytes] | None = None
+        self._fingerprint: bytes | None = None
         #: Configurations by (dialling?, peer over IPv4?).
         self._configs: dict[tuple[bool, bool], QuicConfiguration] = {}
         self._handler = handler
@@ -229,29 +230,35 @@ class QuicEndpoint:
     def _machinery(self, is_client: bool, addr: tuple) -> tuple[Any, QuicConfiguration]:
         """The connection module and the configuration for a connection to ``addr``, both made
         on first use (the certificate too)."""
-        from . import quic_certificate, quic_link
+        from . import quic_link
 
         if self._batched is None and self._sock is not None:
             self._batched = quic_link.batched_socket(self._sock)
         ipv4 = is_ipv4_peer(str(addr[0]))
         config = self._configs.get((is_client, ipv4))
         if config is None:
-            if self._certificate is None and not is_client:
-                self._certificate = quic_certificate.self_signed(self._server_name)
-            certificate = None if is_client else self._certificate
+            certificate = None if is_client else self._own_certificate()
             config = quic_link._configuration(is_client, certificate, ipv4=ipv4)
             self._configs[(is_client, ipv4)] = config
         return quic_link, config
 
+    def _own_certificate(self) -> tuple[bytes, bytes]:
+        """Our certificate and key (PEM), made on first use: by a connection we accept, or by
+        the fingerprint NAT traversal publishes."""
+        if self._certificate is None:
+            from . import quic_certificate
+
+            self._certificate = quic_certificate.self_signed(self._server_name)
+        return self._certificate
+
     @property
     def certificate_fingerprint(self) -> bytes:
-        """SHA-256 of our certificate: what a node punching to us checks it against (the
-        certificate is made here if no connection needed it yet)."""
-        from . import quic_certificate
+        """SHA-256 of our certificate: what a node punching to us checks it against."""
+        if self._fingerprint is None:
+            from . import quic_certificate
 
-        if self._certificate is None:
-            self._certificate = quic_certificate.self_signed(self._server_name)
-        return quic_certificate.fingerprint(self._certificate[0])
+            self._fingerprint = quic_certificate.fingerprint(self._own_certificate()[0])
+        return self._fingerprint
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         if data and data[0] < 0x40:  # no QUIC fixed bit: STUN, if anything (RFC 7983)
