@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .heap import tune_heap
 from .identity import default_key_path
 from .nat.servers import stun_servers
 from .node import Node, NodeConfig
@@ -113,6 +114,8 @@ class Daemon:
     async def _start(self) -> None:
         settings = self.settings
         node = self.node
+        # The process is ours (an embedding application keeps its own allocator settings).
+        tune_heap()
         if settings.cdn_cache is not None:
             from .cdn.gateway import Gateway
 
