@@ -13,6 +13,7 @@ Prints the medians and writes bench/results/replay.json.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -34,10 +35,11 @@ class _NoNonces(frozenset[bytes]):
 
 
 class _WindowOff:
-    __slots__ = ("current", "previous")
+    __slots__ = ("current", "expires", "previous")
 
     def __init__(self) -> None:
         self.current = self.previous = _NoNonces()
+        self.expires = math.inf
 
 
 class WindowOff:

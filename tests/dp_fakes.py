@@ -26,12 +26,17 @@ class FakeRouter:
         self.table: dict[Subnet, tuple[Hashable, bytes, bool]] = {}
         self.requests: list[Subnet] = []
         self.route_calls = 0
+        self.key_calls = 0
+        #: Bumped by every change to ``table`` (the data plane keeps answers while it holds).
+        self.version = 0
 
     def add(self, who: Identity, neighbour: Hashable, selected: bool = True) -> None:
         self.table[who.subnet] = (neighbour, who.public_key, selected)
+        self.version += 1
 
     def remove(self, who: Identity) -> None:
         del self.table[who.subnet]
+        self.version += 1
 
     def route(self, dst: bytes, now: float, origin: bool = False) -> Decision:
         self.route_calls += 1
@@ -48,6 +53,7 @@ class FakeRouter:
         return Queue(subnet) if origin else NoRoute()
 
     def public_key_for(self, address: bytes) -> bytes | None:
+        self.key_calls += 1
         entry = self.table.get(Subnet.of(address, 64))
         return None if entry is None else entry[1]
 

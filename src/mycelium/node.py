@@ -50,6 +50,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: Packets read from the TUN per wake-up in traffic.
+TUN_BATCH = 256
+#: TUN wake-ups closer together than this (seconds) are traffic (``_tun_readable``).
+TUN_BUSY_GAP = 0.001
+
 
 class ListenError(OSError):
     """A peer listener could not be opened; the message names the protocol and port."""
@@ -85,6 +90,10 @@ class Node:
         #: Links whose transport asked us to stop writing (see ``_pace_tun``).
         self._congested: set[Link] = set()
         self._tun_paused = False
+        #: When the TUN last woke us (``_tun_readable`` reads one packet after a pause).
+        self._tun_woken = -math.inf
+        #: The router's version as of the last full flush (``_flush_data``).
+        self._flushed_version = -1
         #: Wall nanoseconds spent in the router per TLV type (the metric tlv_handling_time).
         self.tlv_handling_ns: dict[type, int] = {}
         # Every protocol has a dialer: as in the reference, a peer whose transport is off here
@@ -320,6 +329,9 @@ class Node:
         if data:
             link.last_data = now
             self.dataplane.from_link(data, now)
+            if len(data) == len(packets):
+                self._flush_data(now)
+                return
         self._flush()
 
     def link_closed(self, link: Link, reason: str) -> None:
@@ -362,10 +374,17 @@ class Node:
         tun = self.tun
         if tun is None:
             return
-        packets = tun.read_batch(256)
+        now = self.now()
+        # In traffic the wake-ups follow each other closely: read a batch. After a pause take
+        # one packet (a ping, an ACK) and send it: the read that would find the queue empty
+        # costs as much as the packet on a CPU back from idle, and if more is queued the loop
+        # wakes us again at once.
+        busy = now - self._tun_woken < TUN_BUSY_GAP
+        self._tun_woken = now
+        packets = tun.read_batch(TUN_BATCH if busy else 1)
         if packets:
-            self.dataplane.from_tun(packets, self.now())
-            self._flush()
+            self.dataplane.from_tun(packets, now)
+            self._flush_data(now)
 
     def _proxy_targets(self) -> list[str]:
         """The key-derived address of every selected route's origin."""
@@ -402,17 +421,34 @@ class Node:
         for neighbour in router.take_dead_neighbours():
             log.info("neighbour declared dead (no IHU)", extra=fields(link=neighbour.connection_id))
             neighbour.close()
+        self._send_data(now)
+        if self.messages is not None:
+            self.messages.collect()
+        if self.nat is not None:
+            self.nat.collect()
+        self._arm_timer()
+        dataplane.slow = False
+        self._flushed_version = router.version
+
+    def _flush_data(self, now: float) -> None:
+        """After a batch of data packets. When each took one of the data plane's common paths
+        and the router neither changed nor queued anything, only frames and TUN packets can be
+        waiting: send those and skip the rest of ``_flush`` (docs/architecture.md §2)."""
+        router = self.router
+        if self.dataplane.slow or router.outgoing or router.version != self._flushed_version:
+            self._flush()
+        else:
+            self._send_data(now)
+
+    def _send_data(self, now: float) -> None:
+        """The data plane's frames onto their links (one write per link) and its TUN packets."""
+        dataplane = self.dataplane
         for neighbour, frames in dataplane.take_link_batches():
             neighbour.last_data = now
             neighbour.send_data_batch(frames)
         packets, delivered, hops = dataplane.take_tun_output()
         if (packets or delivered) and self.tun is not None:
             self.tun.write_batch(packets, delivered, hops)
-        if self.messages is not None:
-            self.messages.collect()
-        if self.nat is not None:
-            self.nat.collect()
-        self._arm_timer()
 
     def _arm_timer(self) -> None:
         deadline = min(self.router.next_deadline(), self.message_engine.next_deadline())

@@ -175,6 +175,7 @@ A = Identity.from_secret(bytes(range(32)))
 B = Identity.from_secret(bytes(range(1, 33)))
 
 class OneRoute:
+    version = 0
     def __init__(self, own, peer):
         self.own, self.peer = own, peer
     def route(self, dst, now, origin=False):

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mycelium.routing import Router
+from mycelium.routing import Forward, Router
 from routing_lab import Lab, router_id
 
 NAMES = ["a", "b", "c", "d", "e", "f"]
@@ -96,3 +96,45 @@ def _connected(links: set, src: str, dst: str) -> bool:
                     seen.add(v)
                     todo.append(v)
     return dst in seen
+
+
+def _answers(router: Router, lab: Lab, now: float) -> dict[str, tuple[object, bytes | None]]:
+    """What the data plane keeps per address: the next hop of a ready route (or none), and the
+    key that opens a source's packets."""
+    out: dict[str, tuple[object, bytes | None]] = {}
+    for name in lab.routers:
+        address = _address(lab, name)
+        decision = router.route(address, now)
+        hop = (decision.neighbour, decision.public_key) if type(decision) is Forward else None
+        out[name] = (hop, router.public_key_for(address))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(topologies, events)
+def test_an_unchanged_version_means_unchanged_answers(links: set, script: list) -> None:
+    """The data plane trusts a route table whose ``version`` did not move (docs/wire.md §5.6)."""
+    lab = Lab(NAMES)
+    for i, (a, b) in enumerate(sorted(links)):
+        lab.connect(a, b, latency=0.002 * (i + 1))
+    kept: dict[str, tuple[int, dict[str, tuple[object, bytes | None]]]] = {}
+    generation = 2
+    for kind, (a, b), dt in [("wait", PAIRS[0], 1.0), *script]:
+        up = (a, b) in lab.latency
+        if kind == "cut" and up:
+            lab.cut(a, b)
+        elif kind == "link" and not up:
+            lab.connect(a, b, latency=0.005)
+        elif kind == "restart":
+            generation += 1
+            restart(lab, a, generation)
+            kept.pop(a, None)  # a new router: its versions start again
+        end = lab.now + dt
+        while lab.now < end:
+            lab.run(min(end, lab.now + 0.5))
+            for name, router in lab.routers.items():
+                before = router.version
+                answers = _answers(router, lab, lab.now)
+                if name in kept and kept[name][0] == before:
+                    assert answers == kept[name][1], name
+                kept[name] = (router.version, answers)

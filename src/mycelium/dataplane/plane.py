@@ -14,20 +14,21 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from typing import Any, Generic, Protocol
+from typing import Any, Generic
 
 from cryptography.exceptions import InvalidTag
 
 from ..allow import AllowList
 from ..crypto import MIN_SEALED_SIZE, CryptoError, KeyCache
 from ..identity import Identity
-from ..routing import Decision, Forward, Local, Queue
-from ..routing.decisions import N
+from ..routing import Forward, Local, Queue
+from ..routing.decisions import N, RouteLookup
 from ..routing.limits import TokenBucket
 from ..subnet import Subnet
 from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
 from . import icmp
 from .counters import Counters
+from .kept import KeptDecisions
 from .packet_stats import PacketStats, Tally, entry
 from .queue import PacketQueue
 from .replay import ReplayWindow
@@ -38,9 +39,6 @@ MAX_INNER_PACKET = 1400
 DEFAULT_HOP_LIMIT = 64
 #: Encrypted bodies longer than this are not quoted in an out-of-band ICMP (1280 - 48).
 MAX_OOB_QUOTE = icmp.MAX_QUOTE
-#: Accepted size of an out-of-band ICMP payload after its user-data header (64..1296).
-OOB_MIN = icmp.IPV6_HEADER_SIZE + icmp.ICMP6_HEADER_SIZE + 16
-OOB_MAX = icmp.MIN_IPV6_MTU + 16
 
 ROUTE_QUEUE_PER_SUBNET = 10_000
 ROUTE_QUEUE_TOTAL = 1_000_000
@@ -67,16 +65,6 @@ _HOP_BYTE = [bytes((i,)) for i in range(256)]
 
 #: A packet we originate, parked until its route appears: (user header, payload, src, dst, hop).
 _Unsealed = tuple[bytes, bytes, bytes, bytes, int]
-
-
-class RouteLookup(Protocol[N]):
-    """The part of ``routing.router.Router`` the data plane uses (tests pass a small fake)."""
-
-    def route(self, dst: bytes, now: float, origin: bool = False) -> Decision[N]: ...
-
-    def public_key_for(self, address: bytes) -> bytes | None: ...
-
-    def request_route(self, address: bytes, now: float) -> None: ...
 
 
 class DataPlane(Generic[N]):
@@ -111,8 +99,13 @@ class DataPlane(Generic[N]):
             )
         self.route_queue = route_queue
         self.incoming_queue = incoming_queue
-        #: Sources allowed to reach our TUN and message bus (``--allow-from``); None: all.
-        self.allow: AllowList | None = None
+        self._allow: AllowList | None = None
+        #: What the router and the key cache said per address, while ``router.version`` holds.
+        self.kept: KeptDecisions[N] = KeptDecisions()
+        #: Set when a packet took any other path than the common ones (sealed to a known
+        #: destination, opened from a known source, forwarded on a selected route): only then
+        #: can anything but frames and TUN packets be waiting. The runtime clears it.
+        self.slow = False
         self._to_tun: list[bytes] = []
         #: IPv6 packets decrypted for our TUN, still behind their 4-byte user header, and the hop
         #: limit each must carry (written in when the TUN's buffers are built, one copy).
@@ -131,6 +124,16 @@ class DataPlane(Generic[N]):
         #: When set, every destination the TUN sent a routable packet to is added here (once
         #: per batch); its owner empties it (NAT traversal watches where our traffic goes).
         self.tun_destinations: set[bytes] | None = None
+
+    @property
+    def allow(self) -> AllowList | None:
+        """Sources allowed to reach our TUN and message bus (``--allow-from``); None: all."""
+        return self._allow
+
+    @allow.setter
+    def allow(self, allow: AllowList | None) -> None:
+        self._allow = allow
+        self.kept.opens.clear()
 
     # ------------------------------------------------------------------------------------------
     # outputs
@@ -177,6 +180,10 @@ class DataPlane(Generic[N]):
         one join; anything unusual goes through ``_tun_slow``."""
         c = self.counters
         c.tun_packets += len(packets)
+        kept = self.kept
+        kept.check(self.router.version, now)
+        paths = kept.paths
+        links = self._to_links
         ready: dict[bytes, tuple[list[bytes], Any]] = {}
         counts: Tally = {}
         run_pair = b""
@@ -187,13 +194,21 @@ class DataPlane(Generic[N]):
             if type(pkt) is not bytes:
                 pkt = bytes(pkt)  # a bytearray or memoryview from a readinto-style reader
             n = len(pkt)
-            path = ready.get(pkt[24:40])
+            dst = pkt[24:40]
+            path = ready.get(dst)
+            if path is None:
+                known = paths.get(dst)
+                if known is not None:
+                    frames = links.get(known[0])
+                    if frames is None:
+                        frames = links[known[0]] = []
+                    path = ready[dst] = (frames, known[1])
             # A cached destination implies at least 40 bytes; the rest of the checks per packet:
             # size, version, a source inside 400::/7, a hop limit that survives our router step.
             if path is None or n > MAX_INNER_PACKET or pkt[0] >> 4 != 6 or pkt[8] & 0xFE != 4:
                 path = self._tun_slow(pkt, now)
                 if path is not None:
-                    ready[pkt[24:40]] = path
+                    ready[dst] = path
                 continue
             hop = pkt[7]
             if hop < 2:
@@ -222,6 +237,7 @@ class DataPlane(Generic[N]):
     def _tun_slow(self, pkt: bytes, now: float) -> tuple[list[bytes], Any] | None:
         """Every check of one TUN packet with its counter or ICMP answer, then ``_originate``;
         returns its destination's (frames, cipher) once that is ready for the batch loop."""
+        self.slow = True
         c = self.counters
         n = len(pkt)
         if n < 40:
@@ -263,9 +279,11 @@ class DataPlane(Generic[N]):
         route = self.router.route
         links = self._to_links
         c = self.counters
-        # Cipher and replay window by source for this batch (L3 delivery, the hot path):
-        # nothing changes the route table between two packets of one batch.
-        opened: dict[bytes, tuple[Any, Any]] = {}
+        # Cipher and replay window by source (L3 delivery, the hot path), kept across batches
+        # while the route table stays the same (dataplane/kept.py).
+        kept = self.kept
+        kept.check(self.router.version, now)
+        opened = kept.opens
         replay = self.replay
         generation = replay.generation_size
         to_tun = self._delivered.append
@@ -293,10 +311,10 @@ class DataPlane(Generic[N]):
             if dst[:8] == prefix:
                 local += 1
                 cached = opened.get(src)
-                if cached is None or size < MIN_SEALED_SIZE:
+                if cached is None or size < MIN_SEALED_SIZE or now >= cached[1].expires:
                     decrypt = self._deliver(src, dst, hop, body, now)
                     if decrypt is not None:
-                        opened[src] = (decrypt, replay.window(src, now))
+                        kept.keep_open(src, decrypt, replay.window(src, now))
                     continue
                 decrypt, window = cached
                 iv = body[-_NONCE:]
@@ -317,6 +335,7 @@ class DataPlane(Generic[N]):
                     to_tun_hop(hop)
                     delivered += 1
                 else:
+                    self.slow = True
                     self._deliver_plain(src, dst, hop, plain)
                 continue
             decision = route(dst, now, False)
@@ -413,6 +432,7 @@ class DataPlane(Generic[N]):
             else:
                 frames.append(frame)
             self.counters.sent += 1
+            self.kept.keep_path(dst, decision.neighbour, key.aead.encrypt)
             return frames, key.aead.encrypt
         if type(decision) is Local:  # the router claims a /64 that is not ours: nothing to do
             self.counters.no_route += 1
@@ -477,6 +497,7 @@ class DataPlane(Generic[N]):
 
     def _forward_slow(self, decision: object, p: DataPacket, now: float) -> None:
         """Everything after the router step except a ready route (hop limit already decremented)."""
+        self.slow = True
         if type(decision) is Local:
             self._deliver(p.src, p.dst, p.hop_limit, p.body, now)
             return
@@ -491,6 +512,7 @@ class DataPlane(Generic[N]):
     def _oob_icmp(self, kind: int, code: int, p: DataPacket, now: float) -> None:
         """Tell the source of a packet we dropped in transit why, encrypted to it
         (docs/wire.md §5.5)."""
+        self.slow = True
         src = p.src
         if src[:8] == self._prefix:
             # About a packet from our own /64 (e.g. an OOB ICMP of ours): never answer ourselves.
@@ -521,8 +543,9 @@ class DataPlane(Generic[N]):
     def _deliver(self, src: bytes, dst: bytes, hop: int, body: bytes, now: float) -> Any:
         """Decrypt a packet for our /64 with the key of the route covering its *source*.
 
-        Returns the cipher's ``decrypt`` (``from_link`` reuses it for the rest of its batch)."""
-        allow = self.allow
+        Returns the cipher's ``decrypt`` (``from_link`` keeps it for the source's next packets)."""
+        self.slow = True
+        allow = self._allow
         if allow is not None and not allow.allows(src):
             return None
         c = self.counters
@@ -563,36 +586,10 @@ class DataPlane(Generic[N]):
             c.messages_received += 1
             self._messages.append((src, dst, plain[4:]))
         elif kind == _TYPE_ICMP:
-            self._receive_oob_icmp(src, dst, hop, plain)
+            packet = icmp.rebuild_oob(
+                src, dst, hop, plain[4:], self.router.public_key_for, self.keys, c
+            )
+            if packet is not None:
+                self._to_tun.append(packet)
         else:
             c.bad_payload += 1
-
-    def _receive_oob_icmp(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:
-        """Rebuild an out-of-band ICMP as a normal ICMPv6 packet for the TUN (docs/wire.md §5.5)."""
-        c = self.counters
-        p = plain[4:]
-        if not OOB_MIN <= len(p) <= OOB_MAX:
-            c.icmp_malformed += 1
-            return
-        public_key = self.router.public_key_for(p[:16])
-        if public_key is None:
-            c.icmp_no_key += 1
-            return
-        ip = p[16:]
-        payload_len = int.from_bytes(ip[4:6], "big")
-        if ip[0] >> 4 != 6 or 40 + payload_len > len(ip) or payload_len < icmp.ICMP6_HEADER_SIZE:
-            c.icmp_malformed += 1
-            return
-        message = ip[40 : 40 + payload_len]
-        kind, code = message[0], message[1]
-        known_error = (kind == icmp.DEST_UNREACHABLE and code <= 6) or (
-            kind == icmp.TIME_EXCEEDED and code <= 1
-        )
-        rest = bytes(4) if known_error else message[4:8]
-        try:
-            original = self.keys.get(public_key).open(message[8:])
-        except CryptoError:
-            c.icmp_malformed += 1  # always the case when the generator emptied the quote
-            return
-        c.icmp_received += 1
-        self._to_tun.append(icmp.icmpv6_packet(src, dst, hop, kind, code, original[4:], rest))

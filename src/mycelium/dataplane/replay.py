@@ -29,7 +29,9 @@ GENERATION_SECONDS = 30.0
 MAX_SOURCES = 128
 
 
-class _Window:
+class Window:
+    """The nonces of one source /64, in two generations."""
+
     __slots__ = ("current", "expires", "previous")
 
     def __init__(self, expires: float) -> None:
@@ -61,7 +63,7 @@ class ReplayWindow:
         self.generation_size = generation_size
         self._age = generation_seconds
         self._max_sources = max_sources
-        self._windows: dict[bytes, _Window] = {}
+        self._windows: dict[bytes, Window] = {}
         #: Packets dropped as replays.
         self.replayed = 0
         #: Sources forgotten to make room for a new one while their window was still live.
@@ -82,7 +84,7 @@ class ReplayWindow:
             self.rotate(window, now)
         return False
 
-    def window(self, src: bytes, now: float) -> _Window:
+    def window(self, src: bytes, now: float) -> Window:
         """The window of ``src``'s /64 as of ``now`` (created, or rotated when due). The data
         plane takes it once per batch and per source and then does what ``seen`` does inline
         for each packet: membership in ``current`` or ``previous``, add to ``current``, and
@@ -92,13 +94,13 @@ class ReplayWindow:
             window = self._renew(src[:8], window, now)
         return window
 
-    def rotate(self, window: _Window, now: float) -> None:
+    def rotate(self, window: Window, now: float) -> None:
         """A full current generation becomes the previous one."""
         window.previous = window.current
         window.current = set()
         window.expires = now + self._age
 
-    def _renew(self, prefix: bytes, window: _Window | None, now: float) -> _Window:
+    def _renew(self, prefix: bytes, window: Window | None, now: float) -> Window:
         """A window for a new source, or the time-based rotation of an existing one."""
         if window is None:
             return self._new(prefix, now)
@@ -108,7 +110,7 @@ class ReplayWindow:
         window.expires = now + self._age
         return window
 
-    def _new(self, prefix: bytes, now: float) -> _Window:
+    def _new(self, prefix: bytes, now: float) -> Window:
         windows = self._windows
         if len(windows) >= self._max_sources:
             stale = [p for p, w in windows.items() if now >= w.expires + self._age]
@@ -117,7 +119,7 @@ class ReplayWindow:
             if not stale:
                 del windows[min(windows, key=lambda p: windows[p].expires)]
                 self.evicted_sources += 1
-        window = windows[prefix] = _Window(now + self._age)
+        window = windows[prefix] = Window(now + self._age)
         return window
 
     def __len__(self) -> int:

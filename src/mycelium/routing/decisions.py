@@ -1,10 +1,11 @@
-"""What the router answers the data plane for a destination, and the API's view of a route."""
+"""What the data plane asks the router, what the router answers for a destination, and the
+API's view of a route."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from ..subnet import Subnet
 
@@ -42,6 +43,21 @@ Decision = Forward[N] | Local | Queue | NoRoute
 
 LOCAL = Local()
 NO_ROUTE = NoRoute()
+
+
+class RouteLookup(Protocol[N]):
+    """The part of ``routing.router.Router`` the data plane uses (tests pass a small fake)."""
+
+    def route(self, dst: bytes, now: float, origin: bool = False) -> Decision[N]: ...
+
+    def public_key_for(self, address: bytes) -> bytes | None: ...
+
+    def request_route(self, address: bytes, now: float) -> None: ...
+
+    @property
+    def version(self) -> int:
+        """Changes whenever ``route`` or ``public_key_for`` could answer differently."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

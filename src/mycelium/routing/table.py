@@ -75,6 +75,7 @@ class RouteTable:
         "nb_refs",
         "queried",
         "sel",
+        "version",
     )
 
     def __init__(self) -> None:
@@ -92,6 +93,10 @@ class RouteTable:
         self.live = 0
         #: slot -> cached forwarding decision for its selected entry (set by the router).
         self.forward: dict[int, Forward[Any]] = {}
+        #: Changes whenever a lookup could answer differently (a prefix gained its first entry
+        #: or lost its last, a marker came or went, a selection or its next hop changed): the
+        #: data plane keeps its per-address decisions while it stays the same.
+        self.version = 0
         # --- entries ---
         self.e_slot = array("I")
         self.e_next = array("i")
@@ -261,7 +266,7 @@ class RouteTable:
             self.head[s] = nxt[e]
             if self.sel[s]:
                 self.sel[s] = 0
-                self.forward.pop(s, None)
+                self._forget_forward(s)
         else:
             while nxt[x] != e:
                 x = nxt[x]
@@ -314,7 +319,7 @@ class RouteTable:
         if h == e and self.sel[s]:
             return  # unchanged: the cached forwarding decision still holds
         self.sel[s] = 1
-        self.forward.pop(s, None)
+        self._forget_forward(s)
         if h == e:
             return
         nxt = self.e_next
@@ -332,7 +337,11 @@ class RouteTable:
 
     def unselect(self, s: int) -> None:
         self.sel[s] = 0
+        self._forget_forward(s)
+
+    def _forget_forward(self, s: int) -> None:
         self.forward.pop(s, None)
+        self.version += 1
 
     def snapshot(self, e: int, neighbour: Neighbour[Any]) -> RouteEntry:
         s = self.e_slot[e]
@@ -358,6 +367,7 @@ class RouteTable:
 
     # --- queried markers ----------------------------------------------------------------------
     def _add_length(self, plen: int) -> None:
+        self.version += 1
         n = self._lengths.get(plen)
         if n is None:
             self._lengths[plen] = 1
@@ -366,6 +376,7 @@ class RouteTable:
             self._lengths[plen] = n + 1
 
     def _drop_length(self, plen: int) -> None:
+        self.version += 1
         n = self._lengths[plen] - 1
         if n:
             self._lengths[plen] = n

@@ -1,0 +1,50 @@
+"""Per-address decisions the data plane keeps between packets (docs/wire.md §5.6).
+
+What the router and the key cache answered for a destination (its link and its cipher) or a
+source (its cipher and replay window), kept while the route table's version holds and for one
+second at most, so that a lone packet (a ping, an ACK) costs what a packet inside a batch does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic
+
+from ..routing.decisions import N
+from .replay import Window
+
+#: How long kept decisions are trusted: the router must still see each destination now and
+#: then, to refresh a route about to expire.
+KEEP_SECONDS = 1.0
+#: At most this many destinations and this many sources are kept.
+KEEP_MAX = 1024
+
+Cipher = Callable[[bytes, bytes, None], bytes]
+
+
+class KeptDecisions(Generic[N]):
+    __slots__ = ("_until", "_version", "opens", "paths")
+
+    def __init__(self) -> None:
+        #: Destination address -> (the link of its selected route, its cipher's encrypt).
+        self.paths: dict[bytes, tuple[N, Cipher]] = {}
+        #: Source address -> (its cipher's decrypt, its /64's replay window).
+        self.opens: dict[bytes, tuple[Cipher, Window]] = {}
+        self._version = -1
+        self._until = 0.0
+
+    def check(self, version: int, now: float) -> None:
+        """Forget everything once the route table changed or the decisions aged."""
+        if version != self._version or now >= self._until:
+            self.paths.clear()
+            self.opens.clear()
+            self._version = version
+            self._until = now + KEEP_SECONDS
+
+    def keep_path(self, dst: bytes, neighbour: N, encrypt: Cipher) -> None:
+        if len(self.paths) < KEEP_MAX:
+            self.paths[dst] = (neighbour, encrypt)
+
+    def keep_open(self, src: bytes, decrypt: Cipher, window: Window) -> None:
+        if len(self.opens) < KEEP_MAX:
+            self.opens[src] = (decrypt, window)

@@ -1,0 +1,109 @@
+"""Per-address decisions kept across batches (dataplane/kept.py): a lone
+packet takes the short path, and nothing the router or the allow list changes is missed."""
+
+from __future__ import annotations
+
+from dp_fakes import identity, ipv6_packet, make_plane, parse_frame
+from mycelium.allow import AllowList
+from mycelium.crypto import SharedKey, shared_secret
+from mycelium.identity import Identity
+from mycelium.wire.packet import DataPacket
+
+A, B, C = identity("decide a"), identity("decide b"), identity("decide c")
+
+
+def _sealed(sender: Identity, receiver: Identity, n: int) -> list[DataPacket]:
+    key = SharedKey(shared_secret(sender.secret, receiver.public_key))
+    inner = b"\x01\x00\x00\x00" + ipv6_packet(sender.address, receiver.address, hop=9)
+    return [DataPacket(sender.address, receiver.address, 10, key.seal(inner)) for _ in range(n)]
+
+
+def test_lone_packets_to_a_known_destination_ask_the_router_once() -> None:
+    plane, router = make_plane(A)
+    router.add(B, "nb")
+    for i in range(5):
+        plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=0.1 * i)
+        assert [nb for nb, _ in plane.take_link_batches()] == ["nb"]
+    assert router.route_calls == 1
+    assert plane.counters.sent == 5
+    # Only the first went through the checks and the router: the others were the common case.
+    plane.slow = False
+    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=0.5)
+    assert plane.slow is False
+
+
+def test_a_route_change_is_seen_by_the_next_packet() -> None:
+    plane, router = make_plane(A)
+    router.add(B, "nb")
+    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=0.0)
+    plane.take_link_batches()
+    router.add(B, "other")  # the selected next hop changed
+    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=0.1)
+    assert [nb for nb, _ in plane.take_link_batches()] == ["other"]
+    router.remove(B)  # and the route went away: the packet is parked, not sent on the old link
+    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=0.2)
+    assert plane.take_link_batches() == []
+    assert plane.counters.queued == 1
+
+
+def test_decisions_are_asked_for_again_every_second() -> None:
+    plane, router = make_plane(A)
+    router.add(B, "nb")
+    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=0.0)
+    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=0.9)
+    assert router.route_calls == 1
+    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=1.0)
+    assert router.route_calls == 2
+
+
+def test_lone_packets_from_a_known_source_are_opened_with_the_kept_cipher() -> None:
+    plane, router = make_plane(B)
+    router.add(A, "na")
+    packets = _sealed(A, B, 4)
+    for i, p in enumerate(packets):
+        plane.from_link([p], now=0.1 * i)
+    assert len(plane.take_to_tun()) == 4
+    assert router.key_calls == 1
+    # A copy of an earlier packet, in a later batch, is still a replay.
+    plane.from_link([packets[1]], now=0.5)
+    assert plane.take_to_tun() == [] and plane.replay.replayed == 1
+
+
+def test_a_new_key_owner_or_allow_list_applies_to_the_next_packet() -> None:
+    plane, router = make_plane(B)
+    router.add(A, "na")
+    plane.from_link(_sealed(A, B, 1), now=0.0)
+    assert len(plane.take_to_tun()) == 1
+    # A's /64 now belongs to another key (C's, under A's subnet): A's packets no longer open.
+    router.table[A.subnet] = ("na", C.public_key, True)
+    router.version += 1
+    plane.from_link(_sealed(A, B, 1), now=0.1)
+    assert plane.take_to_tun() == [] and plane.counters.decrypt_failed == 1
+    router.add(A, "na")
+    plane.from_link(_sealed(A, B, 1), now=0.2)
+    assert len(plane.take_to_tun()) == 1
+    plane.allow = AllowList([C.subnet], B.subnet)
+    plane.from_link(_sealed(A, B, 1), now=0.3)
+    assert plane.take_to_tun() == []
+
+
+def test_kept_decisions_are_bounded() -> None:
+    plane, router = make_plane(A)
+    router.add(B, "nb")
+    many = [B.address[:8] + i.to_bytes(8, "big") for i in range(3000)]
+    plane.from_tun([ipv6_packet(A.address, dst, hop=9) for dst in many], now=0.0)
+    assert plane.counters.sent == 3000
+    assert len(plane.kept.paths) == 1024
+
+
+def test_frames_still_parse_after_the_short_path() -> None:
+    plane, router = make_plane(A)
+    router.add(B, "nb")
+    receiver, back = make_plane(B)
+    back.add(A, "na")
+    for i in range(3):
+        plane.from_tun([ipv6_packet(A.address, B.address, hop=9, payload=bytes([i]) * 8)], 0.0)
+        ((_, frames),) = plane.take_link_batches()
+        receiver.from_link([parse_frame(f) for f in frames], now=0.0)
+    delivered = receiver.take_to_tun()
+    assert [p[-1] for p in delivered] == [0, 1, 2]
