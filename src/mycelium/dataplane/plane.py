@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic
 
 from cryptography.exceptions import InvalidTag
@@ -171,7 +171,7 @@ class DataPlane(Generic[N]):
     # ------------------------------------------------------------------------------------------
     # inputs
 
-    def from_tun(self, packets: list[bytes], now: float) -> None:
+    def from_tun(self, packets: Sequence[bytes | bytearray | memoryview], now: float) -> None:
         """IPv6 packets read from the TUN: acceptance checks (docs/wire.md §9.3), then originate.
 
         The route and the cipher of each destination are looked up once per batch: nothing can
@@ -190,9 +190,9 @@ class DataPlane(Generic[N]):
         run = [0, 0]
         sent = 0
         nonce = self._nonces.pop
-        for pkt in packets:
-            if type(pkt) is not bytes:
-                pkt = bytes(pkt)  # a bytearray or memoryview from a readinto-style reader
+        for buffer in packets:
+            # A bytearray or memoryview from a readinto-style reader is copied once.
+            pkt = buffer if type(buffer) is bytes else bytes(buffer)
             n = len(pkt)
             dst = pkt[24:40]
             path = ready.get(dst)

@@ -1,0 +1,46 @@
+"""The data plane's hot modules compiled with mypyc (docs/architecture.md §6).
+
+The sources stay Python and are what runs when compiling is not possible: no C compiler, no
+mypyc, ``MYCELIUM_PURE=1``, or an editable install (where a compiled module would hide every
+edit of its source). A module that fails to compile is left out, never the install.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import Extension, setup
+
+#: Per-packet loops: sealing and opening, stream decoding, the TUN's GRO joins.
+HOT_MODULES = [
+    "src/mycelium/dataplane/plane.py",
+    "src/mycelium/wire/stream.py",
+    "src/mycelium/tun/gro.py",
+]
+
+
+#: The commands that build modules (not those that only write metadata, nor editable_wheel).
+BUILDING = {"bdist_wheel", "build", "build_ext", "install"}
+
+
+def compiled_modules() -> list[Extension]:
+    if os.environ.get("MYCELIUM_PURE") == "1" or not BUILDING & set(sys.argv):
+        return []
+    try:
+        from mypyc.build import mypycify
+
+        # The build environment holds mypy and setuptools only: the runtime dependencies'
+        # types are unknown there (Any, so some ``type: ignore`` comments go unused), which
+        # changes nothing in the compiled loops.
+        options = ["--ignore-missing-imports", "--no-warn-unused-ignores"]
+        extensions = mypycify([*options, *HOT_MODULES], opt_level="3")
+    except (ImportError, SystemExit, Exception) as exc:  # mypyc missing, or a type error
+        print(f"pymycelium: not compiling the data plane ({exc}); pure Python", file=sys.stderr)
+        return []
+    for extension in extensions:
+        extension.optional = True  # no C compiler: that module stays pure Python
+    return extensions
+
+
+setup(ext_modules=compiled_modules())
