@@ -8,7 +8,9 @@ TUN TX drops on the sender, resident memory at rest and after the run; medians o
 the ratios ours/reference.
 
 With ``MYCELIUM_REFERENCE_BIN`` naming a reference ``mycelium`` binary the reference pairs run
-too; without it, ours alone. Needs root, iperf3 and iputils ping.
+too; without it, ours alone. Ours is the ``mycelium`` on ``PATH``: from ``pip install .`` it runs
+the compiled data plane, from an editable install the Python source (docs/architecture.md §6);
+the report says which. Needs root, iperf3 and iputils ping.
 
     MYCELIUM_REFERENCE_BIN=/path/to/mycelium python bench/compare.py [--rounds 3] [--seconds 8]
 """
@@ -104,6 +106,8 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("bench/compare.py needs root (network namespaces)")
     labels = args.configs or DEFAULT
+    ours_compiled = pair.compiled(OURS)
+    print(f"ours: {OURS} (compiled data plane: {ours_compiled})")
     if not (REFERENCE and os.access(REFERENCE, os.X_OK)):
         print("MYCELIUM_REFERENCE_BIN not set: measuring ours alone")
         labels = [label for label in labels if "ref" not in label]
@@ -153,6 +157,8 @@ def main() -> None:
             "seconds": args.seconds,
             "mtu": 1400,
             "reference": REFERENCE or None,
+            "ours": OURS,
+            "ours_compiled": ours_compiled,
             "summary": summary,
             "ratios": found,
             "runs": runs,

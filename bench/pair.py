@@ -79,6 +79,23 @@ def start(
         raise
 
 
+def compiled(binary: str) -> bool | None:
+    """Whether our ``mycelium`` script runs the mypyc-compiled data plane (None: not ours, or
+    its interpreter cannot tell)."""
+    try:
+        with open(binary, "rb") as script:
+            first = script.readline()
+    except OSError:
+        return None
+    if not first.startswith(b"#!") or b"python" not in first:
+        return None
+    probe = "import mycelium.dataplane.plane as p; print(not p.__file__.endswith('.py'))"
+    done = subprocess.run(
+        [first[2:].decode().strip(), "-c", probe], capture_output=True, text=True, check=False
+    )
+    return {"True": True, "False": False}.get(done.stdout.strip())
+
+
 def ping_rtts(pair: Pair, count: int, interval: float, address: str | None = None) -> list[float]:
     """RTTs in ms of ``count`` pings from ``b`` to ``a`` (lost ones are simply missing)."""
     out = pair.net.exec(
