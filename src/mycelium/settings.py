@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -304,6 +303,8 @@ def load_file(path: Path | None) -> tuple[dict[str, Any], list[str], Path | None
         if explicit:
             raise SettingsError(f"Config file {path} not found")
         return {}, [], None
+    import tomllib  # only with a config file
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
