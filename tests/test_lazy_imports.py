@@ -2,11 +2,12 @@
 
 At rest, started the way the command line starts it (no config file, no TUN, no peers, the
 APIs listening, NAT traversal having published its candidates and certificate fingerprint),
-none of the modules below is loaded: the QUIC stack (qh3, about 13 MB resident) and the HTTP
-stack (aiohttp) wait for their first connection, the QUIC certificate is written without
-``cryptography.x509`` and the key without ``cryptography``'s serialization package, and the
-TUN device, vsock, TOML, JSON, the API facade and the client subcommands wait for their use.
-Each one then loads, and works, when its feature is used.
+none of the modules below is loaded: the command line's parser (the console script replaces
+its process once parsed, tests/api/test_daemon_process.py), the QUIC stack (qh3, about 13 MB
+resident) and the HTTP stack (aiohttp) wait for their first connection, the QUIC certificate is
+written without ``cryptography.x509`` and the key without ``cryptography``'s serialization
+package, and the TUN device, vsock, TOML, JSON, the API facade and the client subcommands wait
+for their use. Each one then loads, and works, when its feature is used.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 
 LAZY = [
+    "click",
+    "mycelium.cli.main",
     "qh3",
     "aiohttp",
     "tlslite",
@@ -36,7 +39,7 @@ LAZY = [
 AT_REST = """
 import asyncio, sys
 from pathlib import Path
-import mycelium.cli.main  # what the console script holds
+import mycelium.cli.serve  # what runs the node once the console script has parsed its flags
 from mycelium.daemon import Daemon, node_config
 from mycelium.settings import Settings, load_file
 

@@ -78,3 +78,24 @@ def _ignore_errors(fn: Any, *args: Any) -> None:
     # The server going away mid-poll is the point.
     with contextlib.suppress(Exception):
         fn(*args)
+
+
+def test_the_daemon_runs_in_its_process_replaced_without_the_command_line_parser(
+    daemon: Daemon,
+) -> None:
+    """Parsed, the console script execs ``python -m mycelium.cli.serve`` (same PID, arguments
+    kept for ``ps``): the running node holds neither click nor the subcommands."""
+    daemon.wait_up()
+    argv = Path(f"/proc/{daemon.proc.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    assert argv[1:4] == ["-m", "mycelium.cli.serve", argv[3]] and argv[3].isdigit()
+    assert argv[4] == "--" and argv[5:7] == ["-k", str(daemon.key)]
+    fds = Path(f"/proc/{daemon.proc.pid}/fd")
+    assert not [fd for fd in fds.iterdir() if "memfd:" in str(fd.readlink())]  # read, closed
+    assert "shutting down" in daemon.stop()
+    assert daemon.proc.returncode == 0
+
+
+def test_a_start_error_in_the_replaced_process_is_reported_with_status_1(tmp_path: Path) -> None:
+    with running(tmp_path, "--network-name", "net") as daemon:
+        assert daemon.proc.wait(20) == 1
+        assert "Error: private networks are run with `mycelium-private`" in daemon.output()

@@ -84,7 +84,7 @@ def _run(group: click.Group, prog_name: str) -> None:
     except click.UsageError as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    group(args=args, prog_name=prog_name)
+    group(args=args, prog_name=prog_name, obj={"replace_process": True})
 
 
 def main() -> None:

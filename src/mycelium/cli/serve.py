@@ -1,0 +1,115 @@
+"""Running the node once its command line is parsed, without click.
+
+``mycelium`` without a subcommand parses its flags with click, then replaces its process (exec,
+same PID) with ``python -m mycelium.cli.serve``, handing it the parsed settings through an
+anonymous in-memory file: the running node holds neither click nor the option and subcommand
+objects, about 1.7 MB of its resident memory (bench/rss.py). Called as a function (tests, an
+embedding program invoking the click group) the node runs in the calling process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import logs
+from ..identity import KeyFileError
+from ..settings import Settings, SettingsError
+
+log = logging.getLogger("mycelium")
+
+#: What the parsing process hands over: settings, config-file warnings, the config file read
+#: (or None), whether this is ``mycelium-private``. Plain values: the receiving process runs
+#: this module as ``__main__`` and must not need to import it under its own name.
+Launch = tuple[Settings, tuple[str, ...], Path | None, bool]
+
+
+class StartError(Exception):
+    """The node did not start; the message says why (``Error: ...``, exit status 1)."""
+
+
+def run(launch: Launch) -> None:
+    """Run the node until SIGINT or SIGTERM."""
+    settings, warnings, config_file, private = launch
+    logs.setup(settings.debug, settings.silent, settings.log_format)
+    if config_file is not None:
+        log.info("loaded config file", extra=logs.fields(path=config_file))
+    for warning in warnings:
+        log.warning("%s", warning)
+    from ..daemon import node_config
+    from ..tun.errors import TunError
+
+    try:
+        config = node_config(settings, private)
+    except SettingsError as exc:
+        raise StartError(str(exc)) from None
+    from ..links.admission import raise_nofile_limit
+
+    raise_nofile_limit()  # before any listener sizes its connection limits from it
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(settings, config))
+    except (KeyFileError, TunError, OSError) as exc:
+        raise StartError(str(exc)) from None
+
+
+def replace_process(launch: Launch) -> None:
+    """Exec ``python -m mycelium.cli.serve`` to run ``launch`` (the process's arguments follow
+    ``--``, for ``ps``). Returns without exec where the interpreter cannot be started again:
+    a frozen executable, or no ``memfd_create`` (not Linux)."""
+    if getattr(sys, "frozen", False) or not sys.executable or not hasattr(os, "memfd_create"):
+        return
+    fd = os.memfd_create("mycelium-launch", 0)  # no close-on-exec: the new program reads it
+    with os.fdopen(os.dup(fd), "wb") as handover:
+        pickle.dump(launch, handover)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    args = [sys.executable, "-m", "mycelium.cli.serve", str(fd), "--", *sys.argv[1:]]
+    os.execv(sys.executable, args)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for our loop only: the global policy stays asyncio's, because pyroute2 builds its
+    own netlink loop from it and uvloop cannot open AF_NETLINK sockets."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+async def _serve(settings: Settings, config: Any) -> None:
+    from ..daemon import Daemon
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Daemon(settings, config):
+        await stop.wait()
+        log.info("shutting down")
+
+
+def main() -> None:
+    """``python -m mycelium.cli.serve FD -- ARGS``: run what ``replace_process`` wrote to FD
+    (the private hand-over of a process replacing itself, not an interface)."""
+    with os.fdopen(int(sys.argv[1]), "rb") as handover:
+        launch: Launch = pickle.load(handover)
+    try:
+        run(launch)
+    except StartError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
