@@ -6,8 +6,8 @@ none of the modules below is loaded: the command line's parser (the console scri
 its process once parsed, tests/api/test_daemon_process.py), the QUIC stack (qh3, about 13 MB
 resident) and the HTTP stack (aiohttp) wait for their first connection, the QUIC certificate is
 written without ``cryptography.x509`` and the key without ``cryptography``'s serialization
-package, and the TUN device, vsock, TOML, JSON, the API facade and the client subcommands wait
-for their use. Each one then loads, and works, when its feature is used.
+package, and the TUN device, vsock, TOML, JSON, dates (the logfmt format's), the API facade and
+the client subcommands wait for their use. Each one then loads, and works, when its feature is used.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ LAZY = [
     "mycelium.links.vsock",
     "tomllib",
     "json",
+    "datetime",
+    "pickle",
     "mycelium.api.facade",
     "mycelium.cli.client",
     "mycelium.cli.message",
@@ -127,6 +129,13 @@ result = CliRunner().invoke(cli, ["-k", sys.argv[1] + "/key.bin", "generate-keys
 assert result.exit_code == 0, result.output
 result = CliRunner().invoke(cli, ["-k", sys.argv[1] + "/key.bin", "inspect", "--json"])
 assert result.exit_code == 0 and '"publicKey"' in result.output, result.output
+""",
+    "datetime": """
+import logging
+from mycelium.logs import LogfmtFormatter
+record = logging.LogRecord("mycelium", logging.INFO, "x.py", 1, "hello", None, None)
+record.created = 0.5
+assert LogfmtFormatter().format(record).startswith("ts=1970-01-01T00:00:00.500000Z level=info")
 """,
     "mycelium.api.facade": """
 import asyncio

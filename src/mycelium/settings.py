@@ -277,6 +277,24 @@ def convert(f: Field, raw: Any) -> Any:
     return _item(f, raw)
 
 
+def to_plain(settings: Settings) -> dict[str, Any]:
+    """``settings`` spelled as a config file spells them (strings, numbers, booleans, None,
+    lists of strings): ``from_plain`` reads them back equal, ``marshal`` carries them from the
+    process that parsed the command line to the one that runs the node (cli/serve.py)."""
+    out: dict[str, Any] = {}
+    for f in FIELDS:
+        value = getattr(settings, f.name)
+        if f.is_list:
+            out[f.name] = [str(item) for item in value]
+        else:
+            out[f.name] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+def from_plain(values: Mapping[str, Any]) -> Settings:
+    return Settings(**{f.name: convert(f, values[f.name]) for f in FIELDS})
+
+
 def _item(f: Field, raw: str) -> Any:
     if f.base is Path:
         return Path(raw)

@@ -2,8 +2,9 @@
 
 ``mycelium`` without a subcommand parses its flags with click, then replaces its process (exec,
 same PID) with ``python -m mycelium.cli.serve``, handing it the parsed settings through an
-anonymous in-memory file: the running node holds neither click nor the option and subcommand
-objects, about 1.7 MB of its resident memory (bench/rss.py). Called as a function (tests, an
+anonymous in-memory file (``marshal`` of their plain form, ``settings.to_plain``): the running
+node holds neither click nor the option and subcommand objects, about 2 MB of its resident
+memory (bench/rss.py). Called as a function (tests, an
 embedding program invoking the click group) the node runs in the calling process instead.
 """
 
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import marshal
 import os
-import pickle
 import signal
 import sys
 from collections.abc import Callable
@@ -21,13 +22,12 @@ from typing import Any
 
 from .. import logs
 from ..identity import KeyFileError
-from ..settings import Settings, SettingsError
+from ..settings import Settings, SettingsError, from_plain, to_plain
 
 log = logging.getLogger("mycelium")
 
 #: What the parsing process hands over: settings, config-file warnings, the config file read
-#: (or None), whether this is ``mycelium-private``. Plain values: the receiving process runs
-#: this module as ``__main__`` and must not need to import it under its own name.
+#: (or None), whether this is ``mycelium-private``.
 Launch = tuple[Settings, tuple[str, ...], Path | None, bool]
 
 
@@ -67,8 +67,11 @@ def replace_process(launch: Launch) -> None:
     if getattr(sys, "frozen", False) or not sys.executable or not hasattr(os, "memfd_create"):
         return
     fd = os.memfd_create("mycelium-launch", 0)  # no close-on-exec: the new program reads it
+    settings, warnings, config_file, private = launch
+    path = None if config_file is None else str(config_file)
+    plain = (to_plain(settings), list(warnings), path, private)
     with os.fdopen(os.dup(fd), "wb") as handover:
-        pickle.dump(launch, handover)
+        marshal.dump(plain, handover)
     os.lseek(fd, 0, os.SEEK_SET)
     os.set_inheritable(fd, True)
     sys.stdout.flush()
@@ -103,9 +106,10 @@ def main() -> None:
     """``python -m mycelium.cli.serve FD -- ARGS``: run what ``replace_process`` wrote to FD
     (the private hand-over of a process replacing itself, not an interface)."""
     with os.fdopen(int(sys.argv[1]), "rb") as handover:
-        launch: Launch = pickle.load(handover)
+        settings, warnings, config_file, private = marshal.load(handover)
     try:
-        run(launch)
+        path = None if config_file is None else Path(config_file)
+        run((from_plain(settings), tuple(warnings), path, private))
     except StartError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(1)

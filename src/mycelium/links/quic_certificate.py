@@ -12,9 +12,9 @@ and its ECDSA signature come from ``cryptography``.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import os
+import time
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,7 +26,8 @@ _PRIME256V1 = bytes.fromhex("06082a8648ce3d030107")  # 1.2.840.10045.3.1.7
 _COMMON_NAME = bytes.fromhex("0603550403")  # 2.5.4.3
 _SUBJECT_ALT_NAME = bytes.fromhex("0603551d11")  # 2.5.29.17
 
-VALIDITY = datetime.timedelta(days=3650)
+DAY = 86400
+VALIDITY = 3650 * DAY  # seconds
 
 
 def self_signed(common_name: str) -> tuple[bytes, bytes]:
@@ -39,14 +40,14 @@ def self_signed(common_name: str) -> tuple[bytes, bytes]:
     point = b"\x04" + numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
     algorithm = _seq(_ECDSA_WITH_SHA256)
     name = _seq(_der(0x31, _seq(_COMMON_NAME, _der(0x0C, common_name[:64].encode()))))
-    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    now = int(time.time())
     alt_name = _seq(_der(0x82, common_name.encode("ascii")))  # [2] dNSName
     tbs = _seq(
         _der(0xA0, _integer(2)),  # [0] version: v3
         _integer(int.from_bytes(os.urandom(20), "big") >> 1),  # positive, at most 20 bytes
         algorithm,
         name,
-        _seq(_time(now - datetime.timedelta(days=1)), _time(now + VALIDITY)),
+        _seq(_time(now - DAY), _time(now + VALIDITY)),
         name,
         _seq(_seq(_EC_PUBLIC_KEY, _PRIME256V1), _der(0x03, b"\x00" + point)),
         _der(0xA3, _seq(_seq(_SUBJECT_ALT_NAME, _der(0x04, alt_name)))),  # [3] extensions
@@ -86,11 +87,12 @@ def _integer(value: int) -> bytes:
     return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
 
 
-def _time(moment: datetime.datetime) -> bytes:
-    """UTCTime through 2049, GeneralizedTime after (RFC 5280 §4.1.2.5)."""
-    if moment.year < 2050:
-        return _der(0x17, moment.strftime("%y%m%d%H%M%SZ").encode())
-    return _der(0x18, moment.strftime("%Y%m%d%H%M%SZ").encode())
+def _time(seconds: int) -> bytes:
+    """A POSIX time as UTCTime through 2049, GeneralizedTime after (RFC 5280 §4.1.2.5)."""
+    moment = time.gmtime(seconds)
+    if moment.tm_year < 2050:
+        return _der(0x17, time.strftime("%y%m%d%H%M%SZ", moment).encode())
+    return _der(0x18, time.strftime("%Y%m%d%H%M%SZ", moment).encode())
 
 
 def _pem(label: str, der: bytes) -> bytes:
