@@ -62,8 +62,10 @@ def run(launch: Launch) -> None:
 
 def replace_process(launch: Launch) -> None:
     """Exec ``python -m mycelium.cli.serve`` to run ``launch`` (the process's arguments follow
-    ``--``, for ``ps``). Returns without exec where the interpreter cannot be started again:
-    a frozen executable, or no ``memfd_create`` (not Linux)."""
+    ``--``, for ``ps``). Returns, having changed nothing, where the interpreter cannot be
+    started again: a frozen executable, no ``memfd_create`` (not Linux), or an exec the system
+    refuses (a process whose privileges were dropped may no longer reach the interpreter it
+    was started with); the node then runs in this process."""
     if getattr(sys, "frozen", False) or not sys.executable or not hasattr(os, "memfd_create"):
         return
     fd = os.memfd_create("mycelium-launch", 0)  # no close-on-exec: the new program reads it
@@ -77,7 +79,10 @@ def replace_process(launch: Launch) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     args = [sys.executable, "-m", "mycelium.cli.serve", str(fd), "--", *sys.argv[1:]]
-    os.execv(sys.executable, args)
+    try:
+        os.execv(sys.executable, args)
+    except OSError:
+        os.close(fd)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
