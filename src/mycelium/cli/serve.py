@@ -11,6 +11,7 @@ embedding program invoking the click group) the node runs in the calling process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import marshal
 import os
@@ -25,6 +26,8 @@ from ..identity import KeyFileError
 from ..settings import Settings, SettingsError, from_plain, to_plain
 
 log = logging.getLogger("mycelium")
+
+_COMM = Path("/proc/self/comm")
 
 #: What the parsing process hands over: settings, config-file warnings, the config file read
 #: (or None), whether this is ``mycelium-private``.
@@ -71,7 +74,7 @@ def replace_process(launch: Launch) -> None:
     fd = os.memfd_create("mycelium-launch", 0)  # no close-on-exec: the new program reads it
     settings, warnings, config_file, private = launch
     path = None if config_file is None else str(config_file)
-    plain = (to_plain(settings), list(warnings), path, private)
+    plain = (to_plain(settings), list(warnings), path, private, _COMM.read_text().strip())
     with os.fdopen(os.dup(fd), "wb") as handover:
         marshal.dump(plain, handover)
     os.lseek(fd, 0, os.SEEK_SET)
@@ -111,7 +114,10 @@ def main() -> None:
     """``python -m mycelium.cli.serve FD -- ARGS``: run what ``replace_process`` wrote to FD
     (the private hand-over of a process replacing itself, not an interface)."""
     with os.fdopen(int(sys.argv[1]), "rb") as handover:
-        settings, warnings, config_file, private = marshal.load(handover)
+        settings, warnings, config_file, private, name = marshal.load(handover)
+    # The process keeps its name ("mycelium", not "python3") for ps, pgrep and killall.
+    with contextlib.suppress(OSError):
+        _COMM.write_text(name)
     try:
         path = None if config_file is None else Path(config_file)
         run((from_plain(settings), tuple(warnings), path, private))
