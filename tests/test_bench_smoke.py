@@ -26,6 +26,7 @@ SMALL = {
     "quic_core": ["--runs", "1", "--batches", "5"],
     "api_limits": ["--runs", "1", "--requests", "50"],
     "fuzz": ["--scale", "0.002"],
+    "rss": ["--runs", "1", "--settle", "1"],
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mycelium.cli import daemon
+from mycelium.cli import serve
 from mycelium.cli.main import cli
 from mycelium.node import NodeConfig
 from mycelium.public_nodes import NODES, PublicNode
@@ -74,7 +74,7 @@ def test_the_unit_runs_a_node_with_or_without_a_config_file(
     async def fake_serve(settings: Settings, config: NodeConfig) -> None:
         started.append((config, settings))
 
-    monkeypatch.setattr(daemon, "_serve", fake_serve)
+    monkeypatch.setattr(serve, "_serve", fake_serve)
     (state / "mycelium").mkdir(parents=True)  # StateDirectory=mycelium
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+import marshal
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from mycelium.links.endpoint import Endpoint
-from mycelium.settings import FIELDS, SettingsError, default_config_path, load_file, merge
+from mycelium.settings import (
+    FIELDS,
+    SettingsError,
+    default_config_path,
+    from_plain,
+    load_file,
+    merge,
+    to_plain,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "config_example.toml"
 #: An unedited copy of the reference's example, for machines without the shared folder.
@@ -133,3 +142,50 @@ def test_every_setting_has_one_flag_and_every_reference_key_is_read() -> None:
     file_keys = {f.name for f in FIELDS if f.spec.in_file}
     assert file_keys >= REFERENCE_KEYS
     assert set(tomllib.loads(EXAMPLE.read_text())) <= file_keys
+
+
+#: A value other than the default for every setting, spelled as in a config file.
+EVERY = {
+    "key_file": "/var/lib/mycelium/key.bin",
+    "config_file": "/etc/mycelium/mycelium.toml",
+    "debug": True,
+    "silent": True,
+    "log_format": "logfmt",
+    "peers": ["tcp://[2001:db8::1]:9651", "quic://192.0.2.7:9651", "tls://node.example.org:1"],
+    "public_peers": True,
+    "tcp_listen_port": 1234,
+    "disable_quic": True,
+    "quic_listen_port": 1235,
+    "peer_discovery_port": 1236,
+    "disable_peer_discovery": True,
+    "peer_discovery_interfaces": ["eth0", "wlan0"],
+    "api_addr": "[::1]:8000",
+    "jsonrpc_addr": "127.0.0.1:8001",
+    "no_tun": True,
+    "tun_name": "myc0",
+    "metrics_api_address": "127.0.0.1:9100",
+    "firewall_mark": 42,
+    "update_workers": 4,
+    "topic_config": "topics.toml",
+    "cdn_cache": "/var/cache/mycelium",
+    "vsock_listen_port": 7,
+    "enable_dns": True,
+    "dns_upstream": ["400::1", "5ff:0:0:0::2"],
+    "max_routes": 1000,
+    "max_routes_per_peer": 100,
+    "max_inbound": 10,
+    "max_inbound_per_source": 2,
+    "allow_from": ["5c4:c176::/32", "400::1", "ab" * 32],
+    "stun_servers": ["stun.example.org:3478", "default"],
+    "disable_hole_punching": True,
+    "network_name": "net",
+    "network_key_file": "net.key",
+}
+
+
+def test_settings_survive_their_plain_form_through_marshal() -> None:
+    """What the console script hands the process it becomes (cli/serve.py)."""
+    assert set(EVERY) == {f.name for f in FIELDS}  # a new setting gets a value here
+    settings = from_plain(EVERY)
+    assert all(getattr(settings, f.name) != f.default for f in FIELDS)
+    assert from_plain(marshal.loads(marshal.dumps(to_plain(settings)))) == settings

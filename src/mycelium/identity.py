@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import blake3
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from .logs import fields
@@ -122,11 +121,7 @@ class Identity:
         if len(secret) < KEY_SIZE:
             raise KeyFileError(f"a secret key is {KEY_SIZE} bytes, got {len(secret)}")
         secret = bytes(secret[:KEY_SIZE])
-        public = (
-            X25519PrivateKey.from_private_bytes(secret)
-            .public_key()
-            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        )
+        public = X25519PrivateKey.from_private_bytes(secret).public_key().public_bytes_raw()
         address = overlay_address(public)
         return cls(secret, public, address, Subnet.of(address, 64))
 

@@ -17,7 +17,6 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 FORMATS = ("compact", "logfmt", "plain")
@@ -68,9 +67,13 @@ class LogfmtFormatter(logging.Formatter):
     def __init__(self, colour: bool = False) -> None:
         super().__init__()
         self.colour = colour
+        from datetime import UTC, datetime  # here: only this format needs it
+
+        self._utc, self._datetime = UTC, datetime
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="microseconds")
+        stamp = self._datetime.fromtimestamp(record.created, self._utc)
+        ts = stamp.isoformat(timespec="microseconds")
         level = _LEVELS.get(record.levelno, record.levelname.lower())
         shown = f"\x1b[1;{_COLOURS[level]}m{level}\x1b[0m" if self.colour else level
         parts = [

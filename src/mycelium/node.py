@@ -26,7 +26,7 @@ from .identity import (
     overlay_address,
     overlay_destination,
 )
-from .links import quic, tcp, vsock
+from .links import quic, tcp
 from .links.admission import InboundLimits
 from .links.backlog import BacklogCounts
 from .links.base import Link
@@ -44,6 +44,7 @@ from .wire.stream import Packet
 if TYPE_CHECKING:
     from .links.discovery import Discovery
     from .links.tls_psk import TlsListener
+    from .links.vsock import VsockListener
     from .nat.traversal import NatTraversal
     from .tun import TunDevice
 
@@ -109,7 +110,7 @@ class Node:
             dialers["tcp"] = self._dial_tls
         self.peer_manager = PeerManager(dialers, self._register)
         self._quic: quic.QuicEndpoint | None = None
-        self._vsock: vsock.VsockListener | None = None
+        self._vsock: VsockListener | None = None
         self.tun: TunDevice | None = None
         self._listeners: list[asyncio.Server | TlsListener] = []
         self._discovery: Discovery | None = None
@@ -174,6 +175,8 @@ class Node:
             self._quic = await _listening("QUIC (UDP)", quic_port, opening)
         if self.config.vsock_listen_port is not None:
             # Plain even in a private network (docs/wire.md §6.4.1); a failure costs only vsock.
+            from .links import vsock
+
             try:
                 self._vsock = await vsock.listen(
                     self.config.vsock_listen_port, self, self._accepted
@@ -260,6 +263,8 @@ class Node:
         return await self._quic.dial(endpoint, self)
 
     async def _dial_vsock(self, endpoint: Endpoint) -> Link:
+        from .links import vsock
+
         return await vsock.dial(endpoint, self)
 
     def _accepted_quic(self, link: Link) -> None:

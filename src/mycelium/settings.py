@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -278,6 +277,24 @@ def convert(f: Field, raw: Any) -> Any:
     return _item(f, raw)
 
 
+def to_plain(settings: Settings) -> dict[str, Any]:
+    """``settings`` spelled as a config file spells them (strings, numbers, booleans, None,
+    lists of strings): ``from_plain`` reads them back equal, ``marshal`` carries them from the
+    process that parsed the command line to the one that runs the node (cli/serve.py)."""
+    out: dict[str, Any] = {}
+    for f in FIELDS:
+        value = getattr(settings, f.name)
+        if f.is_list:
+            out[f.name] = [str(item) for item in value]
+        else:
+            out[f.name] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+def from_plain(values: Mapping[str, Any]) -> Settings:
+    return Settings(**{f.name: convert(f, values[f.name]) for f in FIELDS})
+
+
 def _item(f: Field, raw: str) -> Any:
     if f.base is Path:
         return Path(raw)
@@ -304,6 +321,8 @@ def load_file(path: Path | None) -> tuple[dict[str, Any], list[str], Path | None
         if explicit:
             raise SettingsError(f"Config file {path} not found")
         return {}, [], None
+    import tomllib  # only with a config file
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

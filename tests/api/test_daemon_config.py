@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mycelium.cli import daemon
+from mycelium.cli import serve
 from mycelium.cli.argv import normalise
 from mycelium.cli.main import cli
 from mycelium.node import NodeConfig
@@ -38,7 +38,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NodeConfig, Settings]
     async def fake_serve(settings: Settings, config: NodeConfig) -> None:
         calls.append((config, settings))
 
-    monkeypatch.setattr(daemon, "_serve", fake_serve)
+    monkeypatch.setattr(serve, "_serve", fake_serve)
     # No stray default file from the machine running the tests.
     monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent-mycelium-test")
     return calls

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from live_daemon import Daemon, running
+from live_daemon import Daemon, free_port, running
 
 
 @pytest.fixture
@@ -78,3 +80,46 @@ def _ignore_errors(fn: Any, *args: Any) -> None:
     # The server going away mid-poll is the point.
     with contextlib.suppress(Exception):
         fn(*args)
+
+
+def test_the_daemon_runs_in_its_process_replaced_without_the_command_line_parser(
+    daemon: Daemon,
+) -> None:
+    """Parsed, the console script execs ``python -m mycelium.cli.serve`` (same PID, arguments
+    kept for ``ps``): the running node holds neither click nor the subcommands."""
+    daemon.wait_up()
+    argv = Path(f"/proc/{daemon.proc.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    assert argv[1:4] == ["-m", "mycelium.cli.serve", argv[3]] and argv[3].isdigit()
+    assert argv[4] == "--" and argv[5:7] == ["-k", str(daemon.key)]
+    fds = Path(f"/proc/{daemon.proc.pid}/fd")
+    assert not [fd for fd in fds.iterdir() if "memfd:" in str(fd.readlink())]  # read, closed
+    assert "shutting down" in daemon.stop()
+    assert daemon.proc.returncode == 0
+
+
+def test_a_start_error_in_the_replaced_process_is_reported_with_status_1(tmp_path: Path) -> None:
+    with running(tmp_path, "--network-name", "net") as daemon:
+        assert daemon.proc.wait(20) == 1
+        assert "Error: private networks are run with `mycelium-private`" in daemon.output()
+
+
+def test_the_replaced_process_keeps_the_console_scripts_name(tmp_path: Path) -> None:
+    """``pgrep mycelium`` and ``killall mycelium`` find the node, not a ``python3``."""
+    script = Path(sys.executable).with_name("mycelium")
+    if not script.exists():
+        pytest.skip("no mycelium console script beside this Python")
+    api = f"127.0.0.1:{free_port()}"
+    args = ["-k", str(tmp_path / "key.bin"), "--no-tun", "--disable-quic", "-t", "0"]
+    args += ["--disable-peer-discovery", "--api-addr", api, "--jsonrpc-addr", "127.0.0.1:0"]
+    proc = subprocess.Popen([str(script), *args], stderr=subprocess.DEVNULL)
+    try:
+        proc_dir, deadline = Path(f"/proc/{proc.pid}"), time.monotonic() + 20
+        # Parsed, replaced, and named again (the name is restored first thing after the exec).
+        while b"mycelium.cli.serve" not in (proc_dir / "cmdline").read_bytes() or (
+            (proc_dir / "comm").read_text() != "mycelium\n"
+        ):
+            assert proc.poll() is None and time.monotonic() < deadline, proc_dir / "comm"
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mycelium.cli import daemon
+from mycelium.cli import serve
 from mycelium.cli.main import cli
 from mycelium.nat.servers import (
     DEFAULT_STUN_SERVERS,
@@ -28,7 +28,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[NodeConfig]:
     async def fake_serve(settings: Settings, config: NodeConfig) -> None:
         calls.append(config)
 
-    monkeypatch.setattr(daemon, "_serve", fake_serve)
+    monkeypatch.setattr(serve, "_serve", fake_serve)
     monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent-mycelium-test")
     return calls
 

@@ -95,8 +95,10 @@ def test_mixed_ring_every_pair_and_bulk_over_quic(
         if not net.ping(a.ns, b.address, count=1, wait=3)
     ]
     assert failures == []
-    # n1 -> n2 is one QUIC link (the three-link way round never wins over a direct link).
-    assert forward_links(net, nodes[1], nodes[2]) == 1
+    # n1 -> n2 is one QUIC link (the three-link way round never wins over a direct link),
+    # once routing has settled: on a loaded machine the QUIC link can come up after the pings
+    # found the way round (seen once in a full run), and the direct route wins at the next update.
+    assert wait_until(lambda: forward_links(net, nodes[1], nodes[2]) == 1, timeout=30)
     assert quic_states(net, nodes[2]) == ["alive"]
     # Full-size TUN packets (1400-byte MTU) exceed one DATAGRAM and ride on stream 0.
     there = iperf_bytes(net, nodes[1], nodes[2], reverse=False)

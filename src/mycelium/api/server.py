@@ -1,8 +1,8 @@
 """Starting and stopping the node's HTTP servers (REST and JSON-RPC) on their addresses.
 
 The sockets are bound when the node starts (a busy port is reported at once), but the HTTP stack
-(aiohttp, and the application behind it) is imported and built on the first connection: a node
-nobody queries never pays the ~17 MB it takes.
+(aiohttp, and the application and facade behind it) is imported and built on the first
+connection: a node nobody queries never pays the ~17 MB it takes.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..socket_address import parse_socket_address
-from .facade import NodeApi
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from ..node import Node
+    from .facade import NodeApi
 
 log = logging.getLogger(__name__)
 
@@ -120,18 +120,27 @@ async def start_servers(
     jsonrpc_addr: str | None,
     metrics_addr: str | None = None,
 ) -> Servers:
-    api = NodeApi(node)
     servers = Servers()
+    shared: list[NodeApi] = []
+
+    def facade() -> NodeApi:
+        """The one facade both APIs share, made with the first app (like the apps, on the first
+        connection)."""
+        if not shared:
+            from .facade import NodeApi
+
+            shared.append(NodeApi(node))
+        return shared[0]
 
     def rest_app() -> web.Application:
         from . import rest
 
-        return rest.build_app(api)
+        return rest.build_app(facade())
 
     def jsonrpc_app() -> web.Application:
         from . import jsonrpc
 
-        return jsonrpc.build_app(api)
+        return jsonrpc.build_app(facade())
 
     def metrics_app() -> web.Application:
         from . import metrics

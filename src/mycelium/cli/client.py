@@ -317,6 +317,3 @@ def proxy_probe_start(ctx: click.Context) -> None:
 def proxy_probe_stop(ctx: click.Context) -> None:
     """Stop probing for proxies."""
     _no_content(ctx, "DELETE", "/admin/proxy/probe")
-
-
-COMMANDS = [peers_group, routes_group, stats_group, proxy_group]

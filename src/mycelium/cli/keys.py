@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from pathlib import Path
 
 import click
@@ -31,6 +30,8 @@ def check_key_directory(path: Path) -> None:
 def format_inspect(public_key: bytes, as_json: bool) -> str:
     address = str(ipaddress.IPv6Address(overlay_address(public_key)))
     if as_json:
+        import json  # not held by a running node
+
         return json.dumps({"publicKey": public_key.hex(), "address": address}, indent=2)
     return f"Public key: {public_key.hex()}\nAddress: {address}"
 

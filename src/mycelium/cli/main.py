@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -10,20 +11,46 @@ import click
 from .. import REFERENCE_VERSION, __version__
 from ..identity import default_key_path
 from .argv import normalise
-from .client import COMMANDS as CLIENT_COMMANDS
 from .daemon import run_daemon
-from .keys import generate_keys_cmd, inspect_cmd
-from .message import message_group
 from .options import node_options
-from .sim import sim_command
-from .status import status_cmd
+
+#: Subcommand -> (module, attribute). Imported when invoked or listed (``--help``), so that
+#: running the node, the common case, does not hold the client commands in memory
+#: (tests/test_lazy_imports.py).
+SUBCOMMANDS = {
+    "inspect": (".keys", "inspect_cmd"),
+    "generate-keys": (".keys", "generate_keys_cmd"),
+    "status": (".status", "status_cmd"),
+    "sim": (".sim", "sim_command"),
+    "message": (".message", "message_group"),
+    "peers": (".client", "peers_group"),
+    "routes": (".client", "routes_group"),
+    "stats": (".client", "stats_group"),
+    "proxy": (".client", "proxy_group"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands (``SUBCOMMANDS``) load on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        command: click.Command = getattr(importlib.import_module(target[0], __package__), target[1])
+        return command
 
 
 def build_cli(private: bool) -> click.Group:
     """The command group; ``private`` shows the private network's options (mycelium-private)."""
 
     @click.group(
-        invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]}
+        cls=LazyGroup,
+        invoke_without_command=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
     @click.version_option(
         __version__,
@@ -44,9 +71,6 @@ def build_cli(private: bool) -> click.Group:
         if ctx.invoked_subcommand is None:
             run_daemon(ctx, params, private)
 
-    commands = (inspect_cmd, generate_keys_cmd, status_cmd, sim_command, message_group)
-    for command in (*commands, *CLIENT_COMMANDS):
-        group.add_command(command)
     return group
 
 
@@ -60,7 +84,7 @@ def _run(group: click.Group, prog_name: str) -> None:
     except click.UsageError as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    group(args=args, prog_name=prog_name)
+    group(args=args, prog_name=prog_name, obj={"replace_process": True})
 
 
 def main() -> None:

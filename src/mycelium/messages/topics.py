@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from dataclasses import dataclass, field
 
 from ..subnet import Subnet
@@ -80,6 +79,8 @@ def load_topic_config(text: str) -> TopicConfig:
     """``--topic-config``: TOML with ``default = "Accept" | "Reject"`` and one key per topic, whose
     value is a list of allowed subnets or a table ``{subnets = [...], forward_socket = "..."}``.
     Raises ``ValueError`` with the reason (the reference silently ignores a broken file)."""
+    import tomllib  # only with a topic config
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
