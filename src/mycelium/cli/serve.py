@@ -89,8 +89,8 @@ def replace_process(launch: Launch) -> None:
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop for our loop only: the global policy stays asyncio's, because pyroute2 builds its
-    own netlink loop from it and uvloop cannot open AF_NETLINK sockets."""
+    """uvloop for our loop only (asyncio's where it is missing): the global policy stays
+    asyncio's, so that anything embedding us keeps the loops it expects."""
     try:
         import uvloop
     except ImportError:
