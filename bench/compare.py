@@ -8,9 +8,9 @@ TUN TX drops on the sender, resident memory at rest and after the run; medians o
 the ratios ours/reference.
 
 With ``MYCELIUM_REFERENCE_BIN`` naming a reference ``mycelium`` binary the reference pairs run
-too; without it, ours alone. Ours is the ``mycelium`` on ``PATH``: from ``pip install .`` it runs
-the compiled data plane, from an editable install the Python source (docs/architecture.md §6);
-the report says which. Needs root, iperf3 and iputils ping.
+too; without it, ours alone. Ours is ``MYCELIUM_BIN`` or else the ``mycelium`` on ``PATH``: from
+``pip install .`` it runs the compiled data plane, from an editable install the Python source
+(docs/architecture.md §6); the report says which. Needs root, iperf3 and iputils ping.
 
     MYCELIUM_REFERENCE_BIN=/path/to/mycelium python bench/compare.py [--rounds 3] [--seconds 8]
 """

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from mycelium.identity import Identity, save_key_file
 
-MYCELIUM = shutil.which("mycelium") or "mycelium"
+#: Our node: ``MYCELIUM_BIN`` if set (a non-editable install, whose data plane is compiled), else
+#: the ``mycelium`` on PATH.
+MYCELIUM = os.environ.get("MYCELIUM_BIN") or shutil.which("mycelium") or "mycelium"
 
 
 def run(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
