@@ -12,11 +12,19 @@ import sys
 
 from setuptools import Extension, setup
 
-#: Per-packet loops: sealing and opening, stream decoding, the TUN's GRO joins.
+#: Per-packet loops (sealing and opening, stream decoding, the TUN's reads and GRO joins) and
+#: the classes they touch for every packet (data packets, replay windows, kept decisions,
+#: counters and per-pair statistics).
 HOT_MODULES = [
     "src/mycelium/dataplane/plane.py",
     "src/mycelium/wire/stream.py",
     "src/mycelium/tun/gro.py",
+    "src/mycelium/wire/packet.py",
+    "src/mycelium/tun/linux.py",
+    "src/mycelium/dataplane/replay.py",
+    "src/mycelium/dataplane/kept.py",
+    "src/mycelium/dataplane/packet_stats.py",
+    "src/mycelium/dataplane/counters.py",
 ]
 
 
