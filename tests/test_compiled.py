@@ -30,6 +30,12 @@ COMPILED = [
 ]
 
 
+def run(args: list[str], cwd: Path, env: dict[str, str] | None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
 def build_wheel(tmp: Path, env: dict[str, str] | None = None) -> Path:
     """The wheel ``pip install .`` would build, from a copy of the sources (the build leaves
     its ``build/`` directory behind)."""
@@ -39,14 +45,8 @@ def build_wheel(tmp: Path, env: dict[str, str] | None = None) -> Path:
         source,
         ignore=shutil.ignore_patterns(".git", "build", "*.so", "__pycache__", ".*cache", "results"),
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), "."],
-        cwd=source,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", "../dist", "."], source, env
     )
     assert done.returncode == 0, done.stderr[-4000:]
     (wheel,) = (tmp / "dist").glob("pymycelium-*.whl")
@@ -81,15 +81,7 @@ def test_the_compiled_data_plane_passes_its_tests(wheel_dir: Path) -> None:
     )
     assert where.stdout.strip().endswith(".so")
     tests = ["tests/dataplane", "tests/wire", "tests/tun", "tests/api/test_api.py"]
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], REPO, env)
     assert done.returncode == 0, done.stdout[-4000:]
 
 

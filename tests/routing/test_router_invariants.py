@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,16 +44,15 @@ def restart(lab: Lab, name: str, generation: int) -> None:
     lab.flush()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(topologies, events)
-def test_churn_never_loops_and_recovers(links: set, script: list) -> None:
+def churn(links: set, script: list) -> Iterator[tuple[Lab, str | None]]:
+    """The network of ``links``, left alone for 2 s and then put through ``script``: yields it
+    after every half second of virtual time, with the node restarted since the last yield."""
     lab = Lab(NAMES)
     for i, (a, b) in enumerate(sorted(links)):
         lab.connect(a, b, latency=0.002 * (i + 1))
-    lab.run(2.0)
-    assert_loop_free(lab)
     generation = 2
-    for kind, (a, b), dt in script:
+    for kind, (a, b), dt in [("wait", PAIRS[0], 2.0), *script]:
+        restarted = None
         up = (a, b) in lab.latency
         if kind == "cut" and up:
             lab.cut(a, b)
@@ -61,10 +61,19 @@ def test_churn_never_loops_and_recovers(links: set, script: list) -> None:
         elif kind == "restart":
             generation += 1
             restart(lab, a, generation)
+            restarted = a
         end = lab.now + dt
         while lab.now < end:
             lab.run(min(end, lab.now + 0.5))
-            assert_loop_free(lab)
+            yield lab, restarted
+            restarted = None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(topologies, events)
+def test_churn_never_loops_and_recovers(links: set, script: list) -> None:
+    for lab, _ in churn(links, script):
+        assert_loop_free(lab)
     # Reconnect everything. A new link carries the routes known before it only within the dump
     # budget (docs/routing.md §3.1), so every node asks for every other one, as its data plane
     # would; within a minute all answers arrive.
@@ -114,27 +123,13 @@ def _answers(router: Router, lab: Lab, now: float) -> dict[str, tuple[object, by
 @given(topologies, events)
 def test_an_unchanged_version_means_unchanged_answers(links: set, script: list) -> None:
     """The data plane trusts a route table whose ``version`` did not move (docs/wire.md §5.6)."""
-    lab = Lab(NAMES)
-    for i, (a, b) in enumerate(sorted(links)):
-        lab.connect(a, b, latency=0.002 * (i + 1))
     kept: dict[str, tuple[int, dict[str, tuple[object, bytes | None]]]] = {}
-    generation = 2
-    for kind, (a, b), dt in [("wait", PAIRS[0], 1.0), *script]:
-        up = (a, b) in lab.latency
-        if kind == "cut" and up:
-            lab.cut(a, b)
-        elif kind == "link" and not up:
-            lab.connect(a, b, latency=0.005)
-        elif kind == "restart":
-            generation += 1
-            restart(lab, a, generation)
-            kept.pop(a, None)  # a new router: its versions start again
-        end = lab.now + dt
-        while lab.now < end:
-            lab.run(min(end, lab.now + 0.5))
-            for name, router in lab.routers.items():
-                before = router.version
-                answers = _answers(router, lab, lab.now)
-                if name in kept and kept[name][0] == before:
-                    assert answers == kept[name][1], name
-                kept[name] = (router.version, answers)
+    for lab, restarted in churn(links, script):
+        if restarted is not None:
+            kept.pop(restarted, None)  # a new router: its versions start again
+        for name, router in lab.routers.items():
+            before = router.version
+            answers = _answers(router, lab, lab.now)
+            if name in kept and kept[name][0] == before:
+                assert answers == kept[name][1], name
+            kept[name] = (router.version, answers)
