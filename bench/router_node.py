@@ -22,6 +22,7 @@ from typing import Any
 
 from mycelium.identity import RouterId, node_subnet
 from mycelium.routing import Router
+from mycelium.routing.limits import RouterLimits
 from mycelium.wire.packet import encode_control
 from mycelium.wire.stream import StreamDecoder
 from mycelium.wire.tlv import Update
@@ -47,7 +48,10 @@ def streams(n: int, degree: int, rng: random.Random) -> list[bytes]:
 def run(n: int, degree: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     data = streams(n, degree, rng)
-    router = Router(RouterId(rng.randbytes(40)), 0.0)
+    # A node in a network this big runs with --max-routes/--max-routes-per-peer raised to fit.
+    fits = max(n, RouterLimits().max_routes)
+    limits = RouterLimits(max_routes=fits, max_routes_per_neighbour=fits)
+    router = Router(RouterId(rng.randbytes(40)), 0.0, limits)
     decoders = [StreamDecoder() for _ in range(degree)]
     for j in range(degree):
         router.add_neighbour(j, 10, 0.0)

@@ -492,3 +492,24 @@ def test_a_silently_cut_link_heals_as_soon_as_it_is_declared_dead() -> None:
         lab.run(lab.now + 0.5)
         assert lab.now - cut < FAST_HELLO.dead_after + FAST_HELLO.check_every + 2
     assert len(lab.path("0", "1") or []) >= 3
+
+
+def test_the_version_moves_with_every_change_the_data_plane_could_have_kept() -> None:
+    """docs/wire.md §5.6: a next hop someone asked for that changes, a new prefix, a lost one."""
+    r = lone_router()
+    dst = announce(7)
+    address = address_in(dst.subnet)
+    r.handle_tlv("n", Update(dst.subnet, 0, 100, dst.router_id), 1.0)
+    assert r.route(address, 1.0) == Forward("n", dst.router_id.public_key)
+    v = r.version
+    r.handle_tlv("m", Update(dst.subnet, 0, 89, dst.router_id), 1.0)  # m now better: switch
+    assert r.version != v and r.route(address, 1.0) == Forward("m", dst.router_id.public_key)
+    v = r.version
+    r.handle_tlv("n", Update(dst.subnet, 0, 150, dst.router_id), 1.0)  # not selected: no change
+    assert r.version == v
+    r.handle_tlv("m", Update(dst.subnet, 0, INFINITY, dst.router_id), 1.0)  # retracted: back to n
+    assert r.version != v and r.route(address, 1.0) == Forward("n", dst.router_id.public_key)
+    v = r.version
+    other = announce(8)
+    r.handle_tlv("n", other, 1.0)  # a new prefix could be a longer match for a kept address
+    assert r.version != v
