@@ -7,6 +7,7 @@ the compiled modules against it.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -17,17 +18,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-COMPILED = [
-    "mycelium/dataplane/plane",
-    "mycelium/wire/stream",
-    "mycelium/tun/gro",
-    "mycelium/wire/packet",
-    "mycelium/tun/linux",
-    "mycelium/dataplane/replay",
-    "mycelium/dataplane/kept",
-    "mycelium/dataplane/packet_stats",
-    "mycelium/dataplane/counters",
-]
+
+
+def _hot_modules() -> list[str]:
+    """setup.py's HOT_MODULES, as module paths without ``src/`` and ``.py``."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    (value,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "HOT_MODULES"
+    ]
+    return [path.removeprefix("src/").removesuffix(".py") for path in ast.literal_eval(value)]
+
+
+COMPILED = _hot_modules()
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None) -> subprocess.CompletedProcess[str]:
@@ -69,8 +73,7 @@ def test_the_wheel_holds_the_compiled_modules_and_their_sources(wheel_dir: Path)
     for module in COMPILED:
         assert list(wheel_dir.glob(f"{module}.cpython-*.so")), module
         assert (wheel_dir / f"{module}.py").is_file(), module  # the fallback ships too
-    setup = (REPO / "setup.py").read_text()
-    assert all(f'"src/{module}.py"' in setup for module in COMPILED)
+    assert "mycelium/dataplane/plane" in COMPILED  # the list was read, not empty
 
 
 def test_the_compiled_data_plane_passes_its_tests(wheel_dir: Path) -> None:

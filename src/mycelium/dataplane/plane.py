@@ -174,10 +174,10 @@ class DataPlane(Generic[N]):
     def from_tun(self, packets: Sequence[bytes | bytearray | memoryview], now: float) -> None:
         """IPv6 packets read from the TUN: acceptance checks (docs/wire.md §9.3), then originate.
 
-        The route and the cipher of each destination are looked up once per batch: nothing can
-        change them between two packets of one batch (no flush happens in between). After the
-        first packet to a destination, a packet costs a few byte compares, one encryption and
-        one join; anything unusual goes through ``_tun_slow``."""
+        The route and the cipher of a destination are looked up once and kept while the route
+        table stays the same (``kept``, docs/wire.md §5.6). After that, a packet costs a few
+        byte compares, one encryption and one join; anything unusual goes through
+        ``_tun_slow``."""
         c = self.counters
         c.tun_packets += len(packets)
         kept = self.kept
@@ -335,7 +335,6 @@ class DataPlane(Generic[N]):
                     to_tun_hop(hop)
                     delivered += 1
                 else:
-                    self.slow = True
                     self._deliver_plain(src, dst, hop, plain)
                 continue
             decision = route(dst, now, False)
@@ -570,6 +569,7 @@ class DataPlane(Generic[N]):
         return key.aead.decrypt
 
     def _deliver_plain(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:
+        self.slow = True  # reached from the common path only for messages and OOB ICMP
         c = self.counters
         if len(plain) < 4 or plain[0] != _USER_VERSION:
             c.bad_payload += 1
