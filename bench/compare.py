@@ -5,7 +5,8 @@ and then, round after round, runs the same iperf3 TCP transfer across each pair 
 rotates per round), so that every configuration sees the same share of a busy machine. Figures:
 throughput, TCP retransmits, RTT idle and under load (p50, p99), node CPU seconds per GB carried,
 TUN TX drops on the sender, resident memory at rest and after the run; medians over the rounds and
-the ratios ours/reference.
+the ratios ours/reference. The idle RTT is measured twice: as it is, and with every CPU kept from
+halting (``pair.cpus_awake``), which separates the machine's wake-up cost from per-packet work.
 
 With ``MYCELIUM_REFERENCE_BIN`` naming a reference ``mycelium`` binary the reference pairs run
 too; without it, ours alone. Ours is ``MYCELIUM_BIN`` or else the ``mycelium`` on ``PATH``: from
@@ -43,6 +44,7 @@ FIGURES = [
     "gbit_s",
     "retransmits",
     "rtt_idle_ms",
+    "rtt_idle_awake_ms",
     "rtt_load_p50_ms",
     "rtt_load_p99_ms",
     "node_cpu_s_per_gb",
@@ -82,9 +84,10 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["tcp_rtt_load_p99_ours_over_ref"] = ratio(
             tcp["rtt_load_p99_ms"], ref["rtt_load_p99_ms"]
         )
-        if tcp["rtt_idle_ms"] is not None and ref["rtt_idle_ms"] is not None:
-            idle = tcp["rtt_idle_ms"] - ref["rtt_idle_ms"]
-            out["tcp_rtt_idle_ours_minus_ref_ms"] = round(idle, 3)
+        for key in ("rtt_idle_ms", "rtt_idle_awake_ms"):
+            if tcp[key] is not None and ref[key] is not None:
+                name = key.removeprefix("rtt_").removesuffix("_ms")
+                out[f"tcp_rtt_{name}_ours_minus_ref_ms"] = round(tcp[key] - ref[key], 3)
         out["rss_at_rest_ours_over_ref"] = ratio(tcp["rss_at_rest_mb"], ref["rss_at_rest_mb"])
     if tcp and quic:
         out["quic_over_tcp_ours"] = ratio(quic["gbit_s"], tcp["gbit_s"])

@@ -9,11 +9,14 @@ any binary taking the reference's flags. Needs root, iproute2, iputils ping and 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from netns.harness import MYCELIUM, Network, NodeProcess
 
 _RTT = re.compile(r"time=([0-9.]+) ms")
+#: Idle pings per round (20 ms apart): 30 gave medians 0.1 ms apart between runs.
+IDLE_PINGS = 100
+#: A busy loop on one CPU at the lowest priority there is (anything runnable preempts it).
+_SPIN = """
+import os, sys
+os.sched_setaffinity(0, {int(sys.argv[1])})
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+while True:
+    pass
+"""
 
 
 @dataclass
@@ -116,6 +129,27 @@ def ping_rtts(pair: Pair, count: int, interval: float, address: str | None = Non
     return [float(m) for m in _RTT.findall(out.stdout)]
 
 
+@contextmanager
+def cpus_awake() -> Iterator[None]:
+    """Keep every CPU from idling while inside: one ``SCHED_IDLE`` busy loop per CPU.
+
+    On a virtual machine a CPU that halts between two pings comes back with cold caches, and
+    each step of the next packet's path then costs several times its warm time; the idle RTT
+    mostly measures that. With no CPU halting, the RTT measures the per-packet work itself.
+    Diagnostic only: a node never spins."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", _SPIN, str(cpu)])
+        for cpu in sorted(os.sched_getaffinity(0))
+    ]
+    try:
+        time.sleep(0.2)
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
 def tun_tx(pair: Pair, node: NodeProcess) -> tuple[int, int]:
     """(packets, dropped) the kernel counted on the node's TUN transmit side (what it handed the
     node to read, and what it dropped because the node did not read in time)."""
@@ -133,7 +167,9 @@ def bulk(pair: Pair, seconds: float, *, address: str | None = None) -> dict[str,
     """One iperf3 TCP run from ``b`` to ``a`` across the overlay (or to ``address``), with pings
     running alongside it; figures of that run."""
     target = address or pair.a.address
-    idle = ping_rtts(pair, 30, 0.02, target)
+    idle = ping_rtts(pair, IDLE_PINGS, 0.02, target)
+    with cpus_awake():
+        awake = ping_rtts(pair, IDLE_PINGS, 0.02, target)
     server = subprocess.Popen(
         ["ip", "netns", "exec", pair.a.ns, "iperf3", "-s", "-1", "-p", "5201"],
         stdout=subprocess.DEVNULL,
@@ -170,6 +206,7 @@ def bulk(pair: Pair, seconds: float, *, address: str | None = None) -> dict[str,
         "retransmits": end["sum_sent"].get("retransmits"),
         "node_cpu_s_per_gb": round((cpu1 - cpu0) / gbytes, 2) if gbytes else None,
         "rtt_idle_ms": round(median(idle), 3) if idle else None,
+        "rtt_idle_awake_ms": round(median(awake), 3) if awake else None,
         "rtt_load_p50_ms": round(median(loaded), 3) if loaded else None,
         "rtt_load_p99_ms": round(percentile(loaded, 0.99), 3) if loaded else None,
         "ping_loss_under_load": round(1 - len(loaded) / max(10, int((seconds - 1.5) / 0.02)), 3),

@@ -171,3 +171,19 @@ assert result.exit_code == 0 and "list" in result.output, result.output
 def test_using_a_feature_loads_its_module(module: str, tmp_path: Path) -> None:
     script = PRE.format(module=module) + USE[module] + "print(MOD in sys.modules)\n"
     assert run(script, tmp_path=tmp_path) == "True"
+
+
+QUIC_CORE = """
+import sys
+from mycelium.links import quic_link
+assert quic_link.QuicConnection.__module__ == "qh3.quic.connection"
+skipped = [m for m in ("qh3.asyncio", "qh3.h3.connection") if m in sys.modules]
+from qh3 import H3Connection, connect  # the rest of the package still loads when asked for
+import qh3.asyncio
+assert connect is qh3.asyncio.connect and H3Connection.__module__ == "qh3.h3.connection"
+print(skipped or "none")
+"""
+
+
+def test_quic_links_load_the_quic_core_without_the_rest_of_qh3(tmp_path: Path) -> None:
+    assert run(QUIC_CORE, tmp_path=tmp_path) == "none"

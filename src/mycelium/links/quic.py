@@ -275,7 +275,7 @@ class QuicEndpoint:
         """A datagram for no connection of ours: a new connection if it is a full Initial."""
         if len(data) < 1200 or not data[0] & 0x80:
             return
-        from qh3.quic.packet import Buffer, QuicPacketType, pull_quic_header
+        from .qh3_core import Buffer, QuicPacketType, pull_quic_header
 
         try:
             header = pull_quic_header(Buffer(data=data), host_cid_length=HOST_CID_LENGTH)
@@ -333,7 +333,7 @@ class QuicEndpoint:
         return link
 
     def _send_retry(self, version: int, scid: bytes, dcid: bytes, addr: tuple) -> None:
-        from qh3.quic.packet import encode_quic_retry
+        from .qh3_core import encode_quic_retry
 
         retry_cid = os.urandom(8)
         token = self._retry.create(addr, dcid, retry_cid, asyncio.get_running_loop().time())

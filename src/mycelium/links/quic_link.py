@@ -19,14 +19,17 @@ import socket
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from qh3.quic import events
-from qh3.quic.configuration import QuicConfiguration
-from qh3.quic.connection import QuicConnection, QuicConnectionError, QuicConnectionState
-
 from ..wire.errors import DecodeError, FramingError
 from ..wire.stream import Packet, StreamDecoder, decode_packet
 from .base import Link
 from .endpoint import socket_text
+from .qh3_core import (
+    QuicConfiguration,
+    QuicConnection,
+    QuicConnectionError,
+    QuicConnectionState,
+    events,
+)
 from .tcp import is_ipv4_peer
 
 if TYPE_CHECKING:
