@@ -5,7 +5,8 @@ and then, round after round, runs the same iperf3 TCP transfer across each pair 
 rotates per round), so that every configuration sees the same share of a busy machine. Figures:
 throughput, TCP retransmits, RTT idle and under load (p50, p99), node CPU seconds per GB carried,
 TUN TX drops on the sender, resident memory at rest and after the run; medians over the rounds and
-the ratios ours/reference. The idle RTT is measured twice: as it is, and with every CPU kept from
+the ratios ours/reference. The idle RTT is measured three ways: on a quiet machine before any
+transfer, at the start of each round (a transfer has just ended), and then with every CPU kept from
 halting (``pair.cpus_awake``), which separates the machine's wake-up cost from per-packet work.
 
 With ``MYCELIUM_REFERENCE_BIN`` naming a reference ``mycelium`` binary the reference pairs run
@@ -84,7 +85,7 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["tcp_rtt_load_p99_ours_over_ref"] = ratio(
             tcp["rtt_load_p99_ms"], ref["rtt_load_p99_ms"]
         )
-        for key in ("rtt_idle_ms", "rtt_idle_awake_ms"):
+        for key in ("rtt_quiet_ms", "rtt_idle_ms", "rtt_idle_awake_ms"):
             if tcp[key] is not None and ref[key] is not None:
                 name = key.removeprefix("rtt_").removesuffix("_ms")
                 out[f"tcp_rtt_{name}_ours_minus_ref_ms"] = round(tcp[key] - ref[key], 3)
@@ -130,6 +131,14 @@ def main() -> None:
         time.sleep(3)  # let start-up work (imports, key exchange, first updates) settle
         for label, running in pairs.items():
             at_rest[label] = pair.idle_rss_mb(running)
+        # Idle RTT on a quiet machine, pairs interleaved: before any transfer, since one just
+        # ended leaves the CPUs warm and lowers the next pair's idle RTT.
+        quiet: dict[str, list[float]] = {label: [] for label in labels}
+        for r in range(args.rounds):
+            for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+                rtts = pair.ping_rtts(pairs[label], pair.IDLE_PINGS, 0.02)
+                if rtts:
+                    quiet[label].append(median(rtts))
         for r in range(args.rounds):
             order = labels[r % len(labels) :] + labels[: r % len(labels)]
             for label in order:
@@ -146,10 +155,15 @@ def main() -> None:
     summary = {label: summarise(results) for label, results in runs.items()}
     for label in summary:
         summary[label]["rss_at_rest_mb"] = round(at_rest.get(label, 0.0), 1)
+        summary[label]["rtt_quiet_ms"] = round(median(quiet[label]), 3) if quiet[label] else None
     print()
     print(f"{'median of ' + str(args.rounds) + ' rounds':18}", *(f"{k:>14}" for k in FIGURES))
     for label, figures in summary.items():
         print(f"{label:18}", *(f"{figures[k]!s:>14}" for k in FIGURES))
+    print()
+    for label, figures in summary.items():
+        rest, quiet_rtt = figures["rss_at_rest_mb"], figures["rtt_quiet_ms"]
+        print(f"{label:18} at rest: {rest} MB, idle RTT on a quiet machine: {quiet_rtt} ms")
     print()
     found = ratios(summary)
     for key, value in found.items():

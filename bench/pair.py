@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from netns.harness import MYCELIUM, Network, NodeProcess
 
 _RTT = re.compile(r"time=([0-9.]+) ms")
-#: Idle pings per round (20 ms apart): 30 gave medians 0.1 ms apart between runs.
+#: Idle pings per round, 20 ms apart (30 were too few for a stable median).
 IDLE_PINGS = 100
 #: A busy loop on one CPU at the lowest priority there is (anything runnable preempts it).
 _SPIN = """
