@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from link_recorder import Recorder, wait_for
@@ -174,6 +177,49 @@ async def test_a_full_send_queue_pauses_the_producer_instead_of_dropping() -> No
         # Nothing was dropped: everything arrives, and the producer may go on once it drained.
         await wait_for(lambda: len(server_side.packets) == frames, timeout=60)
         await wait_for(lambda: client_side.events == ["pause", "resume"])
+    finally:
+        client.close()
+        server.close()
+
+
+class CountingReads:
+    """qh3's batched socket I/O, counting the reads that found nothing."""
+
+    def __init__(self, batched: Any) -> None:
+        self.batched = batched
+        self.reads = self.empty = 0
+
+    def recv(self) -> list:
+        self.reads += 1
+        try:
+            datagrams = self.batched.recv()
+        except BlockingIOError:
+            self.empty += 1
+            raise
+        self.empty += not datagrams
+        return datagrams
+
+    def send(self, datagrams: list[bytes], addr: tuple) -> int:
+        return int(self.batched.send(datagrams, addr))
+
+
+async def test_one_read_per_wake_up_and_none_that_finds_the_socket_empty() -> None:
+    server_side, client_side = Recorder(), Recorder()
+    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
+    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
+    try:
+        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
+        link.start()
+        link.send(encode_control(Hello(1)))
+        await wait_for(lambda: server_side.packets == [Hello(1)])
+        assert server._batched is not None  # loaded with the first connection
+        server._batched = counting = CountingReads(server._batched)
+        request = encode_data(bytes(16), bytes(range(16)), 64, b"ping" * 20)
+        for i in range(10):
+            link.send_data(request)
+            await wait_for(lambda n=i + 2: len(server_side.packets) == n)
+        await asyncio.sleep(0.05)  # the client's last ACKs
+        assert counting.reads >= 10 and counting.empty == 0
     finally:
         client.close()
         server.close()

@@ -58,6 +58,9 @@ RETRY_WHEN_PENDING = 1
 TOKEN_LIFETIME = 30.0
 _TOKEN_TIME = struct.Struct("!d")
 SOCKET_BUFFER = 16 * 1024 * 1024
+#: Messages qh3's batched read asks the kernel for per call (recvmmsg): a read that returns
+#: fewer datagrams than that has drained the queue (a GRO message may hold several).
+RECV_MESSAGES = 32
 
 
 #: Length of the connection IDs we issue (qh3's default); short headers carry only that.
@@ -149,6 +152,8 @@ class QuicEndpoint:
         self._handler = handler
         self._on_inbound = on_inbound
         self._links: dict[bytes, QuicLink] = {}
+        #: Links given datagrams by the read in progress (``QuicLink.receive``).
+        self._touched: list[QuicLink] = []
         self._sock: socket.socket | None = sock
         #: qh3's batched I/O on the same socket, once a connection loaded qh3.
         self._batched: Any = None
@@ -167,33 +172,43 @@ class QuicEndpoint:
 
     # --- socket -------------------------------------------------------------------------------
     def _readable(self) -> None:
+        """Read what is queued; then each connection takes its datagrams of this wake-up in one
+        call, and what they carried goes to the node at once (no extra loop iteration)."""
         sock, batched = self._sock, self._batched
         if sock is None:
             return
         received = self.datagram_received
-        if batched is not None:
-            for _ in range(8):
-                try:
-                    datagrams = batched.recv()
-                except (BlockingIOError, InterruptedError):
-                    return
-                except OSError as exc:  # e.g. an ICMP error reported on the socket
-                    log.debug("QUIC socket error: %s", exc)
-                    return
-                if not datagrams:
-                    return
-                for data, addr in datagrams:
+        try:
+            if batched is not None:
+                for _ in range(8):
+                    try:
+                        datagrams = batched.recv()
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as exc:  # e.g. an ICMP error reported on the socket
+                        log.debug("QUIC socket error: %s", exc)
+                        break
+                    for data, addr in datagrams:
+                        received(data, addr)
+                    if len(datagrams) < RECV_MESSAGES:
+                        break  # the queue was drained: no read that finds it empty
+            else:
+                for _ in range(64):
+                    try:
+                        data, addr = sock.recvfrom(65535)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as exc:
+                        log.debug("QUIC socket error: %s", exc)
+                        break
                     received(data, addr)
-            return
-        for _ in range(64):
-            try:
-                data, addr = sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.debug("QUIC socket error: %s", exc)
-                return
-            received(data, addr)
+        finally:
+            touched, self._touched = self._touched, []
+            for link in touched:
+                try:
+                    link.receive_batch()
+                except Exception:  # as the loop does for a callback: the other links go on
+                    log.exception("QUIC link %s failed on its datagrams", link.connection_id)
 
     def sendto(self, data: bytes, addr: tuple) -> None:
         if self._sock is None:

@@ -116,7 +116,7 @@ class QuicLink(Link):
         self.remote_host, self.remote_port = host, int(addr[1])
         self.static_cost = COST_IPV4 if is_ipv4_peer(self.remote_host) else COST_IPV6
         self._decoder = StreamDecoder()
-        #: Packets received in this loop iteration, delivered together by ``_deliver_inbox``.
+        #: Packets received by one read, delivered together by ``_deliver_inbox``.
         self._inbox: list[Packet] = []
         self._delivery_scheduled = False
         #: Datagrams read in this loop iteration, not yet given to the connection.
@@ -131,12 +131,14 @@ class QuicLink(Link):
         #: Inbound: gives back the link's slot under the endpoint's limits when it goes.
         self._release: Release | None = None
         #: What the dialler sent on AUTH_STREAM (only a punched link's dialler sends anything).
-        self.auth: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        #: The loop, kept: asking asyncio for it costs a system call (getpid) each time.
+        self._loop = loop = asyncio.get_running_loop()
+        self.auth: asyncio.Future[bytes] = loop.create_future()
         self._auth_buffer = b""
         self._keepalive: asyncio.TimerHandle | None = None
-        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.handshake: asyncio.Future[None] = loop.create_future()
         #: Inbound links are usable once the dialler opened stream 0 (its first bytes arrived).
-        self.stream_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.stream_open: asyncio.Future[None] = loop.create_future()
 
     @property
     def remote(self) -> str:
@@ -158,6 +160,8 @@ class QuicLink(Link):
             self._conn.send_stream_data(CONTROL_STREAM, frame)
         except QuicConnectionError:  # closed by the peer, its event not handled yet
             self._process()
+            self._deliver_later()
+            self._transmit_soon()
             return
         self._transmit_soon()
 
@@ -178,6 +182,8 @@ class QuicLink(Link):
                     conn.send_stream_data(CONTROL_STREAM, frame)
         except QuicConnectionError:  # closed by the peer, its event not handled yet
             self._process()
+            self._deliver_later()
+            self._transmit_soon()
             return
         self._transmit_soon()
 
@@ -186,13 +192,22 @@ class QuicLink(Link):
         packets and ACKs go out in batches instead of one pass per datagram."""
         if not self._transmit_scheduled:
             self._transmit_scheduled = True
-            asyncio.get_running_loop().call_soon(self._transmit)
+            self._loop.call_soon(self._transmit)
+
+    def _transmit_after_io(self) -> None:
+        """After a read: transmit once the loop has also handled the I/O that is ready next. What
+        was delivered often has its answer waiting on the TUN already (the kernel answers a
+        ping while we write it), and that answer then leaves first, with the ACK on it, rather
+        than behind a packet of ACKs."""
+        if not self._transmit_scheduled:
+            self._transmit_scheduled = True
+            self._loop.call_soon(self._loop.call_soon, self._transmit)
 
     def _transmit(self) -> None:
         self._transmit_scheduled = False
         if self._closed and self._conn._state is QuicConnectionState.TERMINATED:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         now = loop.time()
         datagrams = self._conn.datagrams_to_send(now)
         if datagrams:
@@ -226,23 +241,26 @@ class QuicLink(Link):
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._conn.handle_timer(asyncio.get_running_loop().time())
+        self._conn.handle_timer(self._loop.time())
         self._process()
+        self._deliver_inbox()
+        self._transmit_soon()
 
     # --- receiving ----------------------------------------------------------------------------
     def receive(self, data: bytes, addr: tuple) -> None:
-        """Take a datagram; every datagram read in this loop iteration goes to the connection in
-        one call (``_receive_batch``), and its events are handled once."""
+        """Take a datagram, during the endpoint's read: every datagram of that read goes to the
+        connection in one call (``receive_batch``, once the read is over), and the events are
+        handled once."""
         received = self._received
         received.append((data, addr))
         if len(received) == 1:
-            asyncio.get_running_loop().call_soon(self._receive_batch)
+            self._endpoint._touched.append(self)
 
-    def _receive_batch(self) -> None:
+    def receive_batch(self) -> None:
         received, self._received = self._received, []
         if self._closed:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._loop.time()
         addr = received[0][1]
         if all(source == addr for _, source in received):
             self._conn.receive_many_datagrams([data for data, _ in received], addr, now)
@@ -250,6 +268,8 @@ class QuicLink(Link):
             for data, source in received:
                 self._conn.receive_datagram(data, source, now)
         self._process()
+        self._deliver_inbox()
+        self._transmit_after_io()
 
     def _process(self) -> None:
         conn = self._conn
@@ -285,18 +305,20 @@ class QuicLink(Link):
                 self._terminated(event.reason_phrase or "connection terminated")  # type: ignore[attr-defined]
                 return
             event = conn.next_event()
-        if self._inbox and not self._delivery_scheduled:
-            self._delivery_scheduled = True
-            asyncio.get_running_loop().call_soon(self._deliver_inbox)
-        self._transmit_soon()
 
     def _deliver_inbox(self) -> None:
-        """Everything the datagrams of this loop iteration carried, as one batch: the node
+        """Everything the datagrams of one read (or a timer) carried, as one batch: the node
         then routes, decrypts and writes to the TUN once per batch (GRO-joined), not once per
         QUIC packet."""
         self._delivery_scheduled = False
         packets, self._inbox = self._inbox, []
         self._deliver(packets)
+
+    def _deliver_later(self) -> None:
+        """From inside a send (the node is flushing): deliver on the next loop iteration."""
+        if self._inbox and not self._delivery_scheduled:
+            self._delivery_scheduled = True
+            self._loop.call_soon(self._deliver_inbox)
 
     def _auth_data(self, event: events.StreamDataReceived) -> None:
         if self.auth.done():
@@ -311,7 +333,7 @@ class QuicLink(Link):
     # --- NAT traversal ------------------------------------------------------------------------
     def keep_alive(self, interval: float) -> None:
         """Send a PING every ``interval`` seconds, so that the NATs on the path keep it open."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
 
         def ping() -> None:
             if self._closed:
