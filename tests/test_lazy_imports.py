@@ -7,7 +7,8 @@ its process once parsed, tests/api/test_daemon_process.py), the QUIC stack (qh3,
 resident) and the HTTP stack (aiohttp) wait for their first connection, the QUIC certificate is
 written without ``cryptography.x509`` and the key without ``cryptography``'s serialization
 package, and the TUN device, vsock, TOML, JSON, dates (the logfmt format's), the API facade and
-the client subcommands wait for their use. Each one then loads, and works, when its feature is used.
+the client subcommands wait for their use, and listening addresses are resolved without the IDNA
+codec. Each one then loads, and works, when its feature is used.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ LAZY = [
     "mycelium.cli.client",
     "mycelium.cli.message",
     "mycelium.cli.status",
+    "encodings.idna",
 ]
 
 AT_REST = """

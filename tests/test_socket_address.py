@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mycelium.proxy import ProxyTargetRefused, check_target
-from mycelium.socket_address import parse_socket_address, socket_text
+from mycelium.socket_address import lookup_host, parse_socket_address, socket_text
 
 
 def test_parses_as_rust_socket_addr() -> None:
@@ -79,3 +79,9 @@ def test_overlay_targets_are_allowed(host: str) -> None:
 def test_targets_outside_the_overlay_are_refused(host: str) -> None:
     with pytest.raises(ProxyTargetRefused, match="overlay"):
         check_target(host)
+
+
+def test_hosts_are_looked_up_as_bytes_unless_only_idna_can_encode_them() -> None:
+    assert lookup_host("127.0.0.1") == b"127.0.0.1" and lookup_host("::") == b"::"
+    assert lookup_host("stun.example.org") == b"stun.example.org"
+    assert lookup_host("bücher.example") == "bücher.example"  # getaddrinfo's IDNA encodes it

@@ -57,3 +57,10 @@ def parse_socket_address(text: object) -> tuple[str, int]:
 def socket_text(host: str, port: int) -> str:
     """Rust's ``SocketAddr`` display: ``[v6]:port`` or ``v4:port``."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def lookup_host(host: str) -> str | bytes:
+    """``host`` as ``getaddrinfo`` should get it: ASCII text (a literal address, a plain name)
+    as bytes, since a str always loads the IDNA codec and its Unicode tables (0.5 MB resident)
+    to encode it."""
+    return host.encode("ascii") if host.isascii() else host

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..socket_address import parse_socket_address
+from ..socket_address import lookup_host, parse_socket_address
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 def listening_sockets(host: str, port: int) -> list[socket.socket]:
     """Bound, listening, non-blocking TCP sockets for ``host:port`` (one per address the host
     resolves to, IPv6 ones IPv6-only), as asyncio's ``create_server`` would make them."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    passive = socket.AI_PASSIVE
+    infos = socket.getaddrinfo(lookup_host(host), port, type=socket.SOCK_STREAM, flags=passive)
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in dict.fromkeys(infos):

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..socket_address import lookup_host
 from .admission import InboundLimits, Release
 from .base import Link, LinkHandler
 from .endpoint import Endpoint
@@ -436,7 +437,8 @@ async def listen(
 ) -> QuicEndpoint:
     """Bind ``host:port`` (``::`` takes IPv4 too, mapped) and serve QUIC on it."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
+    passive = socket.AI_PASSIVE
+    infos = await loop.getaddrinfo(lookup_host(host), port, type=socket.SOCK_DGRAM, flags=passive)
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
