@@ -61,6 +61,5 @@ def socket_text(host: str, port: int) -> str:
 
 def lookup_host(host: str) -> str | bytes:
     """``host`` as ``getaddrinfo`` should get it: ASCII text (a literal address, a plain name)
-    as bytes, since a str always loads the IDNA codec and its Unicode tables (0.5 MB resident)
-    to encode it."""
+    as bytes, since a str always loads the IDNA codec and its Unicode tables to encode it."""
     return host.encode("ascii") if host.isascii() else host
