@@ -197,8 +197,8 @@ class QuicLink(Link):
     def _transmit_after_io(self) -> None:
         """After a read: transmit once the loop has also handled the I/O that is ready next. What
         was delivered often has its answer waiting on the TUN already (the kernel answers a
-        ping while we write it), and that answer then leaves first, with the ACK on it, rather
-        than behind a packet of ACKs."""
+        ping while we write it); that answer then leaves first, not behind an ACK-only packet,
+        and sometimes carries the ACK itself."""
         if not self._transmit_scheduled:
             self._transmit_scheduled = True
             self._loop.call_soon(self._loop.call_soon, self._transmit)
