@@ -5,9 +5,10 @@ and then, round after round, runs the same iperf3 TCP transfer across each pair 
 rotates per round), so that every configuration sees the same share of a busy machine. Figures:
 throughput, TCP retransmits, RTT idle and under load (p50, p99), node CPU seconds per GB carried,
 TUN TX drops on the sender, resident memory at rest and after the run; medians over the rounds and
-the ratios ours/reference. The idle RTT is measured three ways: on a quiet machine before any
-transfer, at the start of each round (a transfer has just ended), and then with every CPU kept from
-halting (``pair.cpus_awake``), which separates the machine's wake-up cost from per-packet work.
+the ratios ours/reference. The idle RTT is measured three ways: on a quiet machine (before any
+transfer, the other pairs' nodes stopped), at the start of each round (a transfer has just ended),
+and then with every CPU kept from halting (``pair.cpus_awake``), which separates the machine's
+wake-up cost from per-packet work.
 
 With ``MYCELIUM_REFERENCE_BIN`` naming a reference ``mycelium`` binary the reference pairs run
 too; without it, ours alone. Ours is ``MYCELIUM_BIN`` or else the ``mycelium`` on ``PATH``: from
@@ -131,12 +132,15 @@ def main() -> None:
         time.sleep(3)  # let start-up work (imports, key exchange, first updates) settle
         for label, running in pairs.items():
             at_rest[label] = pair.idle_rss_mb(running)
-        # Idle RTT on a quiet machine, pairs interleaved: before any transfer, since one just
-        # ended leaves the CPUs warm and lowers the next pair's idle RTT.
+        # Idle RTT on a quiet machine, pairs interleaved: before any transfer (one that just
+        # ended leaves the CPUs warm), and with the other pairs' nodes stopped meanwhile (their
+        # timers and keepalives wake CPUs too, which lowered the idle RTT by up to 0.3 ms).
         quiet: dict[str, list[float]] = {label: [] for label in labels}
         for r in range(args.rounds):
             for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
-                rtts = pair.ping_rtts(pairs[label], pair.IDLE_PINGS, 0.02)
+                others = [pid for other in labels if other != label for pid in pairs[other].pids]
+                with pair.stopped(others):
+                    rtts = pair.ping_rtts(pairs[label], pair.IDLE_PINGS, 0.02)
                 if rtts:
                     quiet[label].append(median(rtts))
         for r in range(args.rounds):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,6 +149,18 @@ def cpus_awake() -> Iterator[None]:
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
+
+
+@contextmanager
+def stopped(pids: list[int]) -> Iterator[None]:
+    """These processes stopped (SIGSTOP) while inside, and continued after."""
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 def tun_tx(pair: Pair, node: NodeProcess) -> tuple[int, int]:
