@@ -134,7 +134,8 @@ def main() -> None:
             at_rest[label] = pair.idle_rss_mb(running)
         # Idle RTT on a quiet machine, pairs interleaved: before any transfer (one that just
         # ended leaves the CPUs warm), and with the other pairs' nodes stopped meanwhile (their
-        # timers and keepalives wake CPUs too, which lowered the idle RTT by up to 0.3 ms).
+        # timers and keepalives wake the CPUs too: with them running, one run put our idle RTT
+        # below the reference's).
         quiet: dict[str, list[float]] = {label: [] for label in labels}
         for r in range(args.rounds):
             for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
