@@ -59,6 +59,12 @@ def binary(kind: str) -> str:
     return REFERENCE if kind == "ref" else OURS
 
 
+def rotated(labels: list[str], r: int) -> list[str]:
+    """Round ``r``'s order: each configuration goes first in turn."""
+    k = r % len(labels)
+    return labels[k:] + labels[:k]
+
+
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if "error" not in r]
     out: dict[str, Any] = {"rounds_ok": len(ok), "rounds": len(runs)}
@@ -138,15 +144,14 @@ def main() -> None:
         # below the reference's).
         quiet: dict[str, list[float]] = {label: [] for label in labels}
         for r in range(args.rounds):
-            for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+            for label in rotated(labels, r):
                 others = [pid for other in labels if other != label for pid in pairs[other].pids]
                 with pair.stopped(others):
                     rtts = pair.ping_rtts(pairs[label], pair.IDLE_PINGS, 0.02)
                 if rtts:
                     quiet[label].append(median(rtts))
         for r in range(args.rounds):
-            order = labels[r % len(labels) :] + labels[: r % len(labels)]
-            for label in order:
+            for label in rotated(labels, r):
                 try:
                     result = pair.bulk(pairs[label], args.seconds)
                 except Exception as exc:  # a failing configuration must not stop the others

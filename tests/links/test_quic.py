@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,11 +18,25 @@ from mycelium.wire.packet import DataPacket, encode_control, encode_data
 from mycelium.wire.tlv import Hello
 
 
+@contextlib.asynccontextmanager
+async def endpoints(
+    server_side: Recorder, client_side: Recorder, host: str = "::1"
+) -> AsyncIterator[tuple[quic.QuicEndpoint, quic.QuicEndpoint]]:
+    """A listening endpoint for each side, both closed afterwards."""
+    server = await quic.listen(host, 0, server_side, server_side.accepted, "server")
+    try:
+        client = await quic.listen(host, 0, client_side, client_side.accepted, "client")
+        try:
+            yield server, client
+        finally:
+            client.close()
+    finally:
+        server.close()
+
+
 async def test_control_on_the_stream_data_as_datagrams_and_big_data_on_the_stream() -> None:
     server_side, client_side = Recorder(), Recorder()
-    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
-    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
-    try:
+    async with endpoints(server_side, client_side) as (server, client):
         link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
         link.start()
         assert link.connection_id == f"QUIC -> [::1]:{server.port}"
@@ -44,9 +60,6 @@ async def test_control_on_the_stream_data_as_datagrams_and_big_data_on_the_strea
 
         link.close()
         await wait_for(lambda: bool(server_side.closed))
-    finally:
-        client.close()
-        server.close()
 
 
 async def test_dialling_nobody_fails_cleanly() -> None:
@@ -71,17 +84,12 @@ async def test_a_dialler_that_never_opens_the_stream_is_dropped(
 ) -> None:
     monkeypatch.setattr(quic, "HANDSHAKE_TIMEOUT", 0.5)
     server_side, client_side = Recorder(), Recorder()
-    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
-    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
-    try:
+    async with endpoints(server_side, client_side) as (server, client):
         link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
         link.start()  # handshake done, but nothing is ever written on stream 0
         await wait_for(lambda: bool(client_side.closed))
         assert "control stream" in client_side.closed[0]
         assert server_side.links == [] and not server._links  # nothing kept, nothing admitted
-    finally:
-        client.close()
-        server.close()
 
 
 config = NodeConfig.loopback
@@ -111,9 +119,7 @@ async def test_two_nodes_route_and_exchange_messages_over_quic() -> None:
 
 async def test_ipv4_peers_from_the_dual_stack_socket_cost_more() -> None:
     server_side, client_side = Recorder(), Recorder()
-    server = await quic.listen("::", 0, server_side, server_side.accepted, "server")
-    client = await quic.listen("::", 0, client_side, client_side.accepted, "client")
-    try:
+    async with endpoints(server_side, client_side, "::") as (server, client):
         link = await client.dial(Endpoint.parse(f"quic://127.0.0.1:{server.port}"), client_side)
         link.start()
         assert link.static_cost == quic_link.COST_IPV4 == 12
@@ -123,9 +129,6 @@ async def test_ipv4_peers_from_the_dual_stack_socket_cost_more() -> None:
         assert accepted.static_cost == quic_link.COST_IPV4
         link6 = await client.dial(Endpoint.parse(f"quic://[::1]:{server.port}"), client_side)
         assert link6.static_cost == quic_link.COST_IPV6 == 7
-    finally:
-        client.close()
-        server.close()
 
 
 async def test_a_silent_peer_is_detected_by_the_idle_timeout(
@@ -133,9 +136,7 @@ async def test_a_silent_peer_is_detected_by_the_idle_timeout(
 ) -> None:
     monkeypatch.setattr(quic_link, "IDLE_TIMEOUT", 0.5)
     server_side, client_side = Recorder(), Recorder()
-    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
-    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
-    try:
+    async with endpoints(server_side, client_side) as (server, client):
         link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
         link.start()
         link.send(encode_control(Hello(1)))
@@ -146,9 +147,6 @@ async def test_a_silent_peer_is_detected_by_the_idle_timeout(
         monkeypatch.setattr(server, "send_batch", lambda datagrams, addr: None)
         await wait_for(lambda: bool(client_side.closed) and bool(server_side.closed), timeout=5)
         assert "idle" in client_side.closed[0].lower()
-    finally:
-        client.close()
-        server.close()
 
 
 class Throttled(Recorder):
@@ -165,9 +163,7 @@ class Throttled(Recorder):
 
 async def test_a_full_send_queue_pauses_the_producer_instead_of_dropping() -> None:
     server_side, client_side = Recorder(), Throttled()
-    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
-    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
-    try:
+    async with endpoints(server_side, client_side) as (server, client):
         link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
         link.start()
         big = encode_data(bytes(16), bytes(range(16)), 64, b"B" * 3000)  # stream-borne
@@ -177,9 +173,6 @@ async def test_a_full_send_queue_pauses_the_producer_instead_of_dropping() -> No
         # Nothing was dropped: everything arrives, and the producer may go on once it drained.
         await wait_for(lambda: len(server_side.packets) == frames, timeout=60)
         await wait_for(lambda: client_side.events == ["pause", "resume"])
-    finally:
-        client.close()
-        server.close()
 
 
 class CountingReads:
@@ -205,9 +198,7 @@ class CountingReads:
 
 async def test_one_read_per_wake_up_and_none_that_finds_the_socket_empty() -> None:
     server_side, client_side = Recorder(), Recorder()
-    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
-    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
-    try:
+    async with endpoints(server_side, client_side) as (server, client):
         link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
         link.start()
         link.send(encode_control(Hello(1)))
@@ -220,6 +211,3 @@ async def test_one_read_per_wake_up_and_none_that_finds_the_socket_empty() -> No
             await wait_for(lambda n=i + 2: len(server_side.packets) == n)
         await asyncio.sleep(0.05)  # the client's last ACKs
         assert counting.reads >= 10 and counting.empty == 0
-    finally:
-        client.close()
-        server.close()

@@ -161,8 +161,6 @@ class QuicLink(Link):
         except QuicConnectionError:  # closed by the peer, its event not handled yet
             self._process()
             self._deliver_later()
-            self._transmit_soon()
-            return
         self._transmit_soon()
 
     def send_data_batch(self, frames: list[bytes]) -> None:
@@ -183,8 +181,6 @@ class QuicLink(Link):
         except QuicConnectionError:  # closed by the peer, its event not handled yet
             self._process()
             self._deliver_later()
-            self._transmit_soon()
-            return
         self._transmit_soon()
 
     def _transmit_soon(self) -> None:
