@@ -72,7 +72,7 @@ class World:
     def add(self, key: bytes, private: Address, nat: Nat | None) -> Host:
         counter = itertools.count(int.from_bytes(key[:2], "big") << 32)
         random = lambda size: next(counter).to_bytes(size, "big")  # noqa: E731
-        host = Host(key, private, nat, Negotiator(key, random), Checks(random))
+        host = Host(key, private, nat, Negotiator(key, lambda: key[:32], random), Checks(random))
         candidates = [Candidate(CandidateKind.HOST, *private)]
         nat_type = NatType.OPEN
         if nat is not None:
@@ -80,7 +80,7 @@ class World:
             second = nat.outbound(private, (STUN_SERVER[0], STUN_SERVER[1] + 1))
             nat_type = NatType.SYMMETRIC if first != second else NatType.ENDPOINT_INDEPENDENT
             candidates.append(Candidate(CandidateKind.REFLEXIVE, *first))
-        host.negotiator.set_local(LocalInfo(tuple(candidates), nat_type, key[:32]))
+        host.negotiator.set_local(LocalInfo(tuple(candidates), nat_type))
         self.hosts.append(host)
         return host
 

@@ -1,14 +1,16 @@
 """A node loads only what its configuration uses (bench/rss.py measures what that saves).
 
 At rest, started the way the command line starts it (no config file, no TUN, no peers, the
-APIs listening, NAT traversal having published its candidates and certificate fingerprint),
-none of the modules below is loaded: the command line's parser (the console script replaces
-its process once parsed, tests/api/test_daemon_process.py), the QUIC stack (qh3, about 13 MB
-resident) and the HTTP stack (aiohttp) wait for their first connection, the QUIC certificate is
-written without ``cryptography.x509`` and the key without ``cryptography``'s serialization
-package, and the TUN device, vsock, TOML, JSON, dates (the logfmt format's), the API facade and
-the client subcommands wait for their use, and listening addresses are resolved without the IDNA
-codec. Each one then loads, and works, when its feature is used.
+APIs listening, NAT traversal having published its candidates), none of the modules below is
+loaded: the command line's parser (the console script replaces its process once parsed,
+tests/api/test_daemon_process.py), the QUIC stack (qh3, about 13 MB resident) and the HTTP
+stack (aiohttp) wait for their first connection, the QUIC certificate (elliptic curves, hashlib)
+for the first connection or punching offer that needs it, and is written without
+``cryptography.x509``; the key is read without ``cryptography``'s serialization package and its
+X25519 functions without its OpenSSL backend module; HMAC waits for a STUN message or punched
+link that carries one; the TUN device, vsock, TOML, JSON, dates (the logfmt format's), the API
+facade and the client subcommands wait for their use, and listening addresses are resolved
+without the IDNA codec. Each one then loads, and works, when its feature is used.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ LAZY = [
     "tlslite",
     "cryptography.x509",
     "cryptography.hazmat.primitives.serialization",
+    "cryptography.hazmat.backends.openssl",
+    "cryptography.hazmat.primitives.asymmetric.ec",
+    "mycelium.links.quic_certificate",
+    "hmac",
+    "hashlib",
     "mycelium.tun.linux",
     "mycelium.links.vsock",
     "tomllib",
@@ -64,7 +71,7 @@ async def main():
         nat = daemon.node.nat
         assert daemon.node.quic_port and nat is not None
         async with asyncio.timeout(10):
-            while nat.negotiator.local is None:  # candidates and fingerprint published
+            while nat.negotiator.local is None:  # candidates published
                 await asyncio.sleep(0.05)
         print(" ".join(m for m in LAZY if m in sys.modules) or "none")
 

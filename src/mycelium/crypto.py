@@ -18,16 +18,33 @@ TAG_SIZE = 16
 MIN_SEALED_SIZE = 4 + TAG_SIZE + NONCE_SIZE
 
 
+try:
+    # The Rust functions behind X25519PrivateKey.from_private_bytes and
+    # X25519PublicKey.from_public_bytes. Those two import cryptography's OpenSSL backend module,
+    # and with it its EC, RSA and OID modules, only to ask whether X25519 is supported: 1.3 MB
+    # of a node at rest. The public API stays the fallback for another package layout.
+    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
+
+    _private_key = _rust_openssl.x25519.from_private_bytes
+    _public_key = _rust_openssl.x25519.from_public_bytes
+except (ImportError, AttributeError):
+    _private_key = X25519PrivateKey.from_private_bytes
+    _public_key = X25519PublicKey.from_public_bytes
+
+
 class CryptoError(Exception):
     """A key exchange or decryption that failed; callers drop the packet."""
+
+
+def public_key_of(secret: bytes) -> bytes:
+    """The X25519 public key of a 32-byte secret."""
+    return _private_key(secret).public_key().public_bytes_raw()
 
 
 def shared_secret(own_secret: bytes, peer_public: bytes) -> bytes:
     """Raw X25519 output; low-order peer keys (all-zero result) are refused."""
     try:
-        return X25519PrivateKey.from_private_bytes(own_secret).exchange(
-            X25519PublicKey.from_public_bytes(peer_public)
-        )
+        return _private_key(own_secret).exchange(_public_key(peer_public))
     except ValueError as exc:
         raise CryptoError(f"unusable peer public key: {exc}") from exc
 

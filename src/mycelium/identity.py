@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import blake3
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from .crypto import public_key_of
 from .logs import fields
 from .subnet import Subnet
 
@@ -121,7 +121,7 @@ class Identity:
         if len(secret) < KEY_SIZE:
             raise KeyFileError(f"a secret key is {KEY_SIZE} bytes, got {len(secret)}")
         secret = bytes(secret[:KEY_SIZE])
-        public = X25519PrivateKey.from_private_bytes(secret).public_key().public_bytes_raw()
+        public = public_key_of(secret)
         address = overlay_address(public)
         return cls(secret, public, address, Subnet.of(address, 64))
 

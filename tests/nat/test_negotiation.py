@@ -16,12 +16,12 @@ CANDIDATE = Candidate(CandidateKind.REFLEXIVE, "203.0.113.1", 9651)
 
 
 def local(nat: NatType = NatType.ENDPOINT_INDEPENDENT) -> LocalInfo:
-    return LocalInfo((CANDIDATE,), nat, b"F" * 32)
+    return LocalInfo((CANDIDATE,), nat)
 
 
 def negotiator(key: bytes, nat: NatType = NatType.ENDPOINT_INDEPENDENT) -> Negotiator:
     counter = itertools.count(1)
-    engine = Negotiator(key, lambda size: next(counter).to_bytes(size, "big"))
+    engine = Negotiator(key, lambda: b"F" * 32, lambda size: next(counter).to_bytes(size, "big"))
     engine.set_local(local(nat))
     return engine
 
@@ -63,6 +63,23 @@ def test_answered_query_leads_to_an_offer_with_our_candidates() -> None:
     assert offer.candidates == (CANDIDATE,) and offer.fingerprint == b"F" * 32
     assert phase(a, HIGH) is Phase.OFFERED
     assert a.next_deadline() == 0.2 + n.ANSWER_TIMEOUT
+
+
+def test_the_certificate_fingerprint_is_not_needed_before_an_offer() -> None:
+    asked: list[int] = []
+
+    def fingerprint() -> bytes:
+        asked.append(1)
+        return b"F" * 32
+
+    a = Negotiator(LOW, fingerprint)
+    a.set_local(local())
+    a.traffic(HIGH, 0.0)
+    a.take_queries()
+    assert asked == []  # gathering and queries need no certificate
+    a.query_answered(HIGH, 0.2)
+    ((_, offer),) = a.take_messages()
+    assert isinstance(offer, Offer) and offer.fingerprint == b"F" * 32 and asked == [1]
 
 
 def exchange(a: Negotiator, b: Negotiator, now: float = 0.0) -> None:
@@ -199,7 +216,7 @@ def test_linked_nodes_decline_and_before_gathering_everyone_is_busy() -> None:
     b.received(LOW, offer_from(), 1.0)
     ((_, reply),) = b.take_messages()
     assert reply == Decline(b"s" * 8, DeclineReason.LINKED)
-    fresh = Negotiator(HIGH)
+    fresh = Negotiator(HIGH, lambda: pytest.fail("no offer is made before gathering"))
     fresh.received(LOW, offer_from(), 0.0)
     ((_, reply),) = fresh.take_messages()
     assert reply == Decline(b"s" * 8, DeclineReason.BUSY)

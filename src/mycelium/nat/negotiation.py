@@ -72,7 +72,6 @@ class LocalInfo:
 
     candidates: tuple[Candidate, ...]
     nat_type: NatType
-    fingerprint: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +107,17 @@ class _Peer:
 
 
 class Negotiator:
-    def __init__(self, own_key: bytes, random_bytes: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(
+        self,
+        own_key: bytes,
+        fingerprint: Callable[[], bytes],
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        """``fingerprint``: our QUIC certificate's, asked for by the first offer or answer we
+        make (the runtime makes the certificate then: 3 to 4 MB that a node which never
+        punches does not pay)."""
         self.own_key = own_key
+        self._fingerprint = fingerprint
         self._random = random_bytes
         self.local: LocalInfo | None = None
         self._peers: dict[bytes, _Peer] = {}
@@ -261,7 +269,7 @@ class Negotiator:
         local = self.local
         assert local is not None
         return Offer(
-            peer.session, local.nat_type, local.fingerprint, peer.secret, local.candidates, answer
+            peer.session, local.nat_type, self._fingerprint(), peer.secret, local.candidates, answer
         )
 
     def _on_offer(self, key: bytes, offer: Offer, now: float) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import ipaddress
 import logging
 import math
@@ -91,7 +90,9 @@ class NatTraversal:
         self._node_flush = flush
         self.servers = node.config.stun_servers
         self.probe = MappingProbe()
-        self.negotiator = Negotiator(node.identity.public_key)
+        self.negotiator = Negotiator(
+            node.identity.public_key, lambda: endpoint.certificate_fingerprint
+        )
         self.checks = Checks()
         self.counters = TraversalCounters()
         #: Punched link -> (the node's key, the endpoint it is listed under).
@@ -237,11 +238,7 @@ class NatTraversal:
             if (h, p) not in {c.address for c in candidates}
         ]
         nat_type = result.nat_type
-        local = LocalInfo(
-            tuple(candidates[: protocol.MAX_CANDIDATES]),
-            nat_type,
-            self._quic.certificate_fingerprint,
-        )
+        local = LocalInfo(tuple(candidates[: protocol.MAX_CANDIDATES]), nat_type)
         previous = self.negotiator.local
         if previous is None or (previous.candidates, previous.nat_type) != (
             local.candidates,
@@ -291,6 +288,8 @@ class NatTraversal:
             token = await asyncio.wait_for(asyncio.shield(link.auth), AUTH_TIMEOUT)
         except (TimeoutError, ConnectionError):
             token = b""
+        import hmac  # loaded with the first punched link (0.7 MB with hashlib at rest)
+
         if not hmac.compare_digest(token, punch.local_secret):
             self.counters.auth_refused += 1
             link.close("no valid credentials for a punched link")
