@@ -13,7 +13,8 @@ wake-up cost from per-packet work.
 With ``MYCELIUM_REFERENCE_BIN`` naming a reference ``mycelium`` binary the reference pairs run
 too; without it, ours alone. Ours is ``MYCELIUM_BIN`` or else the ``mycelium`` on ``PATH``: from
 ``pip install .`` it runs the compiled data plane, from an editable install the Python source
-(docs/architecture.md §6); the report says which. Needs root, iperf3 and iputils ping.
+(docs/architecture.md §6); the report says which, and which Python runs it (its build matters,
+docs/architecture.md §6). Needs root, iperf3 and iputils ping.
 
     MYCELIUM_REFERENCE_BIN=/path/to/mycelium python bench/compare.py [--rounds 3] [--seconds 8]
 """
@@ -117,8 +118,14 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("bench/compare.py needs root (network namespaces)")
     labels = args.configs or DEFAULT
-    ours_compiled = pair.compiled(OURS)
-    print(f"ours: {OURS} (compiled data plane: {ours_compiled})")
+    ours = pair.runtime(OURS)
+    if ours is None:
+        print(f"ours: {OURS} (its interpreter cannot tell what it runs)")
+    else:
+        print(
+            f"ours: {OURS} (Python {ours['python_version']} at {ours['python']}, "
+            f"compiled data plane: {ours['compiled']})"
+        )
     if not (REFERENCE and os.access(REFERENCE, os.X_OK)):
         print("MYCELIUM_REFERENCE_BIN not set: measuring ours alone")
         labels = [label for label in labels if "ref" not in label]
@@ -185,7 +192,7 @@ def main() -> None:
             "mtu": 1400,
             "reference": REFERENCE or None,
             "ours": OURS,
-            "ours_compiled": ours_compiled,
+            "ours_runtime": ours,
             "summary": summary,
             "ratios": found,
             "runs": runs,

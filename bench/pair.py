@@ -93,9 +93,11 @@ def start(
         raise
 
 
-def compiled(binary: str) -> bool | None:
-    """Whether our ``mycelium`` script runs the mypyc-compiled data plane (None: not ours, or
-    its interpreter cannot tell)."""
+def runtime(binary: str) -> dict[str, Any] | None:
+    """What runs our ``mycelium`` script: the interpreter (resolved past the venv) and its
+    version, and whether the data plane is the mypyc-compiled one. None: not ours, or its
+    interpreter cannot tell. The interpreter's build counts: an optimised one (PGO and LTO)
+    answered idle pings 0.07 ms sooner than a plain one (docs/architecture.md §6)."""
     try:
         with open(binary, "rb") as script:
             first = script.readline()
@@ -103,11 +105,18 @@ def compiled(binary: str) -> bool | None:
         return None
     if not first.startswith(b"#!") or b"python" not in first:
         return None
-    probe = "import mycelium.dataplane.plane as p; print(not p.__file__.endswith('.py'))"
+    probe = (
+        "import os, sys, mycelium.dataplane.plane as p; "
+        "print(os.path.realpath(sys.executable), sys.version.split()[0], "
+        "not p.__file__.endswith('.py'))"
+    )
     done = subprocess.run(
         [first[2:].decode().strip(), "-c", probe], capture_output=True, text=True, check=False
     )
-    return {"True": True, "False": False}.get(done.stdout.strip())
+    fields = done.stdout.split()
+    if len(fields) != 3 or fields[2] not in ("True", "False"):
+        return None
+    return {"python": fields[0], "python_version": fields[1], "compiled": fields[2] == "True"}
 
 
 def ping_rtts(pair: Pair, count: int, interval: float, address: str | None = None) -> list[float]:
