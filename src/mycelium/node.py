@@ -93,6 +93,8 @@ class Node:
         self._tun_paused = False
         #: When the TUN last woke us (``_tun_readable`` reads one packet after a pause).
         self._tun_woken = -math.inf
+        #: Whether the flush of the current link batch wrote to the TUN (``link_packets``).
+        self._tun_written = False
         #: The router's version as of the last full flush (``_flush_data``).
         self._flushed_version = -1
         #: Wall nanoseconds spent in the router per TLV type (the metric tlv_handling_time).
@@ -331,13 +333,19 @@ class Node:
                 router.handle_tlv(link, packet, now)  # type: ignore[arg-type]
                 kind = type(packet)
                 spent[kind] = spent.get(kind, 0) + perf_counter_ns() - started
+        self._tun_written = False
         if data:
             link.last_data = now
             self.dataplane.from_link(data, now)
-            if len(data) == len(packets):
-                self._flush_data(now)
-                return
-        self._flush()
+        if data and len(data) == len(packets):
+            self._flush_data(now)
+        else:
+            self._flush()
+        if self._tun_written and not self._tun_paused:
+            # The kernel answers some packets inside the write that hands them over (an echo
+            # request, a TCP segment that earns an ACK or opens the sender's window): read the
+            # answer now instead of after another trip round the loop.
+            self._tun_readable()
 
     def link_closed(self, link: Link, reason: str) -> None:
         if link not in self.links:
@@ -454,6 +462,7 @@ class Node:
         packets, delivered, hops = dataplane.take_tun_output()
         if (packets or delivered) and self.tun is not None:
             self.tun.write_batch(packets, delivered, hops)
+            self._tun_written = True
 
     def _arm_timer(self) -> None:
         deadline = min(self.router.next_deadline(), self.message_engine.next_deadline())
