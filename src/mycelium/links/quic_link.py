@@ -191,10 +191,11 @@ class QuicLink(Link):
             self._loop.call_soon(self._transmit)
 
     def _transmit_after_io(self) -> None:
-        """After a read: transmit once the loop has also handled the I/O that is ready next. What
-        was delivered often has its answer waiting on the TUN already (the kernel answers a
-        ping while we write it); that answer then leaves first, not behind an ACK-only packet,
-        and sometimes carries the ACK itself."""
+        """After a read: transmit once the loop has also handled the I/O that is ready next, so
+        that an answer to what was delivered (from the TUN, or a neighbour's next datagrams)
+        goes out in the same transmit as the ACK instead of behind an ACK-only packet. An answer
+        the kernel gave while the node wrote to the TUN is already queued (the node reads it at
+        once): its send scheduled the transmit, and this one adds nothing."""
         if not self._transmit_scheduled:
             self._transmit_scheduled = True
             self._loop.call_soon(self._loop.call_soon, self._transmit)
