@@ -17,6 +17,7 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, TypeVar
 
+from . import wake
 from .allow import AllowList
 from .crypto import KeyCache
 from .dataplane import DataPlane
@@ -475,7 +476,7 @@ class Node:
             self._timer.cancel()
         assert self._loop is not None
         self._timer_at = deadline
-        self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer = wake.call_at(self._loop, deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

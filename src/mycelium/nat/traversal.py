@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import wake
 from ..identity import overlay_address
 from ..links.base import Link
 from ..links.endpoint import Endpoint, socket_text
@@ -351,11 +352,11 @@ class NatTraversal:
             self._spawn(self._dial(dial))
         self._send(self.probe.take_datagrams())
         self._send(checks.take_datagrams())
-        self._arm(now)
+        self._arm()
         if queued:
             self._node_flush()
 
-    def _arm(self, now: float) -> None:
+    def _arm(self) -> None:
         deadline = min(
             self._next_scan,
             self.negotiator.next_deadline(),
@@ -368,8 +369,7 @@ class NatTraversal:
             self._timer.cancel()
         self._timer_at = deadline
         if math.isfinite(deadline):
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(max(deadline, now), self._on_timer)
+            self._timer = wake.call_at(asyncio.get_running_loop(), deadline, self._on_timer)
         else:
             self._timer = None
 
