@@ -6,7 +6,9 @@ from __future__ import annotations
 from dp_fakes import identity, ipv6_packet, make_plane, parse_frame
 from mycelium.allow import AllowList
 from mycelium.crypto import SharedKey, shared_secret
+from mycelium.dataplane.kept import KEEP_SECONDS
 from mycelium.identity import Identity
+from mycelium.routing.constants import ROUTE_ALMOST_EXPIRED
 from mycelium.wire.packet import DataPacket
 
 A, B, C = identity("decide a"), identity("decide b"), identity("decide c")
@@ -46,14 +48,17 @@ def test_a_route_change_is_seen_by_the_next_packet() -> None:
     assert plane.counters.queued == 1
 
 
-def test_decisions_are_asked_for_again_every_second() -> None:
+def test_decisions_outlast_a_ping_interval_and_are_asked_for_again_in_time() -> None:
     plane, router = make_plane(A)
     router.add(B, "nb")
-    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=0.0)
-    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=0.9)
+    for second in range(int(KEEP_SECONDS)):  # a ping a second: the router answers once
+        plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=float(second))
     assert router.route_calls == 1
-    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=1.0)
+    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=KEEP_SECONDS)
     assert router.route_calls == 2
+    # The router sees a destination in use at least twice while its route is almost expired,
+    # in time to refresh it (routing/router.py, Router.route).
+    assert 2 * KEEP_SECONDS <= ROUTE_ALMOST_EXPIRED
 
 
 def test_lone_packets_from_a_known_source_are_opened_with_the_kept_cipher() -> None:
