@@ -8,7 +8,8 @@ TUN TX drops on the sender, resident memory at rest and after the run; medians o
 the ratios ours/reference. The idle RTT is measured three ways: on a quiet machine (before any
 transfer, the other pairs' nodes stopped), at the start of each round (a transfer has just ended),
 and then with every CPU kept from halting (``pair.cpus_awake``), which separates the machine's
-wake-up cost from per-packet work.
+wake-up cost from per-packet work. On the quiet machine it is measured twice: pings 20 ms apart,
+and a plain ``ping``'s one second apart (what a user sees; the CPUs sleep deeper in between).
 
 With ``MYCELIUM_REFERENCE_BIN`` naming a reference ``mycelium`` binary the reference pairs run
 too; without it, ours alone. Ours is ``MYCELIUM_BIN`` or else the ``mycelium`` on ``PATH``: from
@@ -43,6 +44,8 @@ CONFIGS: dict[str, tuple[str, str, str]] = {
     "ours-to-ref-tcp": ("tcp", "ref", "ours"),
 }
 DEFAULT = ["ref-tcp", "ours-tcp", "ref-quic", "ours-quic"]
+#: Pings one second apart per pair and round on the quiet machine.
+SLOW_PINGS = 10
 FIGURES = [
     "gbit_s",
     "retransmits",
@@ -93,7 +96,7 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["tcp_rtt_load_p99_ours_over_ref"] = ratio(
             tcp["rtt_load_p99_ms"], ref["rtt_load_p99_ms"]
         )
-        for key in ("rtt_quiet_ms", "rtt_idle_ms", "rtt_idle_awake_ms"):
+        for key in ("rtt_quiet_ms", "rtt_quiet_1s_ms", "rtt_idle_ms", "rtt_idle_awake_ms"):
             if tcp[key] is not None and ref[key] is not None:
                 name = key.removeprefix("rtt_").removesuffix("_ms")
                 out[f"tcp_rtt_{name}_ours_minus_ref_ms"] = round(tcp[key] - ref[key], 3)
@@ -150,13 +153,17 @@ def main() -> None:
         # timers and keepalives wake the CPUs too: with them running, one run put our idle RTT
         # below the reference's).
         quiet: dict[str, list[float]] = {label: [] for label in labels}
+        quiet_1s: dict[str, list[float]] = {label: [] for label in labels}
         for r in range(args.rounds):
             for label in rotated(labels, r):
                 others = [pid for other in labels if other != label for pid in pairs[other].pids]
                 with pair.stopped(others):
                     rtts = pair.ping_rtts(pairs[label], pair.IDLE_PINGS, 0.02)
+                    slow = pair.ping_rtts(pairs[label], SLOW_PINGS, 1.0)
                 if rtts:
                     quiet[label].append(median(rtts))
+                if slow:
+                    quiet_1s[label].append(median(slow))
         for r in range(args.rounds):
             for label in rotated(labels, r):
                 try:
@@ -173,6 +180,9 @@ def main() -> None:
     for label in summary:
         summary[label]["rss_at_rest_mb"] = round(at_rest.get(label, 0.0), 1)
         summary[label]["rtt_quiet_ms"] = round(median(quiet[label]), 3) if quiet[label] else None
+        summary[label]["rtt_quiet_1s_ms"] = (
+            round(median(quiet_1s[label]), 3) if quiet_1s[label] else None
+        )
     print()
     print(f"{'median of ' + str(args.rounds) + ' rounds':18}", *(f"{k:>14}" for k in FIGURES))
     for label, figures in summary.items():
@@ -180,7 +190,10 @@ def main() -> None:
     print()
     for label, figures in summary.items():
         rest, quiet_rtt = figures["rss_at_rest_mb"], figures["rtt_quiet_ms"]
-        print(f"{label:18} at rest: {rest} MB, idle RTT on a quiet machine: {quiet_rtt} ms")
+        print(
+            f"{label:18} at rest: {rest} MB, idle RTT on a quiet machine: {quiet_rtt} ms, "
+            f"pings 1 s apart: {figures['rtt_quiet_1s_ms']} ms"
+        )
     print()
     found = ratios(summary)
     for key, value in found.items():
