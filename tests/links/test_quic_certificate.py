@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import subprocess
+import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -64,3 +66,16 @@ def test_long_lengths_and_integers_are_minimal_der() -> None:
     assert quic_certificate._integer(0) == b"\x02\x01\x00"
     assert quic_certificate._integer(0x7F) == b"\x02\x01\x7f"
     assert quic_certificate._integer(0x80) == b"\x02\x02\x00\x80"
+
+
+def test_making_it_loads_neither_cryptography_nor_qh3s_asyncio_layer() -> None:
+    # The QUIC links load qh3's core and no more (links/qh3_core.py); the certificate must not
+    # add cryptography's elliptic curves (1.7 MB) or the rest of the qh3 package.
+    probe = (
+        "import sys\n"
+        "from mycelium.links.quic_certificate import self_signed\n"
+        "self_signed('x')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('cryptography', 'qh3.asyncio'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -39,6 +39,7 @@ def _register_package() -> None:
 _register_package()
 
 # The core, after the package's registration above (hence the E402 exemptions).
+from qh3._hazmat import EcPrivateKey  # noqa: E402
 from qh3.quic import events  # noqa: E402
 from qh3.quic.configuration import QuicConfiguration  # noqa: E402
 from qh3.quic.connection import (  # noqa: E402
@@ -55,6 +56,7 @@ from qh3.quic.packet import (  # noqa: E402
 
 __all__ = [
     "Buffer",
+    "EcPrivateKey",
     "QuicConfiguration",
     "QuicConnection",
     "QuicConnectionError",
