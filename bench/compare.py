@@ -44,8 +44,10 @@ CONFIGS: dict[str, tuple[str, str, str]] = {
     "ours-to-ref-tcp": ("tcp", "ref", "ours"),
 }
 DEFAULT = ["ref-tcp", "ours-tcp", "ref-quic", "ours-quic"]
-#: Pings one second apart per pair and round on the quiet machine.
-SLOW_PINGS = 10
+#: Pings one second apart per pair and round on the quiet machine. The other pairs stand
+#: stopped meanwhile, and our node finds a neighbour silent for 10 s dead (docs/routing.md):
+#: a block must stay well short of that, or its link reconnects and stalls the next pings.
+SLOW_PINGS = 6
 FIGURES = [
     "gbit_s",
     "retransmits",
@@ -106,6 +108,22 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def quiet_medians(
+    pairs: dict[str, pair.Pair], labels: list[str], rounds: int, count: int, interval: float
+) -> dict[str, list[float]]:
+    """Per pair, the median RTT of each round's block of pings, the other pairs' nodes
+    stopped during each block (the order of the pairs rotates per round)."""
+    found: dict[str, list[float]] = {label: [] for label in labels}
+    for r in range(rounds):
+        for label in rotated(labels, r):
+            others = [pid for other in labels if other != label for pid in pairs[other].pids]
+            with pair.stopped(others):
+                rtts = pair.ping_rtts(pairs[label], count, interval)
+            if rtts:
+                found[label].append(median(rtts))
+    return found
+
+
 def main() -> None:
     p = argument_parser(__doc__, "compare")
     p.add_argument("--rounds", type=int, default=3)
@@ -152,18 +170,8 @@ def main() -> None:
         # ended leaves the CPUs warm), and with the other pairs' nodes stopped meanwhile (their
         # timers and keepalives wake the CPUs too: with them running, one run put our idle RTT
         # below the reference's).
-        quiet: dict[str, list[float]] = {label: [] for label in labels}
-        quiet_1s: dict[str, list[float]] = {label: [] for label in labels}
-        for r in range(args.rounds):
-            for label in rotated(labels, r):
-                others = [pid for other in labels if other != label for pid in pairs[other].pids]
-                with pair.stopped(others):
-                    rtts = pair.ping_rtts(pairs[label], pair.IDLE_PINGS, 0.02)
-                    slow = pair.ping_rtts(pairs[label], SLOW_PINGS, 1.0)
-                if rtts:
-                    quiet[label].append(median(rtts))
-                if slow:
-                    quiet_1s[label].append(median(slow))
+        quiet = quiet_medians(pairs, labels, args.rounds, pair.IDLE_PINGS, 0.02)
+        quiet_1s = quiet_medians(pairs, labels, args.rounds, SLOW_PINGS, 1.0)
         for r in range(args.rounds):
             for label in rotated(labels, r):
                 try:
