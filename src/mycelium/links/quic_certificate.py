@@ -53,7 +53,7 @@ def self_signed(common_name: str) -> tuple[bytes, bytes]:
         name,
         _seq(_time(now - DAY), _time(now + VALIDITY)),
         name,
-        _seq(_seq(_EC_PUBLIC_KEY, _PRIME256V1), _der(0x03, b"\x00" + point)),
+        _seq(algorithm_id, _der(0x03, b"\x00" + point)),
         _der(0xA3, _seq(_seq(_SUBJECT_ALT_NAME, _der(0x04, alt_name)))),  # [3] extensions
     )
     signature = key.sign(tbs)  # ECDSA with SHA-256, DER-encoded

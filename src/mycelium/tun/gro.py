@@ -76,8 +76,6 @@ def _single(packet: bytes, o: int, hop: int) -> bytes:
 def coalesce(packets: Sequence[bytes]) -> list[bytes]:
     """The buffers to write for ``packets`` (IPv6 packets), in order, each behind a
     virtio_net_hdr."""
-    if len(packets) == 1:  # a lone packet (a ping after a pause) skips the run machinery
-        return [_single(packets[0], 0, -1)]
     return _coalesce(packets, 0, repeat(-1))
 
 
@@ -85,8 +83,6 @@ def coalesce_delivered(plaintexts: Sequence[bytes], hops: Sequence[int]) -> list
     """The buffers to write for packets the data plane decrypted: each plaintext is the 4-byte
     user header and the packet as its origin sent it, ``hops`` the hop limit to write into it.
     The hop limit is set while the buffers are built, so a packet is copied once, not twice."""
-    if len(plaintexts) == 1:
-        return [_single(plaintexts[0], 4, hops[0])]
     return _coalesce(plaintexts, 4, hops)
 
 
@@ -97,6 +93,8 @@ def _coalesce(packets: Sequence[bytes], o: int, hops: Iterable[int]) -> list[byt
     number, header length and options; the next sequence number; at most the run's segment
     size. The checks are slice compares against the run's first packet (no per-packet key
     building). Each packet starts at offset ``o`` of its buffer."""
+    if len(packets) == 1:  # a lone packet (a ping after a pause) skips the run machinery
+        return [_single(packets[0], o, next(iter(hops)))]
     out: list[bytes] = []
     append = out.append
     payloads: list[bytes] = []
