@@ -252,3 +252,26 @@ def test_user_data_split_only_raises_typed_errors(blob: bytes) -> None:
     except MalformedPacket:
         return
     assert blob[0] == 1 and kind == blob[1] and kind in (0, 1, 2) and payload == blob[4:]
+
+
+def test_finishing_a_buffered_tail_does_not_copy_the_chunk_that_finishes_it() -> None:
+    """A read that ends inside a packet is the rule under load: the next chunk completes it and
+    carries many more. Only the missing bytes join the tail; the packets are sliced from the
+    chunk itself (before, the whole chunk was copied into the tail and out again)."""
+    import tracemalloc
+
+    frame = encode_data(SRC, DST, 64, b"x" * 1400)
+    stream = frame * 800  # about 1.1 MB
+    decoder = StreamDecoder()
+    assert decoder.feed(stream[:700]) == []
+    chunk = stream[700:]
+    tracemalloc.start()
+    try:
+        packets = decoder.feed(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(packets) == 800 and all(p.body == b"x" * 1400 for p in packets)
+    assert decoder.buffered == 0
+    # The packets take about one chunk; with the whole chunk copied the peak was over two.
+    assert peak < 1.3 * len(chunk)

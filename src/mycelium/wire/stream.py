@@ -67,17 +67,28 @@ class StreamDecoder:
 
     def feed(self, data: bytes) -> list[Packet]:
         """Packets completed by ``data``; raises ``FramingError`` once the stream is unusable."""
-        buf = self._buf
-        if buf:
-            buf += data
-            if len(buf) < self._need:
-                return []
-            data = bytes(buf)
-            buf.clear()
-        elif type(data) is not bytes:
+        if type(data) is not bytes:
             data = bytes(data)
         out: list[Packet] = []
         pos = 0
+        buf = self._buf
+        # A buffered tail is finished with only the bytes it lacks (appending the whole chunk to
+        # it would copy the chunk twice); its header may first tell how many more it needs.
+        while buf:
+            missing = self._need - len(buf)
+            if len(data) - pos < missing:
+                buf += memoryview(data)[pos:]
+                return out
+            buf += memoryview(data)[pos : pos + missing]
+            pos += missing
+            head = bytes(buf)
+            buf.clear()
+            self._parse(head, 0, out)
+        self._parse(data, pos, out)
+        return out
+
+    def _parse(self, data: bytes, pos: int, out: list[Packet]) -> None:
+        """Append the packets in ``data[pos:]`` to ``out``; keep an unfinished tail."""
         end = len(data)
         need = OUTER_HEADER_SIZE + 1
         unpack_u32 = _U32.unpack_from
@@ -124,9 +135,8 @@ class StreamDecoder:
                     raise FramingError(f"invalid packet type {kind}")
         finally:
             if pos < end:
-                buf += memoryview(data)[pos:]
+                self._buf += memoryview(data)[pos:]
                 self._need = need
-        return out
 
     def finish(self) -> None:
         """At end of stream: a partially received packet is an error, as in the reference."""
