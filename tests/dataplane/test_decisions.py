@@ -112,3 +112,39 @@ def test_frames_still_parse_after_the_short_path() -> None:
         receiver.from_link([parse_frame(f) for f in frames], now=0.0)
     delivered = receiver.take_to_tun()
     assert [p[-1] for p in delivered] == [0, 1, 2]
+
+
+def _relayed(n: int, dst: bytes = B.address) -> list[DataPacket]:
+    """Packets from A to ``dst`` that C only relays (their bodies are opaque to it)."""
+    return [DataPacket(A.address, dst, 10, bytes([i]) * 60) for i in range(n)]
+
+
+def test_relayed_packets_ask_the_router_once_and_see_a_route_change() -> None:
+    plane, router = make_plane(C)
+    router.add(B, "nb")
+    for i in range(4):
+        plane.from_link(_relayed(2), now=0.1 * i)
+    assert router.route_calls == 1 and plane.counters.forwarded == 8
+    ((nb, frames),) = plane.take_link_batches()
+    assert nb == "nb" and [parse_frame(f).hop_limit for f in frames] == [9] * 8
+    router.add(B, "other")  # the selected next hop changed
+    plane.from_link(_relayed(1), now=0.5)
+    assert [nb for nb, _ in plane.take_link_batches()] == ["other"]
+    router.remove(B)  # gone: parked for the route query, not sent on a kept link
+    plane.from_link(_relayed(1), now=0.6)
+    assert plane.take_link_batches() == [] and plane.counters.queued == 1
+    # Kept relay decisions age like the others, so the router still sees the destination.
+    router.add(B, "nb")
+    calls = router.route_calls
+    plane.from_link(_relayed(1), now=0.7)
+    plane.from_link(_relayed(1), now=0.7 + KEEP_SECONDS)
+    assert router.route_calls == calls + 2
+
+
+def test_kept_relay_decisions_are_bounded() -> None:
+    plane, router = make_plane(C)
+    router.add(B, "nb")
+    many = [B.address[:8] + i.to_bytes(8, "big") for i in range(3000)]
+    plane.from_link([p for dst in many for p in _relayed(1, dst)], now=0.0)
+    assert plane.counters.forwarded == 3000
+    assert len(plane.kept.hops) == 1024

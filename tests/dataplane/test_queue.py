@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from dp_fakes import icmpv6_checksum_ok, identity, ipv6_packet, make_plane, parse_frame, take_frames
 from mycelium.crypto import SharedKey, shared_secret
-from mycelium.dataplane import PacketQueue, plane
+from mycelium.dataplane import PacketQueue
 from mycelium.dataplane.queue import PACKET_OVERHEAD, SUBNET_OVERHEAD
 from mycelium.subnet import Subnet
 from mycelium.wire.packet import DataPacket
@@ -19,9 +19,9 @@ A, B, C = identity("queue a"), identity("queue b"), identity("queue c")
 
 
 def test_reference_limits() -> None:
-    assert plane.ROUTE_QUEUE_PER_SUBNET == 10_000 and plane.ROUTE_QUEUE_TOTAL == 1_000_000
-    assert plane.INCOMING_QUEUE_PER_SUBNET == 100 and plane.INCOMING_QUEUE_TOTAL == 10_000
     pa, _ = make_plane(A)
+    assert (pa.route_queue.max_per_subnet, pa.route_queue.max_total) == (10_000, 1_000_000)
+    assert (pa.incoming_queue.max_per_subnet, pa.incoming_queue.max_total) == (100, 10_000)
     assert pa.route_queue.timeout == 15.0 and pa.incoming_queue.timeout == 15.0
 
 

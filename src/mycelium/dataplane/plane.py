@@ -30,7 +30,7 @@ from . import icmp
 from .counters import Counters
 from .kept import KeptDecisions
 from .packet_stats import PacketStats, Tally, entry
-from .queue import PacketQueue
+from .queue import PacketQueue, new_incoming_queue, new_route_queue
 from .replay import ReplayWindow
 
 #: Largest inner packet we put on the wire or accept from the TUN (its MTU, docs/wire.md §4.6).
@@ -39,15 +39,6 @@ MAX_INNER_PACKET = 1400
 DEFAULT_HOP_LIMIT = 64
 #: Encrypted bodies longer than this are not quoted in an out-of-band ICMP (1280 - 48).
 MAX_OOB_QUOTE = icmp.MAX_QUOTE
-
-ROUTE_QUEUE_PER_SUBNET = 10_000
-ROUTE_QUEUE_TOTAL = 1_000_000
-#: Our own safety bound (the reference has none beyond the count): 256 MiB of parked packets.
-ROUTE_QUEUE_BYTES = 256 * 1024 * 1024
-INCOMING_QUEUE_PER_SUBNET = 100
-INCOMING_QUEUE_TOTAL = 10_000
-#: Our own safety bound for the incoming queue: bodies can be 64 KiB each (64 MiB in total).
-INCOMING_QUEUE_BYTES = 64 * 1024 * 1024
 
 _HDR_L3 = b"\x01\x00\x00\x00"
 _HDR_MESSAGE = b"\x01\x01\x00\x00"
@@ -91,14 +82,8 @@ class DataPlane(Generic[N]):
         self._prefix = identity.address[:8]
         #: Our /64 network address: the source of out-of-band ICMP (docs/wire.md §5.5).
         self._network = identity.address[:8] + bytes(8)
-        if route_queue is None:
-            route_queue = PacketQueue(ROUTE_QUEUE_PER_SUBNET, ROUTE_QUEUE_TOTAL, ROUTE_QUEUE_BYTES)
-        if incoming_queue is None:
-            incoming_queue = PacketQueue(
-                INCOMING_QUEUE_PER_SUBNET, INCOMING_QUEUE_TOTAL, INCOMING_QUEUE_BYTES
-            )
-        self.route_queue = route_queue
-        self.incoming_queue = incoming_queue
+        self.route_queue = new_route_queue() if route_queue is None else route_queue
+        self.incoming_queue = new_incoming_queue() if incoming_queue is None else incoming_queue
         self._allow: AllowList | None = None
         #: What the router and the key cache said per address, while ``router.version`` holds.
         self.kept: KeptDecisions[N] = KeptDecisions()
@@ -279,11 +264,13 @@ class DataPlane(Generic[N]):
         route = self.router.route
         links = self._to_links
         c = self.counters
-        # Cipher and replay window by source (L3 delivery, the hot path), kept across batches
-        # while the route table stays the same (dataplane/kept.py).
+        # Cipher and replay window by source (L3 delivery, the hot path) and the link towards a
+        # destination we relay to, kept across batches while the route table stays the same
+        # (dataplane/kept.py).
         kept = self.kept
         kept.check(self.router.version, now)
         opened = kept.opens
+        hops = kept.hops
         replay = self.replay
         generation = replay.generation_size
         to_tun = self._delivered.append
@@ -337,18 +324,21 @@ class DataPlane(Generic[N]):
                 else:
                     self._deliver_plain(src, dst, hop, plain)
                 continue
-            decision = route(dst, now, False)
-            if type(decision) is Forward:
-                body = p.body
-                frame = b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | hop), src, dst, body))
-                frames = links.get(decision.neighbour)
-                if frames is None:
-                    links[decision.neighbour] = [frame]
-                else:
-                    frames.append(frame)
-                c.forwarded += 1
+            neighbour = hops.get(dst)
+            if neighbour is None:
+                decision = route(dst, now, False)
+                if type(decision) is not Forward:
+                    self._forward_slow(decision, DataPacket(src, dst, hop, body), now)
+                    continue
+                neighbour = decision.neighbour
+                kept.keep_hop(dst, neighbour)
+            frame = b"".join((DATA_OUTER, _LEN_HOP((size << 8) | hop), src, dst, body))
+            frames = links.get(neighbour)
+            if frames is None:
+                links[neighbour] = [frame]
             else:
-                self._forward_slow(decision, DataPacket(src, dst, hop, p.body), now)
+                frames.append(frame)
+            c.forwarded += 1
         c.delivered += delivered
         c.routed_local += local
         self.packet_stats.add(counts)

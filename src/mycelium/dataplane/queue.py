@@ -24,6 +24,14 @@ from typing import Any
 
 from ..subnet import Subnet
 
+ROUTE_QUEUE_PER_SUBNET = 10_000
+ROUTE_QUEUE_TOTAL = 1_000_000
+#: Our own safety bound (the reference has none beyond the count): 256 MiB of parked packets.
+ROUTE_QUEUE_BYTES = 256 * 1024 * 1024
+INCOMING_QUEUE_PER_SUBNET = 100
+INCOMING_QUEUE_TOTAL = 10_000
+#: Our own safety bound for the incoming queue: bodies can be 64 KiB each (64 MiB in total).
+INCOMING_QUEUE_BYTES = 64 * 1024 * 1024
 #: Route query timeout of the reference (``ROUTE_QUERY_TIMEOUT``).
 QUERY_TIMEOUT = 15.0
 #: Bytes charged on top of each packet's size, and for each /64 with packets parked.
@@ -133,3 +141,13 @@ class PacketQueue:
 
     def __iter__(self) -> Iterator[Subnet]:
         return iter(list(self._lists))
+
+
+def new_route_queue() -> PacketQueue:
+    """The route queue with the reference's bounds (and our byte bound)."""
+    return PacketQueue(ROUTE_QUEUE_PER_SUBNET, ROUTE_QUEUE_TOTAL, ROUTE_QUEUE_BYTES)
+
+
+def new_incoming_queue() -> PacketQueue:
+    """The incoming queue with the reference's bounds (and our byte bound)."""
+    return PacketQueue(INCOMING_QUEUE_PER_SUBNET, INCOMING_QUEUE_TOTAL, INCOMING_QUEUE_BYTES)
