@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,26 +94,32 @@ def start(
         raise
 
 
+def interpreter(binary: str) -> str | None:
+    """The Python a console script runs on (its ``#!`` line); None: not a Python script."""
+    try:
+        with open(shutil.which(binary) or binary, "rb") as script:
+            first = script.readline()
+    except OSError:
+        return None
+    if not first.startswith(b"#!") or b"python" not in first:
+        return None
+    return first[2:].decode().strip()
+
+
 def runtime(binary: str) -> dict[str, Any] | None:
     """What runs our ``mycelium`` script: the interpreter (resolved past the venv) and its
     version, and whether the data plane is the mypyc-compiled one. None: not ours, or its
     interpreter cannot tell. The interpreter's build counts: an optimised one (PGO and LTO)
     answered idle pings 0.07 ms sooner than a plain one (docs/architecture.md §6)."""
-    try:
-        with open(binary, "rb") as script:
-            first = script.readline()
-    except OSError:
-        return None
-    if not first.startswith(b"#!") or b"python" not in first:
+    python = interpreter(binary)
+    if python is None:
         return None
     probe = (
         "import os, sys, mycelium.dataplane.plane as p; "
         "print(os.path.realpath(sys.executable), sys.version.split()[0], "
         "not p.__file__.endswith('.py'))"
     )
-    done = subprocess.run(
-        [first[2:].decode().strip(), "-c", probe], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
     fields = done.stdout.split()
     if len(fields) != 3 or fields[2] not in ("True", "False"):
         return None

@@ -19,12 +19,21 @@ from runner import RESULTS, argument_parser, median, report
 
 
 def profiled(binary: str, out: Path, wrapper: Path) -> str:
-    """A wrapper script running ``binary`` (a Python console script) under cProfile."""
+    """A wrapper script running ``binary`` (one of our console scripts) under cProfile. The node
+    runs in the wrapper's own process: the console script would replace its process with a
+    fresh interpreter (``cli/serve.py``) and leave the profiler behind."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    script = shutil.which(binary) or binary
-    wrapper.write_text(
-        f'#!/bin/sh\nexec {sys.executable} -m cProfile -o {out.resolve()} {script} "$@"\n'
+    group = "private_cli" if Path(binary).name == "mycelium-private" else "cli"
+    program = wrapper.with_suffix(".py")
+    program.write_text(
+        "import cProfile, sys\n"
+        f"from mycelium.cli.main import {group}, normalise\n"
+        "# click's group exits through SystemExit, which cProfile.run catches before writing.\n"
+        f"cProfile.run(\"{group}(normalise(sys.argv[1:]), 'mycelium', obj={{}})\", "
+        f"{str(out.resolve())!r})\n"
     )
+    python = pair.interpreter(binary) or sys.executable
+    wrapper.write_text(f'#!/bin/sh\nexec {python} {program} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
 
