@@ -192,6 +192,22 @@ def idle_rss_mb(pair: Pair) -> float:
     return max(rss_mb(pid) for pid in pair.pids)
 
 
+@contextmanager
+def iperf3_server(ns: str) -> Iterator[None]:
+    """A one-shot iperf3 server on port 5201 in ``ns``, listening by the time the body runs."""
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", ns, "iperf3", "-s", "-1", "-p", "5201"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.3)
+        yield
+    finally:
+        server.kill()
+        server.wait()
+
+
 def bulk(pair: Pair, seconds: float, *, address: str | None = None) -> dict[str, Any]:
     """One iperf3 TCP run from ``b`` to ``a`` across the overlay (or to ``address``), with pings
     running alongside it; figures of that run."""
@@ -199,13 +215,7 @@ def bulk(pair: Pair, seconds: float, *, address: str | None = None) -> dict[str,
     idle = ping_rtts(pair, IDLE_PINGS, 0.02, target)
     with cpus_awake():
         awake = ping_rtts(pair, IDLE_PINGS, 0.02, target)
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", pair.a.ns, "iperf3", "-s", "-1", "-p", "5201"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.3)
+    with iperf3_server(pair.a.ns):
         packets0, drops0 = tun_tx(pair, pair.b)
         cpu0 = cpu_seconds(pair.pids)
         command = ["iperf3", "-c", target, "-p", "5201", "-t", str(seconds), "-J"]
@@ -221,9 +231,6 @@ def bulk(pair: Pair, seconds: float, *, address: str | None = None) -> dict[str,
         stdout, _ = client.communicate(timeout=seconds + 60)
         cpu1 = cpu_seconds(pair.pids)
         packets1, drops1 = tun_tx(pair, pair.b)
-    finally:
-        server.kill()
-        server.wait()
     result = json.loads(stdout)
     if "error" in result:
         raise RuntimeError(f"iperf3 across {pair.label}: {result['error']}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -83,20 +82,11 @@ def pid(node: NodeProcess) -> int:
 
 def transfer(line: Line, seconds: float) -> dict[str, Any]:
     """One iperf3 TCP run from c to a, across the relay."""
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", line.a.ns, "iperf3", "-s", "-1", "-p", "5201"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.3)
+    with pair.iperf3_server(line.a.ns):
         relay0, ends0 = cpu_seconds([pid(line.relay)]), cpu_seconds([pid(line.a), pid(line.c)])
         command = ["iperf3", "-c", line.a.address, "-p", "5201", "-t", str(seconds), "-J"]
         done = line.net.exec(line.c.ns, *command, check=False, timeout=seconds + 60)
         relay1, ends1 = cpu_seconds([pid(line.relay)]), cpu_seconds([pid(line.a), pid(line.c)])
-    finally:
-        server.kill()
-        server.wait()
     result = json.loads(done.stdout)
     if "error" in result:
         raise RuntimeError(f"iperf3: {result['error']}")

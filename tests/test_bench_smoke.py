@@ -6,13 +6,11 @@ tests (tests/netns/)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from bench_runs import run_bench
 
 SMALL = {
     "codec": ["--runs", "1", "--frames", "500"],
@@ -34,15 +32,7 @@ SMALL = {
 def test_benchmark_runs(name: str, tmp_path: Path) -> None:
     out = tmp_path / f"{name}.json"
     args = SMALL[name] + ([] if name == "fuzz" else ["--out", str(out)])
-    done = subprocess.run(
-        [sys.executable, str(BENCH / f"{name}.py"), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    done = run_bench(name, args, tmp_path)
     if name == "fuzz":
         (total,) = [line.split() for line in done.stdout.splitlines() if line.startswith("total")]
         assert total[-2:] == ["0", "0"], done.stdout[-2000:]  # crashes, desyncs

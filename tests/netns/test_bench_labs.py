@@ -7,28 +7,17 @@ from __future__ import annotations
 import json
 import pstats
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from bench_runs import run_bench
 from netns.harness import Network
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def bench(name: str, *args: str, cwd: Path) -> dict:
     out = cwd / f"{name}.json"
-    done = subprocess.run(
-        [sys.executable, str(BENCH / f"{name}.py"), *args, "--out", str(out)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    run_bench(name, [*args, "--out", str(out)], cwd)
     return json.loads(out.read_text())
 
 
