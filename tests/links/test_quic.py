@@ -211,3 +211,23 @@ async def test_one_read_per_wake_up_and_none_that_finds_the_socket_empty() -> No
             await wait_for(lambda n=i + 2: len(server_side.packets) == n)
         await asyncio.sleep(0.05)  # the client's last ACKs
         assert counting.reads >= 10 and counting.empty == 0
+
+
+def test_packets_are_parsed_for_the_packet_log_only_when_one_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qh3.quic.connection import QuicConnection
+    from qh3.quic.logger import QuicLogger
+
+    parsed: list[str] = []
+    monkeypatch.setattr(
+        QuicConnection, "_log_packets", lambda self, event, data: parsed.append(event)
+    )
+    config = quic_link._configuration(is_client=True)
+    quiet = quic_link._new_connection(config)
+    quiet.connect(("::1", 9651), now=0.0)
+    assert quiet.datagrams_to_send(0.0) and parsed == []
+    config.quic_logger = QuicLogger()
+    logged = quic_link._new_connection(config)
+    logged.connect(("::1", 9651), now=0.0)
+    assert logged.datagrams_to_send(0.0) and "packet_sent" in parsed
