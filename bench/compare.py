@@ -42,6 +42,7 @@ CONFIGS: dict[str, tuple[str, str, str]] = {
     "ours-to-ref-quic": ("quic", "ref", "ours"),
     "ref-to-ours-quic": ("quic", "ours", "ref"),
     "ours-to-ref-tcp": ("tcp", "ref", "ours"),
+    "ref-to-ours-tcp": ("tcp", "ours", "ref"),
 }
 DEFAULT = ["ref-tcp", "ours-tcp", "ref-quic", "ours-quic"]
 #: Pings one second apart per pair and round on the quiet machine. The other pairs stand
