@@ -26,7 +26,6 @@ from .tlv import Tlv, decode_tlv
 Packet = DataPacket | Tlv
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
-_NEED_MORE = -1
 
 
 def _decode_control_body(body: bytes) -> Tlv:
@@ -50,7 +49,7 @@ class StreamDecoder:
     in place until the packet it starts is complete, so a slow sender costs linear time.
     """
 
-    __slots__ = ("_buf", "_need", "dropped", "last_error")
+    __slots__ = ("_buf", "_fatal", "_need", "dropped", "last_error")
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -60,6 +59,8 @@ class StreamDecoder:
         self.dropped = 0
         #: Why the last one was skipped (a string: holding the exception would pin the buffer).
         self.last_error = ""
+        #: Why the stream became unusable; every later feed raises it again (no resync).
+        self._fatal = ""
 
     @property
     def buffered(self) -> int:
@@ -67,6 +68,8 @@ class StreamDecoder:
 
     def feed(self, data: bytes) -> list[Packet]:
         """Packets completed by ``data``; raises ``FramingError`` once the stream is unusable."""
+        if self._fatal:
+            raise FramingError(self._fatal)
         if type(data) is not bytes:
             data = bytes(data)
         out: list[Packet] = []
@@ -92,51 +95,51 @@ class StreamDecoder:
         end = len(data)
         need = OUTER_HEADER_SIZE + 1
         unpack_u32 = _U32.unpack_from
-        try:
-            while end - pos > OUTER_HEADER_SIZE:
-                if data[pos] != PROTOCOL_VERSION:
-                    raise FramingError(f"unknown protocol version {data[pos]}")
-                kind = data[pos + 1]
-                if kind == TYPE_DATA:
-                    start = pos + OUTER_HEADER_SIZE + DATA_HEADER_SIZE
-                    if start > end:
-                        need = start - pos
-                        break
-                    word = unpack_u32(data, pos + 4)[0]
-                    stop = start + ((word >> 8) & 0xFFFF)
-                    if stop > end:
-                        need = stop - pos
-                        break
-                    out.append(
-                        DataPacket(
-                            data[pos + 8 : pos + 24],
-                            data[pos + 24 : start],
-                            word & 0xFF,
-                            data[start:stop],
-                        )
+        while end - pos > OUTER_HEADER_SIZE:
+            if data[pos] != PROTOCOL_VERSION:
+                self._fatal = f"unknown protocol version {data[pos]}"
+                raise FramingError(self._fatal)
+            kind = data[pos + 1]
+            if kind == TYPE_DATA:
+                start = pos + OUTER_HEADER_SIZE + DATA_HEADER_SIZE
+                if start > end:
+                    need = start - pos
+                    break
+                word = unpack_u32(data, pos + 4)[0]
+                stop = start + ((word >> 8) & 0xFFFF)
+                if stop > end:
+                    need = stop - pos
+                    break
+                out.append(
+                    DataPacket(
+                        data[pos + 8 : pos + 24],
+                        data[pos + 24 : start],
+                        word & 0xFF,
+                        data[start:stop],
                     )
-                    pos = stop
-                elif kind == TYPE_CONTROL:
-                    start = pos + OUTER_HEADER_SIZE
-                    if start + BABEL_HEADER_SIZE > end:
-                        need = start + BABEL_HEADER_SIZE - pos
-                        break
-                    stop = start + BABEL_HEADER_SIZE + _U16.unpack_from(data, start + 2)[0]
-                    if stop > end:
-                        need = stop - pos
-                        break
-                    try:
-                        out.append(_decode_control_body(data[start:stop]))
-                    except MalformedPacket as exc:
-                        self.dropped += 1
-                        self.last_error = str(exc)
-                    pos = stop
-                else:
-                    raise FramingError(f"invalid packet type {kind}")
-        finally:
-            if pos < end:
-                self._buf += memoryview(data)[pos:]
-                self._need = need
+                )
+                pos = stop
+            elif kind == TYPE_CONTROL:
+                start = pos + OUTER_HEADER_SIZE
+                if start + BABEL_HEADER_SIZE > end:
+                    need = start + BABEL_HEADER_SIZE - pos
+                    break
+                stop = start + BABEL_HEADER_SIZE + _U16.unpack_from(data, start + 2)[0]
+                if stop > end:
+                    need = stop - pos
+                    break
+                try:
+                    out.append(_decode_control_body(data[start:stop]))
+                except MalformedPacket as exc:
+                    self.dropped += 1
+                    self.last_error = str(exc)
+                pos = stop
+            else:
+                self._fatal = f"invalid packet type {kind}"
+                raise FramingError(self._fatal)
+        if pos < end:
+            self._buf += memoryview(data)[pos:]
+            self._need = need
 
     def finish(self) -> None:
         """At end of stream: a partially received packet is an error, as in the reference."""
