@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 import pair
-from runner import argument_parser, median, report
+from runner import argument_parser, median, ratio, report, rotated, summarise_rounds
 
 REFERENCE = os.environ.get("MYCELIUM_REFERENCE_BIN", "")
 OURS = pair.MYCELIUM
@@ -64,28 +64,6 @@ FIGURES = [
 
 def binary(kind: str) -> str:
     return REFERENCE if kind == "ref" else OURS
-
-
-def rotated(labels: list[str], r: int) -> list[str]:
-    """Round ``r``'s order: each configuration goes first in turn."""
-    k = r % len(labels)
-    return labels[k:] + labels[:k]
-
-
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [r for r in runs if "error" not in r]
-    out: dict[str, Any] = {"rounds_ok": len(ok), "rounds": len(runs)}
-    for key in FIGURES:
-        values = [r[key] for r in ok if r.get(key) is not None]
-        out[key] = round(median(values), 3) if values else None
-    errors = [r["error"] for r in runs if "error" in r]
-    if errors:
-        out["errors"] = errors
-    return out
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a is not None and b else None
 
 
 def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -185,7 +163,7 @@ def main() -> None:
     finally:
         for running in pairs.values():
             running.close()
-    summary = {label: summarise(results) for label, results in runs.items()}
+    summary = {label: summarise_rounds(results, FIGURES) for label, results in runs.items()}
     for label in summary:
         summary[label]["rss_at_rest_mb"] = round(at_rest.get(label, 0.0), 1)
         summary[label]["rtt_quiet_ms"] = round(median(quiet[label]), 3) if quiet[label] else None

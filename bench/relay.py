@@ -27,7 +27,7 @@ from typing import Any
 
 import pair
 from netns.harness import Network, NodeProcess
-from runner import argument_parser, cpu_seconds, median, report
+from runner import argument_parser, cpu_seconds, ratio, report, rotated, summarise_rounds
 
 REFERENCE = os.environ.get("MYCELIUM_REFERENCE_BIN", "")
 #: label -> (ends, relay): "ref" is the reference binary, "ours" ours.
@@ -118,7 +118,7 @@ def main() -> None:
             lines[label] = start(i, binaries[ends], binaries[relay])
         time.sleep(2)
         for r in range(args.rounds):
-            for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+            for label in rotated(labels, r):
                 try:
                     result = transfer(lines[label], args.seconds)
                 except Exception as exc:  # a failing configuration must not stop the others
@@ -128,26 +128,16 @@ def main() -> None:
     finally:
         for line in lines.values():
             line.close()
-    summary = {
-        label: {
-            key: median(v[key] for v in results if v.get(key) is not None)
-            if any(v.get(key) is not None for v in results)
-            else None
-            for key in FIGURES
-        }
-        for label, results in runs.items()
-    }
+    summary = {label: summarise_rounds(results, FIGURES) for label, results in runs.items()}
     print()
     print(f"{'median':16}", *(f"{k:>20}" for k in FIGURES))
     for label, figures in summary.items():
         print(f"{label:16}", *(f"{figures[k]!s:>20}" for k in FIGURES))
-    ratios: dict[str, float] = {}
+    ratios: dict[str, float | None] = {}
     for label in ("ours", "ours-relays-ref"):
         if label in summary and "ref" in summary:
             for key in ("gbit_s", "relay_cpu_s_per_gb"):
-                ours, ref = summary[label][key], summary["ref"][key]
-                if ours is not None and ref:
-                    ratios[f"{label}_{key}_over_ref"] = round(ours / ref, 3)
+                ratios[f"{label}_{key}_over_ref"] = ratio(summary[label][key], summary["ref"][key])
     for key, value in ratios.items():
         print(f"{key:40} {value}")
     report(

@@ -34,6 +34,30 @@ def percentile(values: Iterable[float], fraction: float) -> float:
     return float(ordered[rank])
 
 
+def rotated(labels: list[str], r: int) -> list[str]:
+    """Round ``r``'s order of interleaved configurations: each goes first in turn."""
+    k = r % len(labels)
+    return labels[k:] + labels[:k]
+
+
+def summarise_rounds(runs: list[dict[str, Any]], figures: list[str]) -> dict[str, Any]:
+    """Median of each figure over the rounds that did not fail, and the failures."""
+    ok = [r for r in runs if "error" not in r]
+    out: dict[str, Any] = {"rounds_ok": len(ok), "rounds": len(runs)}
+    for key in figures:
+        values = [r[key] for r in ok if r.get(key) is not None]
+        out[key] = round(median(values), 3) if values else None
+    errors = [r["error"] for r in runs if "error" in r]
+    if errors:
+        out["errors"] = errors
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """``a / b`` to three places; None when either is missing (or ``b`` is zero)."""
+    return round(a / b, 3) if a is not None and b else None
+
+
 def rates(work: Callable[[], int], runs: int) -> list[float]:
     """Items per second of ``runs`` calls of ``work`` (which returns how many items it did)."""
     out = []
