@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,25 @@ def wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(unpacked)
     return unpacked
+
+
+def test_the_compiled_modules_declare_their_constants_final() -> None:
+    """A module constant that is not ``Final`` is looked up in the module's dict at every read,
+    even in compiled code (docs/architecture.md §6): one per packet in the hot loops."""
+    plain = []
+    for module in COMPILED:
+        tree = ast.parse((REPO / "src" / f"{module}.py").read_text())
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if isinstance(node, ast.AnnAssign) and "Final" not in ast.unparse(node.annotation):
+                targets = [node.target]
+            plain += [
+                f"{module}: {name.id}"
+                for name in targets
+                if isinstance(name, ast.Name) and re.fullmatch(r"_?[A-Z][A-Z0-9_]*", name.id)
+            ]
+    assert "mycelium/dataplane/plane" in COMPILED  # the list was read, not empty
+    assert plain == []
 
 
 def test_the_wheel_holds_the_compiled_modules_and_their_sources(wheel_dir: Path) -> None:

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-NONCE_SIZE = 12
-TAG_SIZE = 16
+NONCE_SIZE: Final = 12
+TAG_SIZE: Final = 16
 #: Smallest body a receiver will try to open: 4-byte user header + tag + nonce.
-MIN_SEALED_SIZE = 4 + TAG_SIZE + NONCE_SIZE
+MIN_SEALED_SIZE: Final = 4 + TAG_SIZE + NONCE_SIZE
 
 
 try:

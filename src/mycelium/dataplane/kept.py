@@ -9,7 +9,7 @@ ACK) costs what a packet inside a batch does, and a relay asks the router once p
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic
+from typing import Final, Generic
 
 from ..routing.decisions import N
 from .replay import Window
@@ -19,9 +19,9 @@ from .replay import Window
 #: routing/constants.py ``ROUTE_ALMOST_EXPIRED``, so it gets at least two looks at it in time).
 #: Longer than the interval of a plain ``ping`` (1 s): with one second, every such ping took
 #: the slow path on both nodes, 0.13 ms more round trip than kept decisions.
-KEEP_SECONDS = 5.0
+KEEP_SECONDS: Final = 5.0
 #: At most this many of each kind are kept.
-KEEP_MAX = 1024
+KEEP_MAX: Final = 1024
 
 Cipher = Callable[[bytes, bytes, None], bytes]
 

@@ -14,9 +14,9 @@ hashing; ``entry`` is only called when the flow changes.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-DEFAULT_LIMIT = 10_000
+DEFAULT_LIMIT: Final = 10_000
 
 #: (src, dst) -> [packets, bytes] for one batch.
 Tally = dict[tuple[bytes, bytes], list[int]]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any, Generic
+from typing import Any, Final, Generic
 
 from cryptography.exceptions import InvalidTag
 
@@ -34,25 +34,25 @@ from .queue import PacketQueue, new_incoming_queue, new_route_queue
 from .replay import ReplayWindow
 
 #: Largest inner packet we put on the wire or accept from the TUN (its MTU, docs/wire.md §4.6).
-MAX_INNER_PACKET = 1400
+MAX_INNER_PACKET: Final = 1400
 #: Hop limit of message and out-of-band ICMP packets we originate.
-DEFAULT_HOP_LIMIT = 64
+DEFAULT_HOP_LIMIT: Final = 64
 #: Encrypted bodies longer than this are not quoted in an out-of-band ICMP (1280 - 48).
-MAX_OOB_QUOTE = icmp.MAX_QUOTE
+MAX_OOB_QUOTE: Final = icmp.MAX_QUOTE
 
-_HDR_L3 = b"\x01\x00\x00\x00"
-_HDR_MESSAGE = b"\x01\x01\x00\x00"
-_HDR_ICMP = b"\x01\x02\x00\x00"
-_USER_VERSION = 1
-_TYPE_L3 = 0
-_TYPE_MESSAGE = 1
-_TYPE_ICMP = 2
-_NONCE = 12
-_NONCE_POOL = _NONCE * 512
+_HDR_L3: Final = b"\x01\x00\x00\x00"
+_HDR_MESSAGE: Final = b"\x01\x01\x00\x00"
+_HDR_ICMP: Final = b"\x01\x02\x00\x00"
+_USER_VERSION: Final = 1
+_TYPE_L3: Final = 0
+_TYPE_MESSAGE: Final = 1
+_TYPE_ICMP: Final = 2
+_NONCE: Final = 12
+_NONCE_POOL: Final = _NONCE * 512
 #: A sealed body is the plaintext (4-byte user header + packet) + 16-byte tag + 12-byte nonce.
-_SEAL_OVERHEAD = 4 + 16 + _NONCE
-_LEN_HOP = struct.Struct("!I").pack
-_HOP_BYTE = [bytes((i,)) for i in range(256)]
+_SEAL_OVERHEAD: Final = 4 + 16 + _NONCE
+_LEN_HOP: Final = struct.Struct("!I").pack
+_HOP_BYTE: Final = [bytes((i,)) for i in range(256)]
 
 #: A packet we originate, parked until its route appears: (user header, payload, src, dst, hop).
 _Unsealed = tuple[bytes, bytes, bytes, bytes, int]

@@ -19,14 +19,16 @@ authenticated packets from that /64 came in between; anything older gets through
 
 from __future__ import annotations
 
+from typing import Final
+
 from ..crypto import NONCE_SIZE
 
 #: Nonces per generation; a source keeps two (the window is at least this many packets).
-GENERATION_SIZE = 1024
+GENERATION_SIZE: Final = 1024
 #: Age at which the current generation rotates (the window is at least this long).
-GENERATION_SECONDS = 30.0
+GENERATION_SECONDS: Final = 30.0
 #: Sources (/64s) remembered at once.
-MAX_SOURCES = 128
+MAX_SOURCES: Final = 128
 
 
 class Window:

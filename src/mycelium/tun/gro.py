@@ -20,28 +20,29 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Sequence
 from itertools import repeat
+from typing import Final
 
 from ..checksum import ones_sum
 
 #: ``struct virtio_net_hdr`` (little-endian, as the kernel uses it on little-endian hosts
 #: without TUNSETVNETBE): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset.
-VNET_HDR = struct.Struct("<BBHHHH")
-VNET_HDR_LEN = VNET_HDR.size
-PLAIN_HDR = bytes(VNET_HDR_LEN)
+VNET_HDR: Final = struct.Struct("<BBHHHH")
+VNET_HDR_LEN: Final = VNET_HDR.size
+PLAIN_HDR: Final = bytes(VNET_HDR_LEN)
 
-_NEEDS_CSUM = 1
-_GSO_TCPV6 = 4
-_IPV6_LEN = 40
-_TCP_CSUM_OFFSET = 16
-_ACK = 0x10
-_PSH = 0x08
+_NEEDS_CSUM: Final = 1
+_GSO_TCPV6: Final = 4
+_IPV6_LEN: Final = 40
+_TCP_CSUM_OFFSET: Final = 16
+_ACK: Final = 0x10
+_PSH: Final = 0x08
 #: Largest IPv6 payload length a super-packet may declare.
-_MAX_PAYLOAD = 65535
+_MAX_PAYLOAD: Final = 65535
 #: The kernel's cap on segments in one GSO packet (``gso_max_segs`` of a TUN device is higher,
 #: but 64 already keeps every super-packet under 64 KiB at the overlay MTU).
-_MAX_SEGMENTS = 64
-_SEQ = struct.Struct("!I")
-_HOP_BYTE = [bytes((i,)) for i in range(256)]
+_MAX_SEGMENTS: Final = 64
+_SEQ: Final = struct.Struct("!I")
+_HOP_BYTE: Final = [bytes((i,)) for i in range(256)]
 
 
 def _pseudo_header_sum(packet: bytes | bytearray, tcp_length: int) -> int:

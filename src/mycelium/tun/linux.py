@@ -17,19 +17,20 @@ import fcntl
 import os
 import struct
 from collections.abc import Sequence
+from typing import Final
 
 from .errors import TunError
 from .gro import VNET_HDR_LEN, coalesce, coalesce_delivered
 from .netconf import configure
 
-TUNSETIFF = 0x400454CA
-IFF_TUN = 0x0001
-IFF_NO_PI = 0x1000
-IFF_VNET_HDR = 0x4000
-IFNAMSIZ = 16
+TUNSETIFF: Final = 0x400454CA
+IFF_TUN: Final = 0x0001
+IFF_NO_PI: Final = 0x1000
+IFF_VNET_HDR: Final = 0x4000
+IFNAMSIZ: Final = 16
 
-DEFAULT_NAME = "mycelium"
-DEFAULT_MTU = 1400
+DEFAULT_NAME: Final = "mycelium"
+DEFAULT_MTU: Final = 1400
 #: Packets the kernel may hold for us to read (the ring behind the TUN's transmit side; the
 #: kernel default is 500). A TCP sender may keep up to ``tcp_limit_output_bytes`` (4 MB on current
 #: kernels, 1 ms of its pacing rate in practice) below its socket; without segmentation offload
@@ -38,9 +39,9 @@ DEFAULT_MTU = 1400
 #: a whole such allowance. (The reference reads 64 KB super-packets with TSO instead, so its 500
 #: slots hold far more; segmenting and checksumming them in Python costs more CPU than the one
 #: read per packet it saves.)
-TX_QUEUE_LEN = 4096
+TX_QUEUE_LEN: Final = 4096
 #: The overlay prefix length configured on the interface (400::/7).
-OVERLAY_PREFIX_LEN = 7
+OVERLAY_PREFIX_LEN: Final = 7
 
 
 class TunDevice:

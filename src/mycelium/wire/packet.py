@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 from .tlv import Tlv, encode_tlv
 
-PROTOCOL_VERSION = 1
-TYPE_DATA = 0
-TYPE_CONTROL = 1
-BABEL_MAGIC = 42
-BABEL_VERSION = 3
+PROTOCOL_VERSION: Final = 1
+TYPE_DATA: Final = 0
+TYPE_CONTROL: Final = 1
+BABEL_MAGIC: Final = 42
+BABEL_VERSION: Final = 3
 
-OUTER_HEADER_SIZE = 4
+OUTER_HEADER_SIZE: Final = 4
 #: Size of the data packet header that follows the outer header.
-DATA_HEADER_SIZE = 36
-BABEL_HEADER_SIZE = 4
-MAX_DATA_BODY = 0xFFFF
+DATA_HEADER_SIZE: Final = 36
+BABEL_HEADER_SIZE: Final = 4
+MAX_DATA_BODY: Final = 0xFFFF
 
-DATA_OUTER = bytes((PROTOCOL_VERSION, TYPE_DATA, 0, 0))
-CONTROL_HEADER = bytes((PROTOCOL_VERSION, TYPE_CONTROL, 0, 0))
-_LENGTH_HOP = struct.Struct("!I")
-_BABEL = struct.Struct("!BBH")
+DATA_OUTER: Final = bytes((PROTOCOL_VERSION, TYPE_DATA, 0, 0))
+CONTROL_HEADER: Final = bytes((PROTOCOL_VERSION, TYPE_CONTROL, 0, 0))
+_LENGTH_HOP: Final = struct.Struct("!I")
+_BABEL: Final = struct.Struct("!BBH")
 
 
 @dataclass(slots=True, init=False)

@@ -8,6 +8,7 @@ and counted, so one bad TLV never costs the packets after it.
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from .errors import FramingError, MalformedPacket
 from .packet import (
@@ -24,8 +25,8 @@ from .packet import (
 from .tlv import Tlv, decode_tlv
 
 Packet = DataPacket | Tlv
-_U16 = struct.Struct("!H")
-_U32 = struct.Struct("!I")
+_U16: Final = struct.Struct("!H")
+_U32: Final = struct.Struct("!I")
 
 
 def _decode_control_body(body: bytes) -> Tlv:
