@@ -12,7 +12,6 @@ everything unusual is a counted drop. Outputs are drained with the ``take_*`` me
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Generic
 
@@ -51,7 +50,6 @@ _NONCE: Final = 12
 _NONCE_POOL: Final = _NONCE * 512
 #: A sealed body is the plaintext (4-byte user header + packet) + 16-byte tag + 12-byte nonce.
 _SEAL_OVERHEAD: Final = 4 + 16 + _NONCE
-_LEN_HOP: Final = struct.Struct("!I").pack
 _HOP_BYTE: Final = [bytes((i,)) for i in range(256)]
 
 #: A packet we originate, parked until its route appears: (user header, payload, src, dst, hop).
@@ -206,7 +204,7 @@ class DataPlane(Generic[N]):
                 self._refill_nonces()
                 iv = nonce()
             pair = pkt[8:40]
-            word = _LEN_HOP(((n + _SEAL_OVERHEAD) << 8) | (hop - 1))
+            word = (((n + _SEAL_OVERHEAD) << 8) | (hop - 1)).to_bytes(4, "big")
             sealed = encrypt(iv, _HDR_L3 + pkt, None)
             frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
             if pair != run_pair:
@@ -332,7 +330,7 @@ class DataPlane(Generic[N]):
                     continue
                 neighbour = decision.neighbour
                 kept.keep_hop(dst, neighbour)
-            frame = b"".join((DATA_OUTER, _LEN_HOP((size << 8) | hop), src, dst, body))
+            frame = b"".join((DATA_OUTER, ((size << 8) | hop).to_bytes(4, "big"), src, dst, body))
             frames = links.get(neighbour)
             if frames is None:
                 links[neighbour] = [frame]
@@ -413,7 +411,9 @@ class DataPlane(Generic[N]):
                 return None
             body = key.seal(header + payload, self._nonce())
             hop -= 1  # the origin's own router step (docs/wire.md §4.5)
-            frame = b"".join((DATA_OUTER, _LEN_HOP((len(body) << 8) | hop), src, dst, body))
+            frame = b"".join(
+                (DATA_OUTER, ((len(body) << 8) | hop).to_bytes(4, "big"), src, dst, body)
+            )
             self.packet_stats.record(src, dst, len(body))
             frames = self._to_links.get(decision.neighbour)
             if frames is None:

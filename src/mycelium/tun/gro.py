@@ -41,8 +41,13 @@ _MAX_PAYLOAD: Final = 65535
 #: The kernel's cap on segments in one GSO packet (``gso_max_segs`` of a TUN device is higher,
 #: but 64 already keeps every super-packet under 64 KiB at the overlay MTU).
 _MAX_SEGMENTS: Final = 64
-_SEQ: Final = struct.Struct("!I")
 _HOP_BYTE: Final = [bytes((i,)) for i in range(256)]
+
+
+def _u32(data: bytes, i: int) -> int:
+    """The big-endian u32 at ``data[i]``: four byte loads once compiled, where struct's
+    ``unpack_from`` is a call and a tuple per packet."""
+    return data[i] << 24 | data[i + 1] << 16 | data[i + 2] << 8 | data[i + 3]
 
 
 def _pseudo_header_sum(packet: bytes | bytearray, tcp_length: int) -> int:
@@ -103,7 +108,6 @@ def _coalesce(packets: Sequence[bytes], o: int, hops: Iterable[int]) -> list[byt
     hl = mss = next_seq = room = run_hop = 0
     fixed0 = fixed1 = ack = options = head44 = b""
     first_len = -1  # the run's first packet's length while a run is open
-    seq_of = _SEQ.unpack_from
     # Offsets of the fields checked, in the buffer.
     at_len, at_nh, at_addr_end, at_seq, at_ack_end = o + 4, o + 6, o + 44, o + 44, o + 53
     at_off, at_flags, at_opts, min_len = o + 52, o + 53, o + 60, o + _IPV6_LEN + 20
@@ -117,7 +121,7 @@ def _coalesce(packets: Sequence[bytes], o: int, hops: Iterable[int]) -> list[byt
             n == first_len
             and hop == run_hop
             and packet[o:at_addr_end] == head44
-            and seq_of(packet, at_seq)[0] == next_seq
+            and _u32(packet, at_seq) == next_seq
             and packet[at_seq + 4 : at_ack_end] == ack
             and packet[at_flags] | _PSH == _ACK | _PSH
             and packet[at_opts : o + hl] == options
@@ -143,7 +147,7 @@ def _coalesce(packets: Sequence[bytes], o: int, hops: Iterable[int]) -> list[byt
             h = _IPV6_LEN + (packet[at_off] >> 4) * 4
             payload = n - o - h
             if payload > 0 and h >= _IPV6_LEN + 20:
-                seq = seq_of(packet, at_seq)[0]
+                seq = _u32(packet, at_seq)
                 if (
                     payloads
                     and seq == next_seq

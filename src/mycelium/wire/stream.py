@@ -7,9 +7,6 @@ and counted, so one bad TLV never costs the packets after it.
 
 from __future__ import annotations
 
-import struct
-from typing import Final
-
 from .errors import FramingError, MalformedPacket
 from .packet import (
     BABEL_HEADER_SIZE,
@@ -25,8 +22,6 @@ from .packet import (
 from .tlv import Tlv, decode_tlv
 
 Packet = DataPacket | Tlv
-_U16: Final = struct.Struct("!H")
-_U32: Final = struct.Struct("!I")
 
 
 def _decode_control_body(body: bytes) -> Tlv:
@@ -95,7 +90,6 @@ class StreamDecoder:
         """Append the packets in ``data[pos:]`` to ``out``; keep an unfinished tail."""
         end = len(data)
         need = OUTER_HEADER_SIZE + 1
-        unpack_u32 = _U32.unpack_from
         while end - pos > OUTER_HEADER_SIZE:
             if data[pos] != PROTOCOL_VERSION:
                 self._fatal = f"unknown protocol version {data[pos]}"
@@ -106,8 +100,9 @@ class StreamDecoder:
                 if start > end:
                     need = start - pos
                     break
-                word = unpack_u32(data, pos + 4)[0]
-                stop = start + ((word >> 8) & 0xFFFF)
+                # The length and hop limit are read byte by byte: struct's unpack_from is a call
+                # and a tuple per packet, byte indexing compiles to a load.
+                stop = start + (data[pos + 5] << 8 | data[pos + 6])
                 if stop > end:
                     need = stop - pos
                     break
@@ -115,7 +110,7 @@ class StreamDecoder:
                     DataPacket(
                         data[pos + 8 : pos + 24],
                         data[pos + 24 : start],
-                        word & 0xFF,
+                        data[pos + 7],
                         data[start:stop],
                     )
                 )
@@ -125,7 +120,7 @@ class StreamDecoder:
                 if start + BABEL_HEADER_SIZE > end:
                     need = start + BABEL_HEADER_SIZE - pos
                     break
-                stop = start + BABEL_HEADER_SIZE + _U16.unpack_from(data, start + 2)[0]
+                stop = start + BABEL_HEADER_SIZE + (data[start + 2] << 8 | data[start + 3])
                 if stop > end:
                     need = stop - pos
                     break
@@ -163,16 +158,15 @@ def decode_packet(data: bytes) -> Packet:
     if kind == TYPE_DATA:
         start = OUTER_HEADER_SIZE + DATA_HEADER_SIZE
         if start <= end:
-            word = _U32.unpack_from(data, OUTER_HEADER_SIZE)[0]
-            stop = start + ((word >> 8) & 0xFFFF)
+            stop = start + (data[5] << 8 | data[6])
             if stop <= end:
                 return DataPacket(
-                    bytes(data[8:24]), bytes(data[24:start]), word & 0xFF, bytes(data[start:stop])
+                    bytes(data[8:24]), bytes(data[24:start]), data[7], bytes(data[start:stop])
                 )
     elif kind == TYPE_CONTROL:
         start = OUTER_HEADER_SIZE
         if start + BABEL_HEADER_SIZE <= end:
-            stop = start + BABEL_HEADER_SIZE + _U16.unpack_from(data, start + 2)[0]
+            stop = start + BABEL_HEADER_SIZE + (data[start + 2] << 8 | data[start + 3])
             if stop <= end:
                 return _decode_control_body(bytes(data[start:stop]))
     else:
