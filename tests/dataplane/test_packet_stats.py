@@ -21,6 +21,24 @@ def test_originated_packets_are_counted_with_their_encrypted_size() -> None:
     assert plane.packet_stats.by_dst == {b.address: [3, total]}
 
 
+
+def test_interleaved_destinations_from_the_tun_are_kept_apart() -> None:
+    a, b, c = identity("a"), identity("b"), identity("c")
+    plane, router = make_plane(a)
+    router.add(b, "link-b")
+    router.add(c, "link-c")
+    order = [(b, 10), (b, 20), (c, 40), (b, 80), (c, 160)]
+    plane.from_tun([ipv6_packet(a.address, d.address, payload=b"p" * n) for d, n in order], 0.0)
+    sizes: dict[bytes, list[int]] = {}
+    for _, frame in take_frames(plane):
+        f = parse_frame(frame)
+        tally = sizes.setdefault(f.dst, [0, 0])
+        tally[0] += 1
+        tally[1] += len(f.body)
+    assert [sizes[b.address][0], sizes[c.address][0]] == [3, 2]
+    assert plane.packet_stats.by_dst == sizes
+    assert plane.packet_stats.by_src == {a.address: [5, sum(t[1] for t in sizes.values())]}
+
 def test_forwarded_and_delivered_packets_are_counted_even_when_dropped() -> None:
     a, b, c = identity("a"), identity("b"), identity("c")
     plane, router = make_plane(b)

@@ -170,9 +170,13 @@ class DataPlane(Generic[N]):
         ready: dict[bytes, tuple[list[bytes], Any]] = {}
         counts: Tally = {}
         run_pair = b""
+        # The current (src, dst) run's tally is kept in native ints and added to its list entry
+        # when the run ends: an item of a list is a boxed int, added through the generic number
+        # protocol even in compiled code.
         run = [0, 0]
+        run_packets = run_bytes = 0
         sent = 0
-        nonce = self._nonces.pop
+        nonces = self._nonces  # refilled in place
         for buffer in packets:
             # A bytearray or memoryview from a readinto-style reader is copied once.
             pkt = buffer if type(buffer) is bytes else bytes(buffer)
@@ -198,20 +202,23 @@ class DataPlane(Generic[N]):
                 self._tun_slow(pkt, now)
                 continue
             frames, encrypt = path
-            try:
-                iv = nonce()
-            except IndexError:
+            if not nonces:
                 self._refill_nonces()
-                iv = nonce()
+            iv = nonces.pop()
             pair = pkt[8:40]
             word = (((n + _SEAL_OVERHEAD) << 8) | (hop - 1)).to_bytes(4, "big")
             sealed = encrypt(iv, _HDR_L3 + pkt, None)
             frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
             if pair != run_pair:
+                run[0] += run_packets
+                run[1] += run_bytes
                 run, run_pair = entry(counts, pair[:16], pair[16:]), pair
-            run[0] += 1
-            run[1] += n + _SEAL_OVERHEAD
+                run_packets = run_bytes = 0
+            run_packets += 1
+            run_bytes += n + _SEAL_OVERHEAD
             sent += 1
+        run[0] += run_packets
+        run[1] += run_bytes
         c.sent += sent
         self.packet_stats.add(counts)
         if self.tun_destinations is not None:
@@ -271,11 +278,13 @@ class DataPlane(Generic[N]):
         hops = kept.hops
         replay = self.replay
         generation = replay.generation_size
-        to_tun = self._delivered.append
-        to_tun_hop = self._delivered_hops.append
+        # Typed lists, not their bound ``append``: compiled, an append is then a C call.
+        to_tun = self._delivered
+        to_tun_hops = self._delivered_hops
         counts: Tally = {}
         run_src = run_dst = b""
-        run = [0, 0]
+        run = [0, 0]  # tallied as in from_tun
+        run_packets = run_bytes = 0
         delivered = local = 0
         for p in packets:
             # Like the reference's router, count every packet handed to it, before any check.
@@ -284,9 +293,12 @@ class DataPlane(Generic[N]):
             body = p.body
             size = len(body)
             if src != run_src or dst != run_dst:
+                run[0] += run_packets
+                run[1] += run_bytes
                 run, run_src, run_dst = entry(counts, src, dst), src, dst
-            run[0] += 1
-            run[1] += size
+                run_packets = run_bytes = 0
+            run_packets += 1
+            run_bytes += size
             hop = p.hop_limit
             if hop < 2:
                 c.hop_limit_expired += 1
@@ -316,8 +328,8 @@ class DataPlane(Generic[N]):
                 if len(current) >= generation:
                     replay.rotate(window, now)
                 if plain[1] == _TYPE_L3 and plain[0] == _USER_VERSION and len(plain) >= 44:
-                    to_tun(plain)
-                    to_tun_hop(hop)
+                    to_tun.append(plain)
+                    to_tun_hops.append(hop)
                     delivered += 1
                 else:
                     self._deliver_plain(src, dst, hop, plain)
@@ -337,6 +349,8 @@ class DataPlane(Generic[N]):
             else:
                 frames.append(frame)
             c.forwarded += 1
+        run[0] += run_packets
+        run[1] += run_bytes
         c.delivered += delivered
         c.routed_local += local
         self.packet_stats.add(counts)
