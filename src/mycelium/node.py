@@ -39,8 +39,8 @@ from .messages.service import MessageService
 from .node_config import NodeConfig
 from .proxy import Proxy
 from .routing import Router
-from .wire.packet import DataPacket, encode_control
-from .wire.stream import Packet
+from .wire.packet import encode_control
+from .wire.stream import Packet, split_data
 
 if TYPE_CHECKING:
     from .links.discovery import Discovery
@@ -323,22 +323,20 @@ class Node:
         if link not in self.links:
             return
         now = self.now()
-        data: list[DataPacket] = []
-        router = self.router
-        spent = self.tlv_handling_ns
-        for packet in packets:
-            if type(packet) is DataPacket:
-                data.append(packet)
-            else:
+        data, control = split_data(packets)
+        if control:
+            router = self.router
+            spent = self.tlv_handling_ns
+            for tlv in control:
                 started = perf_counter_ns()
-                router.handle_tlv(link, packet, now)  # type: ignore[arg-type]
-                kind = type(packet)
+                router.handle_tlv(link, tlv, now)
+                kind = type(tlv)
                 spent[kind] = spent.get(kind, 0) + perf_counter_ns() - started
         self._tun_written = False
         if data:
             link.last_data = now
             self.dataplane.from_link(data, now)
-        if data and len(data) == len(packets):
+        if not control:
             self._flush_data(now)
         else:
             self._flush()

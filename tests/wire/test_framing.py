@@ -13,7 +13,7 @@ from mycelium.wire import userdata
 from mycelium.wire.discovery import BEACON_SIZE, Beacon
 from mycelium.wire.errors import DecodeError, FramingError, MalformedPacket
 from mycelium.wire.packet import MAX_DATA_BODY, DataPacket, encode_control, encode_data
-from mycelium.wire.stream import StreamDecoder, decode_packet
+from mycelium.wire.stream import StreamDecoder, decode_packet, split_data
 from mycelium.wire.tlv import Hello, Ihu, RouteRequest, SeqnoRequest, Update
 
 SRC = bytes.fromhex("04960b18c3a920a75ffcf64f14cc002d")
@@ -275,3 +275,16 @@ def test_finishing_a_buffered_tail_does_not_copy_the_chunk_that_finishes_it() ->
     assert decoder.buffered == 0
     # The packets take about one chunk; with the whole chunk copied the peak was over two.
     assert peak < 1.3 * len(chunk)
+
+
+def test_a_batch_splits_into_data_and_control_each_in_arrival_order() -> None:
+    src, dst = bytes(range(16)), bytes(range(16, 32))
+    d1, d2, d3 = (DataPacket(src, dst, hop, b"body") for hop in (1, 2, 3))
+    stream = b"".join(
+        encode_control(p)
+        if isinstance(p, Hello | Ihu)
+        else encode_data(p.src, p.dst, p.hop_limit, p.body)
+        for p in (d1, Hello(7), d2, Ihu(100, 4000), d3)
+    )
+    assert split_data(StreamDecoder().feed(stream)) == ([d1, d2, d3], [Hello(7), Ihu(100, 4000)])
+    assert split_data([d2, d1]) == ([d2, d1], [])

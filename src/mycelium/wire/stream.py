@@ -143,6 +143,19 @@ class StreamDecoder:
             raise FramingError(f"stream ended inside a packet ({len(self._buf)} bytes pending)")
 
 
+def split_data(packets: list[Packet]) -> tuple[list[DataPacket], list[Tlv]]:
+    """A batch's data packets and control TLVs apart, each in arrival order: compiled, this is
+    a C loop, where the node's own loop over the batch ran in the interpreter per packet."""
+    data: list[DataPacket] = []
+    control: list[Tlv] = []
+    for packet in packets:
+        if isinstance(packet, DataPacket):
+            data.append(packet)
+        else:
+            control.append(packet)
+    return data, control
+
+
 def decode_packet(data: bytes) -> Packet:
     """Exactly one packet from one datagram (QUIC); trailing bytes are ignored, as Rust does.
 
