@@ -24,7 +24,7 @@ from ..routing import Forward, Local, Queue
 from ..routing.decisions import N, RouteLookup
 from ..routing.limits import TokenBucket
 from ..subnet import Subnet
-from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket
+from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket, data_packet
 from . import icmp
 from .counters import Counters
 from .kept import KeptDecisions
@@ -290,8 +290,9 @@ class DataPlane(Generic[N]):
             # Like the reference's router, count every packet handed to it, before any check.
             src = p.src
             dst = p.dst
-            body = p.body
-            size = len(body)
+            sealed = p.sealed
+            iv = p.nonce
+            size = len(sealed) + len(iv)
             if src != run_src or dst != run_dst:
                 run[0] += run_packets
                 run[1] += run_bytes
@@ -309,14 +310,13 @@ class DataPlane(Generic[N]):
                 local += 1
                 cached = opened.get(src)
                 if cached is None or size < MIN_SEALED_SIZE or now >= cached[1].expires:
-                    decrypt = self._deliver(src, dst, hop, body, now)
+                    decrypt = self._deliver(src, dst, hop, sealed + iv, now)
                     if decrypt is not None:
                         kept.keep_open(src, decrypt, replay.window(src, now))
                     continue
                 decrypt, window = cached
-                iv = body[-_NONCE:]
                 try:
-                    plain = decrypt(iv, body[:-_NONCE], None)
+                    plain = decrypt(iv, sealed, None)
                 except InvalidTag:
                     c.decrypt_failed += 1
                     continue
@@ -338,11 +338,12 @@ class DataPlane(Generic[N]):
             if neighbour is None:
                 decision = route(dst, now, False)
                 if type(decision) is not Forward:
-                    self._forward_slow(decision, DataPacket(src, dst, hop, body), now)
+                    self._forward_slow(decision, data_packet(src, dst, hop, sealed, iv), now)
                     continue
                 neighbour = decision.neighbour
                 kept.keep_hop(dst, neighbour)
-            frame = b"".join((DATA_OUTER, ((size << 8) | hop).to_bytes(4, "big"), src, dst, body))
+            word = ((size << 8) | hop).to_bytes(4, "big")
+            frame = b"".join((DATA_OUTER, word, src, dst, sealed, iv))
             frames = links.get(neighbour)
             if frames is None:
                 links[neighbour] = [frame]
@@ -505,7 +506,7 @@ class DataPlane(Generic[N]):
             self._deliver(p.src, p.dst, p.hop_limit, p.body, now)
             return
         if type(decision) is Queue:
-            if self.route_queue.add(Subnet.of(p.dst, 64), p, len(p.body), now):
+            if self.route_queue.add(Subnet.of(p.dst, 64), p, p.size, now):
                 self.counters.queued += 1
                 return
             self.counters.queue_full += 1
@@ -534,7 +535,7 @@ class DataPlane(Generic[N]):
         except CryptoError:
             self.counters.oob_icmp_dropped += 1
             return
-        orig = p.body if len(p.body) <= MAX_OOB_QUOTE else b""
+        orig = p.body if p.size <= MAX_OOB_QUOTE else b""
         packet = icmp.icmpv6_packet(self._network, src, DEFAULT_HOP_LIMIT, kind, code, orig)
         body = key.seal(_HDR_ICMP + p.dst + packet, self._nonce())
         self.counters.oob_icmp_sent += 1

@@ -13,11 +13,13 @@ from .packet import (
     BABEL_MAGIC,
     BABEL_VERSION,
     DATA_HEADER_SIZE,
+    NONCE_TAIL,
     OUTER_HEADER_SIZE,
     PROTOCOL_VERSION,
     TYPE_CONTROL,
     TYPE_DATA,
     DataPacket,
+    data_packet,
 )
 from .tlv import Tlv, decode_tlv
 
@@ -106,12 +108,14 @@ class StreamDecoder:
                 if stop > end:
                     need = stop - pos
                     break
+                cut = stop - NONCE_TAIL if stop - start > NONCE_TAIL else start
                 out.append(
-                    DataPacket(
+                    data_packet(
                         data[pos + 8 : pos + 24],
                         data[pos + 24 : start],
                         data[pos + 7],
-                        data[start:stop],
+                        data[start:cut],
+                        data[cut:stop],
                     )
                 )
                 pos = stop
@@ -173,8 +177,13 @@ def decode_packet(data: bytes) -> Packet:
         if start <= end:
             stop = start + (data[5] << 8 | data[6])
             if stop <= end:
-                return DataPacket(
-                    bytes(data[8:24]), bytes(data[24:start]), data[7], bytes(data[start:stop])
+                cut = stop - NONCE_TAIL if stop - start > NONCE_TAIL else start
+                return data_packet(
+                    bytes(data[8:24]),
+                    bytes(data[24:start]),
+                    data[7],
+                    bytes(data[start:cut]),
+                    bytes(data[cut:stop]),
                 )
     elif kind == TYPE_CONTROL:
         start = OUTER_HEADER_SIZE
