@@ -21,7 +21,6 @@ def test_originated_packets_are_counted_with_their_encrypted_size() -> None:
     assert plane.packet_stats.by_dst == {b.address: [3, total]}
 
 
-
 def test_interleaved_destinations_from_the_tun_are_kept_apart() -> None:
     a, b, c = identity("a"), identity("b"), identity("c")
     plane, router = make_plane(a)
@@ -38,6 +37,7 @@ def test_interleaved_destinations_from_the_tun_are_kept_apart() -> None:
     assert [sizes[b.address][0], sizes[c.address][0]] == [3, 2]
     assert plane.packet_stats.by_dst == sizes
     assert plane.packet_stats.by_src == {a.address: [5, sum(t[1] for t in sizes.values())]}
+
 
 def test_forwarded_and_delivered_packets_are_counted_even_when_dropped() -> None:
     a, b, c = identity("a"), identity("b"), identity("c")
