@@ -62,6 +62,22 @@ async def test_control_on_the_stream_data_as_datagrams_and_big_data_on_the_strea
         await wait_for(lambda: bool(server_side.closed))
 
 
+async def test_big_frames_of_one_batch_reach_the_peer_in_order_on_the_stream() -> None:
+    server_side, client_side = Recorder(), Recorder()
+    async with endpoints(server_side, client_side) as (server, client):
+        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
+        link.start()
+        bigs = [encode_data(bytes(16), bytes(range(16)), 64, bytes([i]) * 1500) for i in range(5)]
+        small = encode_data(bytes(16), bytes(range(16)), 64, b"s" * 100)
+        link.send_data_batch([bigs[0], small, *bigs[1:3]])
+        link.send_data_batch(bigs[3:])
+        await wait_for(lambda: len(server_side.packets) == 6)
+        streamed = [p.body[0] for p in server_side.packets if p.body[0] != ord("s")]
+        assert streamed == [0, 1, 2, 3, 4]
+        assert link.tx_bytes == sum(map(len, [*bigs, small]))
+        link.close()
+
+
 async def test_dialling_nobody_fails_cleanly() -> None:
     side = Recorder()
     endpoint = await quic.listen("::1", 0, side, side.accepted, "lonely")

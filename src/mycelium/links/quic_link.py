@@ -180,13 +180,19 @@ class QuicLink(Link):
             return
         conn = self._conn
         fits = self._max_datagram
+        # Frames too large for one datagram (every full-size data frame) go on the stream, all
+        # of a batch joined in one call: each call costs qh3 microseconds of Python, and on a
+        # stream the joined bytes are the same frames in the same order (docs/wire.md §6.3.7).
+        streamed: list[bytes] = []
+        self.tx_bytes += sum(map(len, frames))
         try:
             for frame in frames:
-                self.tx_bytes += len(frame)
                 if len(frame) <= fits:
                     conn.send_datagram_frame(frame)
-                else:  # too large for one datagram: the reference accepts it on the stream
-                    conn.send_stream_data(CONTROL_STREAM, frame)
+                else:
+                    streamed.append(frame)
+            if streamed:
+                conn.send_stream_data(CONTROL_STREAM, b"".join(streamed))
         except QuicConnectionError:  # closed by the peer, its event not handled yet
             self._process()
             self._deliver_later()
