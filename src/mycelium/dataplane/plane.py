@@ -18,7 +18,7 @@ from typing import Any, Final, Generic
 from cryptography.exceptions import InvalidTag
 
 from ..allow import AllowList
-from ..crypto import MIN_SEALED_SIZE, CryptoError, KeyCache
+from ..crypto import MIN_SEALED_SIZE, NONCE_SIZE, CryptoError, KeyCache
 from ..identity import Identity
 from ..routing import Forward, Local, Queue
 from ..routing.decisions import N, RouteLookup
@@ -46,10 +46,9 @@ _USER_VERSION: Final = 1
 _TYPE_L3: Final = 0
 _TYPE_MESSAGE: Final = 1
 _TYPE_ICMP: Final = 2
-_NONCE: Final = 12
-_NONCE_POOL: Final = _NONCE * 512
+_NONCE_POOL: Final = NONCE_SIZE * 512
 #: A sealed body is the plaintext (4-byte user header + packet) + 16-byte tag + 12-byte nonce.
-_SEAL_OVERHEAD: Final = 4 + 16 + _NONCE
+_SEAL_OVERHEAD: Final = MIN_SEALED_SIZE
 _HOP_BYTE: Final = [bytes((i,)) for i in range(256)]
 
 #: A packet we originate, parked until its route appears: (user header, payload, src, dst, hop).
@@ -257,7 +256,7 @@ class DataPlane(Generic[N]):
         """Send a message-subsystem payload (type 0x01) from our own address, hop limit 64."""
         if len(dst) != 16:
             raise ValueError(f"a destination is a 16-byte IPv6 address, got {len(dst)} bytes")
-        if len(payload) + 4 + 16 + _NONCE > MAX_DATA_BODY:
+        if len(payload) + _SEAL_OVERHEAD > MAX_DATA_BODY:
             self.counters.message_too_large += 1
             return
         self.counters.messages_sent += 1
@@ -396,7 +395,8 @@ class DataPlane(Generic[N]):
         """Random nonces drawn in bulk (one getrandom per 512 packets), stored last-first so that
         ``pop()`` hands them out in the order they were drawn."""
         pool = self._random(_NONCE_POOL)
-        self._nonces.extend(pool[i : i + _NONCE] for i in range(len(pool) - _NONCE, -1, -_NONCE))
+        size = NONCE_SIZE
+        self._nonces.extend(pool[i : i + size] for i in range(len(pool) - size, -1, -size))
 
     def _originate(
         self, header: bytes, payload: bytes, src: bytes, dst: bytes, hop: int, now: float
