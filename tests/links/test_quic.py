@@ -158,6 +158,7 @@ async def test_a_silent_peer_is_detected_by_the_idle_timeout(
         link.send(encode_control(Hello(1)))
         await wait_for(lambda: server_side.links)
         # The server vanishes without a word: it neither answers nor closes.
+        monkeypatch.setattr(server, "_dispatch", lambda datagrams: None)
         monkeypatch.setattr(server, "datagram_received", lambda data, addr: None)
         monkeypatch.setattr(server, "sendto", lambda data, addr: None)
         monkeypatch.setattr(server, "send_batch", lambda datagrams, addr: None)
@@ -229,7 +230,7 @@ async def test_one_read_per_wake_up_and_none_that_finds_the_socket_empty() -> No
         assert counting.reads >= 10 and counting.empty == 0
 
 
-def test_packets_are_parsed_for_the_packet_log_only_when_one_is_kept(
+def test_outgoing_polls_the_core_without_the_packet_log_hooks_unless_a_log_is_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from qh3.quic.connection import QuicConnection
@@ -242,8 +243,85 @@ def test_packets_are_parsed_for_the_packet_log_only_when_one_is_kept(
     config = quic_link._configuration(is_client=True)
     quiet = quic_link._new_connection(config)
     quiet.connect(("::1", 9651), now=0.0)
-    assert quiet.datagrams_to_send(0.0) and parsed == []
+    runs = quiet.outgoing(0.0)
+    assert [to for to, _ in runs] == [("::1", 9651, 0, 0)]
+    assert runs[0][1] and all(len(d) >= 1200 and d[0] & 0x80 for d in runs[0][1])  # Initials
+    assert parsed == [] and quiet.outgoing(0.0) == []  # nothing more until an answer
     config.quic_logger = QuicLogger()
     logged = quic_link._new_connection(config)
     logged.connect(("::1", 9651), now=0.0)
-    assert logged.datagrams_to_send(0.0) and "packet_sent" in parsed
+    runs = logged.outgoing(0.0)
+    assert runs and all(to == ("::1", 9651, 0, 0) for to, _ in runs)
+    assert "packet_sent" in parsed
+
+
+def test_outgoing_reports_a_failing_core_as_a_connection_error() -> None:
+    class Broken:
+        def poll_transmit(self, now: float) -> None:
+            raise RuntimeError("core failed")
+
+    conn = quic_link._new_connection(quic_link._configuration(is_client=True))
+    conn.connect(("::1", 9651), now=0.0)
+    conn._core = Broken()  # type: ignore[assignment]
+    with pytest.raises(quic_link.QuicConnectionError):
+        conn.outgoing(0.0)
+
+
+async def test_a_read_goes_to_connections_by_their_id_and_the_rest_by_the_general_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Taker:
+        def __init__(self) -> None:
+            self.got: list[tuple[bytes, tuple]] = []
+
+        def receive(self, data: bytes, addr: tuple) -> None:
+            self.got.append((data, addr))
+
+    server_side, client_side = Recorder(), Recorder()
+    async with endpoints(server_side, client_side) as (server, _):
+        taker, cid = Taker(), bytes(range(1, 9))
+        server._links[cid] = taker  # type: ignore[assignment]
+        general: list[bytes] = []
+        monkeypatch.setattr(server, "datagram_received", lambda data, addr: general.append(data))
+        a, b = ("::1", 1, 0, 0), ("::1", 2, 0, 0)
+        short = b"\x41" + cid + b"x" * 30
+        stranger = b"\x41" + bytes(8) + b"x" * 30
+        initial = b"\xc0\x00\x00\x00\x01\x08" + cid + b"x" * 30  # a long header with our ID
+        stun = b"\x00\x01" + bytes(30)
+        server._dispatch([(short, a), (stun, a), (short, b), (stranger, a), (initial, a), (b"", a)])
+        assert taker.got == [(short, a), (short, b)]
+        assert general == [stun, stranger, initial, b""]
+        del server._links[cid]  # not a link to close
+
+
+async def test_a_batch_from_two_addresses_is_given_datagram_by_datagram() -> None:
+    calls: list[tuple[str, object, tuple]] = []
+
+    class Spy:
+        def __init__(self, conn: Any) -> None:
+            self._conn = conn
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._conn, name)
+
+        def receive_many_datagrams(self, data: list[bytes], addr: tuple, now: float) -> None:
+            calls.append(("many", list(data), addr))
+
+        def receive_datagram(self, data: bytes, addr: tuple, now: float) -> None:
+            calls.append(("one", data, addr))
+
+    server_side, client_side = Recorder(), Recorder()
+    async with endpoints(server_side, client_side) as (server, client):
+        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
+        link._conn = Spy(link._conn)  # type: ignore[assignment]
+        a, b = ("::1", 1, 0, 0), ("::1", 2, 0, 0)
+        link.receive(b"1", a)
+        link.receive(b"2", a)
+        link.receive_batch()
+        link.receive(b"3", a)
+        link.receive(b"4", b)
+        link.receive_batch()
+        assert calls == [("many", [b"1", b"2"], a), ("one", b"3", a), ("one", b"4", b)]
+        assert client._touched == [link, link]  # each batch's first datagram enrolled it once
+        client._touched.clear()
+        link.close()

@@ -76,15 +76,39 @@ def batched_socket(sock: socket.socket) -> Any:
 
 
 class _Connection(QuicConnection):
-    """qh3's connection, minus the header parse of every packet it sends for its packet log
-    when no log is kept (2 % of a bulk sender's time)."""
+    """qh3's connection, with a lean way out for the packets it builds."""
 
-    def _log_packets(self, event: str, data: bytes) -> None:
+    def outgoing(self, now: float) -> list[tuple[Any, list[bytes]]]:
+        """What ``datagrams_to_send`` returns, as runs of datagrams to one address (a single
+        run unless the path changed).
+
+        ``datagrams_to_send`` wraps each packet the core builds in three Python calls: the core
+        call's error wrapper and two packet-log hooks, one of which parses the packet's header
+        even when no log is kept. That is about 0.7 us a packet, a fifth of building it. Our
+        links keep no QUIC log, so then the core is polled directly."""
+        if self._core is None:
+            return []
         if self._quic_logger is not None:
-            super()._log_packets(event, data)
+            return [(to, [data]) for data, to in self.datagrams_to_send(now)]
+        return self._call_core(self._poll_runs, now)
+
+    def _poll_runs(self, now: float) -> list[tuple[Any, list[bytes]]]:
+        assert self._core is not None
+        poll = self._core.poll_transmit
+        runs: list[tuple[Any, list[bytes]]] = []
+        to: Any = None
+        run: list[bytes] = []
+        transmit = poll(now)
+        while transmit is not None:
+            if transmit[1] != to:
+                to, run = transmit[1], []
+                runs.append((to, run))
+            run.append(transmit[0])
+            transmit = poll(now)
+        return runs
 
 
-def _new_connection(configuration: QuicConfiguration, **kwargs: object) -> QuicConnection:
+def _new_connection(configuration: QuicConfiguration, **kwargs: object) -> _Connection:
     return _Connection(configuration=configuration, **kwargs)  # type: ignore[arg-type]
 
 
@@ -112,7 +136,7 @@ class QuicLink(Link):
     protocol = "quic"
 
     def __init__(
-        self, endpoint: QuicEndpoint, connection: QuicConnection, addr: tuple, inbound: bool
+        self, endpoint: QuicEndpoint, connection: _Connection, addr: tuple, inbound: bool
     ) -> None:
         super().__init__()
         self._endpoint = endpoint
@@ -128,8 +152,10 @@ class QuicLink(Link):
         #: Packets received by one read, delivered together by ``_deliver_inbox``.
         self._inbox: list[Packet] = []
         self._delivery_scheduled = False
-        #: Datagrams read in this loop iteration, not yet given to the connection.
-        self._received: list[tuple[bytes, tuple]] = []
+        #: Datagrams read in this loop iteration, not yet given to the connection, and the
+        #: address each came from.
+        self._received: list[bytes] = []
+        self._sources: list[tuple] = []
         #: Largest data frame sent as a DATAGRAM (the rest go on the stream).
         self._max_datagram = connection._configuration.max_datagram_size - DATAGRAM_OVERHEAD
         self._timer: asyncio.TimerHandle | None = None
@@ -221,14 +247,8 @@ class QuicLink(Link):
             return
         loop = self._loop
         now = loop.time()
-        datagrams = self._conn.datagrams_to_send(now)
-        if datagrams:
-            addr = datagrams[0][1]
-            if all(to == addr for _, to in datagrams):
-                self._endpoint.send_batch([data for data, _ in datagrams], addr)
-            else:  # a path change: rare, one by one
-                for data, to in datagrams:
-                    self._endpoint.sendto(data, to)
+        for to, datagrams in self._conn.outgoing(now):
+            self._endpoint.send_batch(datagrams, to)
         timer_at = self._conn.get_timer()
         if self._timer is not None:
             self._timer.cancel()
@@ -263,21 +283,22 @@ class QuicLink(Link):
         """Take a datagram, during the endpoint's read: every datagram of that read goes to the
         connection in one call (``receive_batch``, once the read is over), and the events are
         handled once."""
-        received = self._received
-        received.append((data, addr))
-        if len(received) == 1:
+        if not self._received:
             self._endpoint._touched.append(self)
+        self._received.append(data)
+        self._sources.append(addr)
 
     def receive_batch(self) -> None:
-        received, self._received = self._received, []
+        received, sources = self._received, self._sources
+        self._received, self._sources = [], []
         if self._closed:
             return
         now = self._loop.time()
-        addr = received[0][1]
-        if all(source == addr for _, source in received):
-            self._conn.receive_many_datagrams([data for data, _ in received], addr, now)
+        addr = sources[0]
+        if sources.count(addr) == len(sources):
+            self._conn.receive_many_datagrams(received, addr, now)
         else:  # the peer's address changed within the batch: keep each datagram's own
-            for data, source in received:
+            for data, source in zip(received, sources, strict=True):
                 self._conn.receive_datagram(data, source, now)
         self._process()
         self._deliver_inbox()
