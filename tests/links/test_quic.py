@@ -325,3 +325,18 @@ async def test_a_batch_from_two_addresses_is_given_datagram_by_datagram() -> Non
         assert client._touched == [link, link]  # each batch's first datagram enrolled it once
         client._touched.clear()
         link.close()
+
+
+async def test_a_stream_that_breaks_framing_closes_the_link() -> None:
+    server_side, client_side = Recorder(), Recorder()
+    async with endpoints(server_side, client_side) as (server, client):
+        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
+        link.start()
+        link.send(encode_control(Hello(1)))
+        await wait_for(lambda: server_side.packets == [Hello(1)])
+        good = encode_data(bytes(16), bytes(range(16)), 64, b"g" * 1500)
+        # A frame, then bytes no frame starts with, in one write.
+        link._conn.send_stream_data(quic_link.CONTROL_STREAM, good + b"\x09" * 40)
+        link._transmit_soon()
+        await wait_for(lambda: bool(server_side.closed))
+        assert "framing error" in server_side.closed[0]
