@@ -34,6 +34,21 @@ async def endpoints(
         server.close()
 
 
+async def hello_link(
+    server: quic.QuicEndpoint,
+    client: quic.QuicEndpoint,
+    server_side: Recorder,
+    client_side: Recorder,
+) -> quic_link.QuicLink:
+    """A dialled, started link whose first control packet the server has delivered (so the
+    server accepted and started its side)."""
+    link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
+    link.start()
+    link.send(encode_control(Hello(1)))
+    await wait_for(lambda: server_side.packets == [Hello(1)])
+    return link
+
+
 async def test_control_on_the_stream_data_as_datagrams_and_big_data_on_the_stream() -> None:
     server_side, client_side = Recorder(), Recorder()
     async with endpoints(server_side, client_side) as (server, client):
@@ -216,10 +231,7 @@ class CountingReads:
 async def test_one_read_per_wake_up_and_none_that_finds_the_socket_empty() -> None:
     server_side, client_side = Recorder(), Recorder()
     async with endpoints(server_side, client_side) as (server, client):
-        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
-        link.start()
-        link.send(encode_control(Hello(1)))
-        await wait_for(lambda: server_side.packets == [Hello(1)])
+        link = await hello_link(server, client, server_side, client_side)
         assert server._batched is not None  # loaded with the first connection
         server._batched = counting = CountingReads(server._batched)
         request = encode_data(bytes(16), bytes(range(16)), 64, b"ping" * 20)
@@ -330,10 +342,7 @@ async def test_a_batch_from_two_addresses_is_given_datagram_by_datagram() -> Non
 async def test_a_stream_that_breaks_framing_closes_the_link() -> None:
     server_side, client_side = Recorder(), Recorder()
     async with endpoints(server_side, client_side) as (server, client):
-        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
-        link.start()
-        link.send(encode_control(Hello(1)))
-        await wait_for(lambda: server_side.packets == [Hello(1)])
+        link = await hello_link(server, client, server_side, client_side)
         good = encode_data(bytes(16), bytes(range(16)), 64, b"g" * 1500)
         # A frame, then bytes no frame starts with, in one write.
         link._conn.send_stream_data(quic_link.CONTROL_STREAM, good + b"\x09" * 40)
