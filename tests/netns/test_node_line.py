@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import time
 
 import pytest
 
@@ -69,3 +72,24 @@ def test_no_tun_node_in_the_middle_still_forwards(net: Network) -> None:
     # the relay has no TUN device at all
     out = net.exec(nodes[1].ns, "ip", "link", "show", "dev", "mycelium", check=False)
     assert out.returncode != 0
+
+
+def test_a_pair_stopped_together_past_the_dead_threshold_keeps_its_link(net: Network) -> None:
+    """Both nodes frozen at once (SIGSTOP, as a paused host or VM freezes them) for longer than
+    the 10 s dead-neighbour threshold: neither sent a Hello meanwhile, so on waking neither
+    blames the other's silence, and the link carries the next ping at once (docs/routing.md §2)."""
+    nodes = build_line(net, 2)
+    net.wait_ping(nodes[0].ns, nodes[1].address, timeout=30)
+    pids = [node.proc.pid for node in nodes if node.proc is not None]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(14)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    assert net.ping(nodes[0].ns, nodes[1].address, count=1, wait=1)
+    time.sleep(3)  # the checks after waking
+    for node in nodes:
+        log = node.log_file.read_text(errors="replace")
+        assert "neighbour declared dead" not in log, node.log()

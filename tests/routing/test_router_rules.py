@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from mycelium.routing import Forward, Local, NoRoute, Queue, Router
-from mycelium.routing.constants import FAST_HELLO, REFERENCE_HELLO, HelloTimers
+from mycelium.routing.constants import FAST_HELLO, PAUSE_THRESHOLD, REFERENCE_HELLO, HelloTimers
 from mycelium.routing.source_table import SourceTable
 from mycelium.subnet import Subnet
 from mycelium.wire.tlv import INFINITY, Hello, Ihu, RouteRequest, SeqnoRequest, Update
@@ -99,6 +101,51 @@ def test_a_neighbour_without_ihu_past_the_threshold_is_declared_dead(timers: Hel
     r.tick(t + timers.check_every)
     assert r.take_dead_neighbours() == ["a"]
     assert r.link_cost("a") is None
+
+
+@pytest.mark.parametrize("timers", [REFERENCE_HELLO, FAST_HELLO], ids=["reference", "ours"])
+def test_a_pause_of_the_node_itself_does_not_count_against_its_neighbours(
+    timers: HelloTimers,
+) -> None:
+    """Stopped (SIGSTOP, a paused VM, a blocked loop) for longer than the dead threshold, the
+    node sent no Hellos: on waking it says Hello at once and gives each neighbour the silence
+    it had left, instead of declaring every one of them dead."""
+    r = Router(router_id(1), 0.0, hello=timers)
+    r.add_neighbour("a", 10, 0.0)
+    r.add_neighbour("b", 10, 0.0)
+    r.take_outgoing()
+    silent_a = timers.dead_after - 2 * timers.check_every  # "a" last answered 2 checks short
+    r.handle_tlv("a", Ihu(0), 0.0)
+    t = 0.0
+    while t + timers.check_every <= silent_a:  # on time, "b" answering every Hello
+        t += timers.check_every
+        r.tick(t)
+        r.handle_tlv("b", Ihu(0), t)
+    assert r.take_dead_neighbours() == []
+    woke = t + timers.check_every + 5 * timers.dead_after  # the next check, very late
+    r.tick(woke)
+    assert r.take_dead_neighbours() == []
+    assert {n for n, tlv in r.take_outgoing() if type(tlv) is Hello} == {"a", "b"}
+    # Neither answers now: "a" dies once its silence before and after the pause adds up.
+    last = woke
+    while not r.dead:
+        last += timers.check_every
+        r.tick(last)
+    assert r.take_dead_neighbours() == ["a"]
+    before = t + timers.check_every  # the silence "a" had when the pause began (a check due)
+    checks = math.floor((timers.dead_after - before) / timers.check_every) + 1
+    assert last - woke == pytest.approx(checks * timers.check_every)
+
+
+def test_a_dead_check_late_by_less_than_the_pause_threshold_is_on_time() -> None:
+    r = Router(router_id(1), 0.0, hello=FAST_HELLO)
+    r.add_neighbour("a", 10, 0.0)
+    t = 0.0
+    while t + 1.0 <= FAST_HELLO.dead_after:
+        t += 1.0
+        r.tick(t)
+    r.tick(t + 1.0 + PAUSE_THRESHOLD * 0.9)  # a busy loop's lateness is not a pause
+    assert r.take_dead_neighbours() == ["a"]
 
 
 @pytest.mark.parametrize("timers", [REFERENCE_HELLO, FAST_HELLO], ids=["reference", "ours"])

@@ -26,6 +26,10 @@ BIG_METRIC_CHANGE = 10
 #: Our own announcements and the only prefix length the router originates requests for.
 NODE_PREFIX_LEN = 64
 
+#: A dead-neighbour check that runs this much later than due means the node itself was not
+#: running (stopped, a paused VM, a blocked loop): that stretch is not the neighbours' silence.
+PAUSE_THRESHOLD = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class HelloTimers:

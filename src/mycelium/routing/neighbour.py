@@ -89,6 +89,13 @@ def send_hellos(
         n.hello_seqno = (n.hello_seqno + 1) & 0xFFFF
 
 
+def excuse_pause(neighbours: Iterable[Neighbour[N]], paused: float, now: float) -> None:
+    """The node did not run for ``paused`` seconds and sent no Hellos meanwhile: move every
+    neighbour's last IHU forward by that much, so that only silence outside the pause counts."""
+    for n in neighbours:
+        n.last_ihu_received = min(now, n.last_ihu_received + paused)
+
+
 def silent(
     neighbours: Iterable[Neighbour[N]], timers: HelloTimers, now: float
 ) -> list[Neighbour[N]]:

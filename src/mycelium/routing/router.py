@@ -15,6 +15,7 @@ from ..wire.tlv import Hello, Ihu, RouteRequest, SeqnoRequest, Tlv, Update
 from . import announce, requests, selection
 from .constants import (
     FAST_HELLO,
+    PAUSE_THRESHOLD,
     ROUTE_ALMOST_EXPIRED,
     SEQNO_DEDUP_TTL,
     SOURCE_HOLD_DURATION,
@@ -23,7 +24,7 @@ from .constants import (
 )
 from .decisions import LOCAL, NO_ROUTE, Decision, Forward, N, Queue, RouteView
 from .limits import RouterLimits
-from .neighbour import DEFAULT_LIMITS, Neighbour, send_hellos, silent
+from .neighbour import DEFAULT_LIMITS, Neighbour, excuse_pause, send_hellos, silent
 from .state import RouterState
 from .table import NONE, RouteEntry, key_subnet
 from .timers import advance
@@ -115,6 +116,9 @@ class Router(RouterState[N]):
             self._next_hello = advance(self._next_hello, self.hello.interval, now)
             send_hellos(self.by_id.values(), self.outgoing, self.hello, now)
         if self._next_dead_check <= now:
+            late = now - self._next_dead_check
+            if late > PAUSE_THRESHOLD:
+                excuse_pause(self.by_id.values(), late, now)
             self._next_dead_check = advance(self._next_dead_check, self.hello.check_every, now)
             for n in silent(self.by_id.values(), self.hello, now):
                 self.dead.append(n.id)
