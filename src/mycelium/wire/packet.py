@@ -67,6 +67,12 @@ class DataPacket:
         return encode_data(self.src, self.dst, self.hop_limit, self.body)
 
 
+def nonce_cut(start: int, stop: int) -> int:
+    """Where a body from ``start`` to ``stop`` splits into ``sealed`` and ``nonce``, as
+    ``DataPacket`` splits one (all nonce when shorter than ``NONCE_TAIL``)."""
+    return stop - NONCE_TAIL if stop - start > NONCE_TAIL else start
+
+
 def data_packet(src: bytes, dst: bytes, hop_limit: int, sealed: bytes, nonce: bytes) -> DataPacket:
     """A data packet from its body's two parts, split as ``DataPacket`` splits a body."""
     packet = DataPacket(src, dst, hop_limit, b"")  # slicing b"" makes nothing new

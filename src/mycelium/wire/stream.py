@@ -13,13 +13,13 @@ from .packet import (
     BABEL_MAGIC,
     BABEL_VERSION,
     DATA_HEADER_SIZE,
-    NONCE_TAIL,
     OUTER_HEADER_SIZE,
     PROTOCOL_VERSION,
     TYPE_CONTROL,
     TYPE_DATA,
     DataPacket,
     data_packet,
+    nonce_cut,
 )
 from .tlv import Tlv, decode_tlv
 
@@ -108,7 +108,7 @@ class StreamDecoder:
                 if stop > end:
                     need = stop - pos
                     break
-                cut = stop - NONCE_TAIL if stop - start > NONCE_TAIL else start
+                cut = nonce_cut(start, stop)
                 out.append(
                     data_packet(
                         data[pos + 8 : pos + 24],
@@ -177,7 +177,7 @@ def decode_packet(data: bytes) -> Packet:
         if start <= end:
             stop = start + (data[5] << 8 | data[6])
             if stop <= end:
-                cut = stop - NONCE_TAIL if stop - start > NONCE_TAIL else start
+                cut = nonce_cut(start, stop)
                 return data_packet(
                     bytes(data[8:24]),
                     bytes(data[24:start]),
