@@ -25,6 +25,7 @@ HOT_MODULES = [
     "src/mycelium/dataplane/kept.py",
     "src/mycelium/dataplane/packet_stats.py",
     "src/mycelium/dataplane/counters.py",
+    "src/mycelium/node.py",
 ]
 
 

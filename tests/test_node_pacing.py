@@ -21,9 +21,10 @@ class FakeLoop:
         assert not self.reading
         self.reading = True
 
-    def remove_reader(self, fd: int) -> None:
+    def remove_reader(self, fd: int) -> bool:
         assert self.reading
         self.reading = False
+        return True
 
     def time(self) -> float:
         return 0.0

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .identity import Identity
     from .links.endpoint import Endpoint
+    from .links.listening import ListenError
     from .messages.engine import ReceivedMessage
-    from .node import ListenError, Node
+    from .node import Node
     from .node_config import NodeConfig
 
 __version__ = "0.1.0"
@@ -25,7 +26,7 @@ REFERENCE_VERSION = "0.7.10"
 _LAZY = {
     "Endpoint": ".links.endpoint",
     "Identity": ".identity",
-    "ListenError": ".node",
+    "ListenError": ".links.listening",
     "Node": ".node",
     "NodeConfig": ".node_config",
     "ReceivedMessage": ".messages.engine",

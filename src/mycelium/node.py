@@ -7,7 +7,6 @@ return, batch by batch: no task, await or log line per packet.
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import logging
 import math
@@ -15,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from time import perf_counter_ns
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from . import wake
 from .allow import AllowList
@@ -32,6 +31,7 @@ from .links.admission import InboundLimits
 from .links.backlog import BacklogCounts
 from .links.base import Link
 from .links.endpoint import Endpoint
+from .links.listening import ListenError, listener_opened
 from .links.peer_manager import PeerManager, PeerType
 from .logs import fields
 from .messages.engine import MessageEngine, ReceivedMessage
@@ -47,19 +47,17 @@ if TYPE_CHECKING:
     from .links.tls_psk import TlsListener
     from .links.vsock import VsockListener
     from .nat.traversal import NatTraversal
-    from .tun import TunDevice
+    from .tun.device import PacketDevice
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+__all__ = ["ListenError", "Node"]
+
 #: Packets read from the TUN per wake-up in traffic.
-TUN_BATCH = 256
+TUN_BATCH: Final = 256
 #: TUN wake-ups closer together than this (seconds) are traffic (``_tun_readable``).
-TUN_BUSY_GAP = 0.001
-
-
-class ListenError(OSError):
-    """A peer listener could not be opened; the message names the protocol and port."""
+TUN_BUSY_GAP: Final = 0.001
 
 
 class Node:
@@ -114,7 +112,7 @@ class Node:
         self.peer_manager = PeerManager(dialers, self._register)
         self._quic: quic.QuicEndpoint | None = None
         self._vsock: VsockListener | None = None
-        self.tun: TunDevice | None = None
+        self.tun: PacketDevice | None = None
         self._listeners: list[asyncio.Server | TlsListener] = []
         self._discovery: Discovery | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -149,7 +147,7 @@ class Node:
             listening = tcp.listen(
                 host, tcp_port, self, self._accepted, firewall_mark=mark, limits=self.stream_limits
             )
-            listener = await _listening("TCP", tcp_port, listening)
+            listener = await listener_opened("TCP", tcp_port, listening)
         else:
             from .links import tls_psk  # tlslite only where a private network needs it
 
@@ -163,7 +161,7 @@ class Node:
                 firewall_mark=mark,
                 limits=self.stream_limits,
             )
-            listener = await _listening("TLS", tcp_port, psk)
+            listener = await listener_opened("TLS", tcp_port, psk)
         self._listeners.append(listener)
         if not self.config.disable_quic and private is None:
             quic_port = self.config.quic_listen_port
@@ -175,7 +173,7 @@ class Node:
                 self.router_id.text(),
                 limits=self.quic_limits,
             )
-            self._quic = await _listening("QUIC (UDP)", quic_port, opening)
+            self._quic = await listener_opened("QUIC (UDP)", quic_port, opening)
         if self.config.vsock_listen_port is not None:
             # Plain even in a private network (docs/wire.md §6.4.1); a failure costs only vsock.
             from .links import vsock
@@ -563,16 +561,3 @@ class Node:
         if self.messages is None or self._stopped.is_set():
             raise RuntimeError("the node is not running: use `async with Node(config) as node`")
         return self.messages
-
-
-async def _listening(what: str, port: int, opening: Awaitable[T]) -> T:
-    """Await a listener; an OSError becomes a ListenError naming the protocol and port."""
-    try:
-        return await opening
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if exc.errno == errno.EADDRINUSE or "bind" in reason:
-            reason += " (another node running? -t and -q choose other ports)"
-        error = ListenError(f"cannot listen for {what} on port {port}: {reason}")
-        error.errno = exc.errno
-        raise error from exc
