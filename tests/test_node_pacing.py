@@ -4,7 +4,11 @@ delivered packets to it (the kernel may have answered them already)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Any
+
+import uvloop
 
 from dp_fakes import FakeRouter, identity, ipv6_packet, make_plane, parse_frame, take_frames
 from mycelium.crypto import KeyCache
@@ -48,13 +52,14 @@ class FakeLink:
 class FakeTun:
     """Hands out ``answers`` (what the kernel queued) and records every read and write."""
 
-    def __init__(self) -> None:
+    def __init__(self, fd: int = 99) -> None:
+        self.fd = fd
         self.answers: list[bytes] = []
         self.reads = 0
         self.written: list[bytes] = []
 
     def fileno(self) -> int:
-        return 99
+        return self.fd
 
     def read_batch(self, max_packets: int) -> list[bytes]:
         self.reads += 1
@@ -86,6 +91,32 @@ def test_the_tun_pauses_only_while_every_link_is_congested() -> None:
     assert not loop.reading  # the one link left is still congested
     node.link_resume_writing(b)  # type: ignore[arg-type]
     assert loop.reading
+
+
+def test_the_tun_pauses_and_resumes_on_uvloop() -> None:
+    """uvloop's ``remove_reader`` returns None where asyncio declares a bool: the compiled node
+    (tests/test_compiled.py runs this file against it) must not take that for an error."""
+    loop = uvloop.new_event_loop()
+    readable, writable = os.pipe()
+    try:
+        node = Node(NodeConfig.loopback())
+        node._loop = loop
+        tun = FakeTun(readable)
+        node.tun = tun  # type: ignore[assignment]
+        loop.add_reader(readable, node._tun_readable)
+        link = FakeLink()
+        node.links.add(link)  # type: ignore[arg-type]
+        os.write(writable, b"packet")  # the fake never drains it: readable until paused
+        node.link_pause_writing(link)  # type: ignore[arg-type]
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert tun.reads == 0
+        node.link_resume_writing(link)  # type: ignore[arg-type]
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert tun.reads > 0
+    finally:
+        loop.close()
+        os.close(readable)
+        os.close(writable)
 
 
 def test_a_link_batch_delivered_to_the_tun_is_followed_by_a_read_of_its_answer() -> None:

@@ -242,7 +242,7 @@ class Node:
         for link in list(self.links):
             link.close()
         if self.tun is not None and self._loop is not None:
-            self._loop.remove_reader(self.tun.fileno())
+            _stop_reading(self._loop, self.tun.fileno())
             self.tun.close()
             self.tun = None
         self._stopped.set()
@@ -375,7 +375,7 @@ class Node:
             return
         self._tun_paused = pause
         if pause:
-            self._loop.remove_reader(self.tun.fileno())
+            _stop_reading(self._loop, self.tun.fileno())
         else:
             self._loop.add_reader(self.tun.fileno(), self._tun_readable)
 
@@ -561,3 +561,10 @@ class Node:
         if self.messages is None or self._stopped.is_set():
             raise RuntimeError("the node is not running: use `async with Node(config) as node`")
         return self.messages
+
+
+def _stop_reading(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """``loop.remove_reader(fd)``. asyncio declares its result a bool, but uvloop's is None, and
+    this module's compiled code checks a declared result: taken as an object, it is not."""
+    remove: Callable[[int], object] = loop.remove_reader
+    remove(fd)
