@@ -3,14 +3,15 @@
 At rest, started the way the command line starts it (no config file, no TUN, no peers, the
 APIs listening, NAT traversal having published its candidates), none of the modules below is
 loaded: the command line's parser (the console script replaces its process once parsed,
-tests/api/test_daemon_process.py), the QUIC stack (qh3, about 13 MB resident) and the HTTP
-stack (aiohttp) wait for their first connection, the QUIC certificate (elliptic curves, hashlib)
-for the first connection or punching offer that needs it, and is written without
-``cryptography.x509``; the key is read without ``cryptography``'s serialization package and its
-X25519 functions without its OpenSSL backend module; HMAC waits for a STUN message or punched
-link that carries one; the TUN device, vsock, TOML, JSON, dates (the logfmt format's), the API
-facade and the client subcommands wait for their use, and listening addresses are resolved
-without the IDNA codec. Each one then loads, and works, when its feature is used.
+tests/api/test_daemon_process.py), the QUIC stack (qh3's Python package and QUIC core; only its
+native module is loaded at rest, for the AEADs, qh3_native.py) and the HTTP stack (aiohttp) wait
+for their first connection, the QUIC certificate (elliptic curves, hashlib) for the first
+connection or punching offer that needs it, and is written without ``cryptography.x509``;
+``cryptography`` itself is not loaded at all (X25519 comes from the ``libcrypto`` that ``ssl``
+maps, x25519.py); HMAC waits for a STUN message or punched link that carries one; the TUN
+device, vsock, TOML, JSON, dates (the logfmt format's), the API facade and the client
+subcommands wait for their use, and listening addresses are resolved without the IDNA codec.
+Each one then loads, and works, when its feature is used.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ import pytest
 LAZY = [
     "click",
     "mycelium.cli.main",
-    "qh3",
+    "qh3.quic.connection",
+    "qh3.asyncio",
     "aiohttp",
     "tlslite",
-    "cryptography.x509",
-    "cryptography.hazmat.primitives.serialization",
-    "cryptography.hazmat.backends.openssl",
-    "cryptography.hazmat.primitives.asymmetric.ec",
+    "cryptography",
     "mycelium.links.quic_certificate",
     "hmac",
     "hashlib",

@@ -9,28 +9,16 @@ import os
 from collections import OrderedDict
 from typing import Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from . import x25519
+from .qh3_native import AeadAes256Gcm as Aead
+from .qh3_native import CryptoError as AuthenticationFailed
 
 NONCE_SIZE: Final = 12
 TAG_SIZE: Final = 16
 #: Smallest body a receiver will try to open: 4-byte user header + tag + nonce.
 MIN_SEALED_SIZE: Final = 4 + TAG_SIZE + NONCE_SIZE
-
-
-try:
-    # The Rust functions behind X25519PrivateKey.from_private_bytes and
-    # X25519PublicKey.from_public_bytes. Those two import cryptography's OpenSSL backend module,
-    # and with it its EC, RSA and OID modules, only to ask whether X25519 is supported: 1.3 MB
-    # of a node at rest. The public API stays the fallback for another package layout.
-    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
-
-    _private_key = _rust_openssl.x25519.from_private_bytes
-    _public_key = _rust_openssl.x25519.from_public_bytes
-except (ImportError, AttributeError):
-    _private_key = X25519PrivateKey.from_private_bytes
-    _public_key = X25519PublicKey.from_public_bytes
+#: The AEAD's associated data: none (what a Rust node seals with).
+NO_AAD: Final = b""
 
 
 class CryptoError(Exception):
@@ -39,39 +27,42 @@ class CryptoError(Exception):
 
 def public_key_of(secret: bytes) -> bytes:
     """The X25519 public key of a 32-byte secret."""
-    return _private_key(secret).public_key().public_bytes_raw()
+    return x25519.public_key(secret)
 
 
 def shared_secret(own_secret: bytes, peer_public: bytes) -> bytes:
     """Raw X25519 output; low-order peer keys (all-zero result) are refused."""
     try:
-        return _private_key(own_secret).exchange(_public_key(peer_public))
-    except ValueError as exc:
+        return x25519.exchange(own_secret, peer_public)
+    except x25519.X25519Error as exc:
         raise CryptoError(f"unusable peer public key: {exc}") from exc
 
 
 class SharedKey:
-    """An AES-256-GCM key shared with one remote node."""
+    """An AES-256-GCM key shared with one remote node.
 
-    __slots__ = ("aead", "raw")
+    qh3's AEAD takes the nonce when it is made (QUIC's per-connection IV, to which it adds a
+    packet number): with a random nonce per packet, as the wire has, each packet gets its own
+    ``Aead(raw, nonce)`` with packet number 0. The data plane's batch loops do that directly
+    with ``raw``.
+    """
+
+    __slots__ = ("raw",)
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
-        #: The cipher itself: the data plane's batch loops call its ``encrypt``/``decrypt``
-        #: directly (ciphertext and tag in one buffer, the nonce apart, no associated data).
-        self.aead = AESGCM(raw)
 
     def seal(self, plaintext: bytes, nonce: bytes | None = None) -> bytes:
         if nonce is None:
             nonce = os.urandom(NONCE_SIZE)
-        return self.aead.encrypt(nonce, plaintext, None) + nonce
+        return Aead(self.raw, nonce).encrypt(0, plaintext, NO_AAD) + nonce
 
     def open(self, body: bytes) -> bytes:
         if len(body) < MIN_SEALED_SIZE:
             raise CryptoError("sealed body too short")
         try:
-            return self.aead.decrypt(body[-NONCE_SIZE:], body[:-NONCE_SIZE], None)
-        except InvalidTag:
+            return Aead(self.raw, body[-NONCE_SIZE:]).decrypt(0, body[:-NONCE_SIZE], NO_AAD)
+        except AuthenticationFailed:
             raise CryptoError("authentication failed") from None
 
 

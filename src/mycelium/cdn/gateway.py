@@ -25,9 +25,8 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..qh3_native import AeadAes128Gcm, CryptoError
 from . import erasure, meta, redis
 
 log = logging.getLogger(__name__)
@@ -92,8 +91,8 @@ def open_metadata(blob: bytes, key: bytes | None) -> meta.Metadata:
         if len(blob) < 12:
             raise Failure(422)
         try:
-            blob = AESGCM(key).decrypt(blob[-12:], blob[:-12], None)
-        except InvalidTag:
+            blob = AeadAes128Gcm(key, blob[-12:]).decrypt(0, blob[:-12], b"")
+        except CryptoError:
             raise Failure(422) from None
     try:
         decoded, used = meta.decode(blob)
@@ -112,8 +111,8 @@ def open_block(block: meta.Block, shards: list[bytes]) -> bytes:
         raise Failure(500)
     ciphertext = data[: len(data) - data[-1]]
     try:
-        return AESGCM(block.content_hash).decrypt(block.nonce, ciphertext, None)
-    except (InvalidTag, ValueError):
+        return AeadAes128Gcm(block.content_hash, block.nonce).decrypt(0, ciphertext, b"")
+    except CryptoError:
         raise Failure(422) from None
 
 

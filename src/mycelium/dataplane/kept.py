@@ -1,14 +1,13 @@
 """Per-address decisions the data plane keeps between packets (docs/wire.md §5.6).
 
-What the router and the key cache answered for a destination (its link and its cipher), a
-destination we relay to (its link) or a source (its cipher and replay window), kept while the
+What the router and the key cache answered for a destination (its link and its key), a
+destination we relay to (its link) or a source (its key and replay window), kept while the
 route table's version holds and for ``KEEP_SECONDS`` at most, so that a lone packet (a ping, an
 ACK) costs what a packet inside a batch does, and a relay asks the router once per destination.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final, Generic
 
 from ..routing.decisions import N
@@ -23,19 +22,17 @@ KEEP_SECONDS: Final = 5.0
 #: At most this many of each kind are kept.
 KEEP_MAX: Final = 1024
 
-Cipher = Callable[[bytes, bytes, None], bytes]
-
 
 class KeptDecisions(Generic[N]):
     __slots__ = ("_until", "_version", "hops", "opens", "paths")
 
     def __init__(self) -> None:
-        #: Destination address -> (the link of its selected route, its cipher's encrypt).
-        self.paths: dict[bytes, tuple[N, Cipher]] = {}
+        #: Destination address -> (the link of its selected route, its raw AES-256-GCM key).
+        self.paths: dict[bytes, tuple[N, bytes]] = {}
         #: Destination address of packets we relay -> the link of its selected route.
         self.hops: dict[bytes, N] = {}
-        #: Source address -> (its cipher's decrypt, its /64's replay window).
-        self.opens: dict[bytes, tuple[Cipher, Window]] = {}
+        #: Source address -> (its raw AES-256-GCM key, its /64's replay window).
+        self.opens: dict[bytes, tuple[bytes, Window]] = {}
         self._version = -1
         self._until = 0.0
 
@@ -48,14 +45,14 @@ class KeptDecisions(Generic[N]):
             self._version = version
             self._until = now + KEEP_SECONDS
 
-    def keep_path(self, dst: bytes, neighbour: N, encrypt: Cipher) -> None:
+    def keep_path(self, dst: bytes, neighbour: N, key: bytes) -> None:
         if len(self.paths) < KEEP_MAX:
-            self.paths[dst] = (neighbour, encrypt)
+            self.paths[dst] = (neighbour, key)
 
     def keep_hop(self, dst: bytes, neighbour: N) -> None:
         if len(self.hops) < KEEP_MAX:
             self.hops[dst] = neighbour
 
-    def keep_open(self, src: bytes, decrypt: Cipher, window: Window) -> None:
+    def keep_open(self, src: bytes, key: bytes, window: Window) -> None:
         if len(self.opens) < KEEP_MAX:
-            self.opens[src] = (decrypt, window)
+            self.opens[src] = (key, window)

@@ -15,11 +15,11 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Generic
 
-from cryptography.exceptions import InvalidTag
-
 from ..allow import AllowList
-from ..crypto import MIN_SEALED_SIZE, NONCE_SIZE, CryptoError, KeyCache
+from ..crypto import MIN_SEALED_SIZE, NO_AAD, NONCE_SIZE, CryptoError, KeyCache
 from ..identity import Identity
+from ..qh3_native import AeadAes256Gcm as Aead
+from ..qh3_native import CryptoError as AuthenticationFailed
 from ..routing import Forward, Local, Queue
 from ..routing.decisions import N, RouteLookup
 from ..routing.limits import TokenBucket
@@ -166,7 +166,7 @@ class DataPlane(Generic[N]):
         kept.check(self.router.version, now)
         paths = kept.paths
         links = self._to_links
-        ready: dict[bytes, tuple[list[bytes], Any]] = {}
+        ready: dict[bytes, tuple[list[bytes], bytes]] = {}
         counts: Tally = {}
         run_pair = b""
         # The current (src, dst) run's tally is kept in native ints and added to its list entry
@@ -200,13 +200,13 @@ class DataPlane(Generic[N]):
             if hop < 2:
                 self._tun_slow(pkt, now)
                 continue
-            frames, encrypt = path
+            frames, key = path
             if not nonces:
                 self._refill_nonces()
             iv = nonces.pop()
             pair = pkt[8:40]
             word = (((n + _SEAL_OVERHEAD) << 8) | (hop - 1)).to_bytes(4, "big")
-            sealed = encrypt(iv, _HDR_L3 + pkt, None)
+            sealed = Aead(key, iv).encrypt(0, _HDR_L3 + pkt, NO_AAD)
             frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
             if pair != run_pair:
                 run[0] += run_packets
@@ -223,9 +223,9 @@ class DataPlane(Generic[N]):
         if self.tun_destinations is not None:
             self.tun_destinations.update(ready)
 
-    def _tun_slow(self, pkt: bytes, now: float) -> tuple[list[bytes], Any] | None:
+    def _tun_slow(self, pkt: bytes, now: float) -> tuple[list[bytes], bytes] | None:
         """Every check of one TUN packet with its counter or ICMP answer, then ``_originate``;
-        returns its destination's (frames, cipher) once that is ready for the batch loop."""
+        returns its destination's (frames, key) once that is ready for the batch loop."""
         self.slow = True
         c = self.counters
         n = len(pkt)
@@ -268,7 +268,7 @@ class DataPlane(Generic[N]):
         route = self.router.route
         links = self._to_links
         c = self.counters
-        # Cipher and replay window by source (L3 delivery, the hot path) and the link towards a
+        # Key and replay window by source (L3 delivery, the hot path) and the link towards a
         # destination we relay to, kept across batches while the route table stays the same
         # (dataplane/kept.py).
         kept = self.kept
@@ -309,14 +309,14 @@ class DataPlane(Generic[N]):
                 local += 1
                 cached = opened.get(src)
                 if cached is None or size < MIN_SEALED_SIZE or now >= cached[1].expires:
-                    decrypt = self._deliver(src, dst, hop, sealed + iv, now)
-                    if decrypt is not None:
-                        kept.keep_open(src, decrypt, replay.window(src, now))
+                    key = self._deliver(src, dst, hop, sealed + iv, now)
+                    if key is not None:
+                        kept.keep_open(src, key, replay.window(src, now))
                     continue
-                decrypt, window = cached
+                key, window = cached
                 try:
-                    plain = decrypt(iv, sealed, None)
-                except InvalidTag:
+                    plain = Aead(key, iv).decrypt(0, sealed, NO_AAD)
+                except AuthenticationFailed:
                     c.decrypt_failed += 1
                     continue
                 current = window.current
@@ -400,10 +400,10 @@ class DataPlane(Generic[N]):
 
     def _originate(
         self, header: bytes, payload: bytes, src: bytes, dst: bytes, hop: int, now: float
-    ) -> tuple[list[bytes], Any] | None:
+    ) -> tuple[list[bytes], bytes] | None:
         """Encrypt and send a packet we originate, or park it until a route is selected.
 
-        Returns (the frame list of the link it went to, the cipher's ``encrypt``) when it was
+        Returns (the frame list of the link it went to, its raw key) when it was
         sent, for ``from_tun`` to reuse for the rest of its batch."""
         if hop < 2:
             # Only L3 packets can get here (messages use 64): answer from their own source.
@@ -436,8 +436,8 @@ class DataPlane(Generic[N]):
             else:
                 frames.append(frame)
             self.counters.sent += 1
-            self.kept.keep_path(dst, decision.neighbour, key.aead.encrypt)
-            return frames, key.aead.encrypt
+            self.kept.keep_path(dst, decision.neighbour, key.raw)
+            return frames, key.raw
         if type(decision) is Local:  # the router claims a /64 that is not ours: nothing to do
             self.counters.no_route += 1
             return None
@@ -544,10 +544,10 @@ class DataPlane(Generic[N]):
     # ------------------------------------------------------------------------------------------
     # local delivery
 
-    def _deliver(self, src: bytes, dst: bytes, hop: int, body: bytes, now: float) -> Any:
+    def _deliver(self, src: bytes, dst: bytes, hop: int, body: bytes, now: float) -> bytes | None:
         """Decrypt a packet for our /64 with the key of the route covering its *source*.
 
-        Returns the cipher's ``decrypt`` (``from_link`` keeps it for the source's next packets)."""
+        Returns the raw key (``from_link`` keeps it for the source's next packets)."""
         self.slow = True
         allow = self._allow
         if allow is not None and not allow.allows(src):
@@ -571,7 +571,7 @@ class DataPlane(Generic[N]):
             return None
         if not self.replay.seen(src, body, now):
             self._deliver_plain(src, dst, hop, plain)
-        return key.aead.decrypt
+        return key.raw
 
     def _deliver_plain(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:
         self.slow = True  # reached from the common path only for messages and OOB ICMP

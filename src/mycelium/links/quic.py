@@ -32,9 +32,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from ..qh3_native import AeadAes128Gcm
+from ..qh3_native import CryptoError as AuthenticationFailed
 from ..socket_address import lookup_host
 from .admission import InboundLimits, Release
 from .base import Link, LinkHandler
@@ -99,19 +98,22 @@ class RetryTokens:
     operation."""
 
     def __init__(self) -> None:
-        self._aead = AESGCM(os.urandom(16))
+        self._key = os.urandom(16)
 
     def create(self, addr: tuple, original: bytes, retry_cid: bytes, now: float) -> bytes:
         nonce = os.urandom(12)
         sealed = _TOKEN_TIME.pack(now) + bytes((len(original),)) + original + retry_cid
-        return nonce + self._aead.encrypt(nonce, sealed, _address_bytes(addr))
+        return nonce + AeadAes128Gcm(self._key, nonce).encrypt(0, sealed, _address_bytes(addr))
 
     def validate(self, addr: tuple, dcid: bytes, token: bytes, now: float) -> bytes:
         """The original destination connection ID; ValueError for a token that is not one of
         ours, for another address or connection ID, or too old."""
         try:
-            plain = self._aead.decrypt(token[:12], token[12:], _address_bytes(addr))
-        except (InvalidTag, ValueError):
+            if len(token) < 12 + 16:
+                raise ValueError("short token")
+            cipher = AeadAes128Gcm(self._key, token[:12])
+            plain = cipher.decrypt(0, token[12:], _address_bytes(addr))
+        except (AuthenticationFailed, ValueError):
             raise ValueError("not a valid retry token") from None
         if len(plain) < _TOKEN_TIME.size + 1:
             raise ValueError("truncated retry token")

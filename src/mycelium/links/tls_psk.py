@@ -4,8 +4,9 @@ tlslite-ng performs the handshake (PSK identity = network name, psk_dhe_ke, X255
 generator API on a non-blocking socket, driven by the event loop: a peer that stalls holds a
 descriptor and a deadline, never a thread, so idle sockets cannot starve real members' handshakes
 (a wrong key fails at the ClientHello's binder, within milliseconds). Then the traffic keys move
-to our own TLS 1.3 record layer, where `cryptography` does the AEAD (a pure-Python record layer
-would manage about 1 MB/s).
+to our own TLS 1.3 record layer, where qh3's AEAD does the work (a pure-Python record layer
+would manage about 1 MB/s). Its ciphers are made for QUIC, whose nonce is TLS 1.3's: the
+connection's IV with the record's sequence number mixed in, so one cipher serves a direction.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import socket
 import struct
 from collections.abc import Callable, Iterator
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from tlslite import HandshakeSettings, TLSConnection
 from tlslite.errors import TLSError
 
+from ..qh3_native import AeadAes128Gcm, AeadChaCha20Poly1305
+from ..qh3_native import CryptoError as AuthenticationFailed
 from .admission import InboundLimits, Release
 from .base import Link, LinkHandler
 from .endpoint import Endpoint
@@ -61,14 +62,10 @@ class RecordProtection:
     def __init__(
         self, cipher: str, write: tuple[bytes, bytes, int], read: tuple[bytes, bytes, int]
     ) -> None:
-        aead = ChaCha20Poly1305 if cipher == "chacha20-poly1305" else AESGCM
-        self._write, self._write_iv, self._write_seq = aead(write[0]), write[1], write[2]
-        self._read, self._read_iv, self._read_seq = aead(read[0]), read[1], read[2]
+        aead = AeadChaCha20Poly1305 if cipher == "chacha20-poly1305" else AeadAes128Gcm
+        self._write, self._write_seq = aead(write[0], write[1]), write[2]
+        self._read, self._read_seq = aead(read[0], read[1]), read[2]
         self._buffer = bytearray()
-
-    @staticmethod
-    def _nonce(iv: bytes, seq: int) -> bytes:
-        return (int.from_bytes(iv, "big") ^ seq).to_bytes(12, "big")
 
     def seal(self, plaintext: bytes) -> bytes:
         out = []
@@ -76,9 +73,7 @@ class RecordProtection:
             inner = plaintext[i : i + MAX_PLAINTEXT] + b"\x17"
             header = _HEADER.pack(_APPLICATION_DATA, 0x0303, len(inner) + 16)
             out.append(header)
-            out.append(
-                self._write.encrypt(self._nonce(self._write_iv, self._write_seq), inner, header)
-            )
+            out.append(self._write.encrypt(self._write_seq, inner, header))
             self._write_seq += 1
         return b"".join(out)
 
@@ -110,8 +105,8 @@ class RecordProtection:
             if kind != _APPLICATION_DATA:
                 raise TlsError(f"unexpected TLS record type {kind}")
             try:
-                inner = self._read.decrypt(self._nonce(self._read_iv, self._read_seq), body, header)
-            except InvalidTag:
+                inner = self._read.decrypt(self._read_seq, body, header)
+            except AuthenticationFailed:
                 raise TlsError("TLS record failed authentication") from None
             self._read_seq += 1
             inner = inner.rstrip(b"\x00")
