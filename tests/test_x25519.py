@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -23,7 +27,7 @@ LOW_ORDER = [
     bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
 ]
 
-needs_libcrypto = pytest.mark.skipif(x25519._LIB is None, reason="no shared libcrypto mapped")
+needs_libcrypto = pytest.mark.skipif(x25519._LIB is None, reason="no libcrypto X25519")
 
 
 @pytest.fixture(params=["libcrypto", "cryptography"])
@@ -31,7 +35,7 @@ def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     if request.param == "cryptography":
         monkeypatch.setattr(x25519, "_LIB", None)
     elif x25519._LIB is None:
-        pytest.skip("no shared libcrypto mapped")
+        pytest.skip("no libcrypto X25519")
     return str(request.param)
 
 
@@ -66,9 +70,8 @@ def test_libcrypto_agrees_with_cryptography(own: bytes, peer_secret: bytes) -> N
 
 @needs_libcrypto
 def test_a_refused_exchange_leaves_no_openssl_error_for_the_ssl_module() -> None:
-    path = x25519._mapped_libcrypto()
-    assert path is not None
-    peek = ctypes.PyDLL(path).ERR_peek_error
+    assert x25519._LIB is not None
+    peek = x25519._LIB.lib.ERR_peek_error
     peek.restype = ctypes.c_ulong
     with pytest.raises(x25519.X25519Error):
         x25519.exchange(ALICE, LOW_ORDER[1])
@@ -84,3 +87,27 @@ def test_own_keys_are_kept_for_a_few_secrets_only() -> None:
     assert len(lib._own) <= x25519._OWN_KEYS
     # A secret that found the cache full still gives the right answer.
     assert x25519.exchange(ALICE, BOB_PUBLIC).hex() == SHARED
+
+
+def test_an_openssl_without_x25519_falls_back_to_cryptography(tmp_path: Path) -> None:
+    # A configuration that loads only OpenSSL's base provider, as a locked-down (FIPS-like)
+    # system might: libcrypto's symbols are there but refuse X25519 keys.
+    config = tmp_path / "openssl.cnf"
+    config.write_text(
+        "openssl_conf = init\n[init]\nproviders = providers\n"
+        "[providers]\nbase = base\n[base]\nactivate = 1\n"
+    )
+    probe = (
+        "from mycelium import x25519\n"
+        "print(x25519._LIB is None, x25519.public_key(bytes(range(32))).hex())\n"
+    )
+    env = {**os.environ, "OPENSSL_CONF": str(config)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    expected = X25519PrivateKey.from_private_bytes(bytes(range(32))).public_key()
+    assert done.stdout.split() == ["True", expected.public_bytes_raw().hex()]
+
+
+def test_keys_may_come_as_any_bytes_like_value(implementation: str) -> None:
+    assert x25519.exchange(bytearray(ALICE), memoryview(BOB_PUBLIC)).hex() == SHARED

@@ -1,16 +1,18 @@
-"""X25519 from the OpenSSL ``libcrypto`` that Python's ``ssl`` module has already mapped.
+"""X25519 from the OpenSSL ``libcrypto`` that Python's ``ssl`` module has already loaded.
 
 A node needs X25519 for its own public key and once per remote node it talks to: too rarely for
 a library of its own. The AEAD comes from qh3 (``crypto.py``), and importing ``cryptography``
-for these two calls alone would map its 7 MB native module into every node (about 8 MB of RSS
+for these two calls alone would map its 7 MB native module into every node (5 to 8 MB of RSS
 at rest). ``libcrypto`` is in the process already (asyncio and uvloop import ``ssl``), so its
-``EVP_PKEY`` functions cost a few ``ctypes`` declarations. Where no shared ``libcrypto`` is
-mapped (a Python that links OpenSSL statically), ``cryptography`` is the fallback.
+``EVP_PKEY`` functions cost a few ``ctypes`` declarations. ``cryptography`` is the fallback
+wherever that fails: no ``ssl`` module, no ``libcrypto`` symbols reachable from it, an OpenSSL
+older than 1.1.1, or one configured without X25519 (a FIPS or base-only provider).
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Callable
 from typing import Final
 
@@ -25,25 +27,30 @@ class X25519Error(ValueError):
     """A key OpenSSL refused, or an exchange with a low-order point (an all-zero secret)."""
 
 
-def _mapped_libcrypto() -> str | None:
-    """The path of the ``libcrypto`` shared object this process has mapped, if any."""
-    import _ssl  # noqa: F401  (maps libcrypto where ssl links it dynamically)
-
+def _libcrypto_candidates() -> list[str]:
+    """Where ``libcrypto``'s symbols may be found: the ``_ssl`` extension itself (a lookup on
+    its handle also searches the libraries it links), then any ``libcrypto`` mapped."""
     try:
-        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+        import _ssl
+    except ImportError:
+        return []
+    candidates = [_ssl.__file__] if getattr(_ssl, "__file__", None) else []
+    try:
+        with open("/proc/self/maps", "rb") as maps:
             for line in maps:
-                path = line.rstrip("\n").split(maxsplit=5)[-1]
-                if path.startswith("/") and "/libcrypto.so" in path:
-                    return path
+                path = os.fsdecode(line.rstrip(b"\n").split(maxsplit=5)[-1])
+                if path.startswith("/") and "/libcrypto.so" in path and path not in candidates:
+                    candidates.append(path)
     except OSError:
-        return None
-    return None
+        pass
+    return candidates
 
 
 class _LibCrypto:
     """The seven ``libcrypto`` functions X25519 needs, with their C signatures."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
+        self.lib = lib
         p, size, i = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
         buf, size_p = ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t)
 
@@ -128,15 +135,30 @@ class _LibCrypto:
             self.free(other)
 
 
+#: RFC 7748 §6.1: Alice's secret, her public key, Bob's public key and their shared secret.
+_VECTOR: Final = tuple(
+    bytes.fromhex(h)
+    for h in (
+        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+        "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+        "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742",
+    )
+)
+
+
 def _load() -> _LibCrypto | None:
-    """Through ``PyDLL``, which holds the GIL during each call as a C extension would."""
-    path = _mapped_libcrypto()
-    if path is None:
-        return None
-    try:
-        return _LibCrypto(ctypes.PyDLL(path))
-    except (OSError, AttributeError):  # unloadable, or an OpenSSL older than 1.1.1
-        return None
+    """The first candidate whose X25519 gives RFC 7748's answers. Through ``PyDLL``, which
+    holds the GIL during each call as a C extension would."""
+    secret, public, peer, shared = _VECTOR
+    for path in _libcrypto_candidates():
+        try:
+            lib = _LibCrypto(ctypes.PyDLL(path))
+            if lib.public_key(secret) == public and lib.exchange(secret, peer) == shared:
+                return lib
+        except (OSError, AttributeError, X25519Error):  # no such symbols, or no X25519
+            continue
+    return None
 
 
 _LIB: Final = _load()
@@ -144,6 +166,7 @@ _LIB: Final = _load()
 
 def public_key(secret: bytes) -> bytes:
     """The X25519 public key of a 32-byte secret."""
+    secret = bytes(secret)
     if _LIB is not None:
         return _LIB.public_key(secret)
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -155,6 +178,7 @@ def public_key(secret: bytes) -> bytes:
 
 def exchange(secret: bytes, peer: bytes) -> bytes:
     """The raw X25519 shared secret; ``X25519Error`` for a low-order ``peer`` key."""
+    secret, peer = bytes(secret), bytes(peer)
     if _LIB is not None:
         return _LIB.exchange(secret, peer)
     from cryptography.hazmat.primitives.asymmetric.x25519 import (

@@ -109,8 +109,6 @@ class RetryTokens:
         """The original destination connection ID; ValueError for a token that is not one of
         ours, for another address or connection ID, or too old."""
         try:
-            if len(token) < 12 + 16:
-                raise ValueError("short token")
             cipher = AeadAes128Gcm(self._key, token[:12])
             plain = cipher.decrypt(0, token[12:], _address_bytes(addr))
         except (AuthenticationFailed, ValueError):

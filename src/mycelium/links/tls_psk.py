@@ -56,13 +56,25 @@ def settings(network_name: bytes, key: bytes) -> HandshakeSettings:
     return s
 
 
+#: The ciphers ``settings`` offers (tlslite's names) and their key sizes. qh3 panics, past any
+#: ``except Exception``, on a key of the wrong size, so the sizes are checked first.
+_CIPHERS: dict[str, tuple[type[AeadAes128Gcm] | type[AeadChaCha20Poly1305], int]] = {
+    "aes128gcm": (AeadAes128Gcm, 16),
+    "chacha20-poly1305": (AeadChaCha20Poly1305, 32),
+}
+#: The last sequence number a direction may use (RFC 8446 §5.3: it must not wrap).
+_MAX_SEQ = 2**64 - 1
+
+
 class RecordProtection:
     """TLS 1.3 application-data records (RFC 8446 §5.2) for one established connection."""
 
     def __init__(
         self, cipher: str, write: tuple[bytes, bytes, int], read: tuple[bytes, bytes, int]
     ) -> None:
-        aead = AeadChaCha20Poly1305 if cipher == "chacha20-poly1305" else AeadAes128Gcm
+        aead, key_size = _CIPHERS.get(cipher, (None, 0))
+        if aead is None or len(write[0]) != key_size or len(read[0]) != key_size:
+            raise TlsError(f"TLS cipher {cipher} with a {len(write[0])}-byte key")
         self._write, self._write_seq = aead(write[0], write[1]), write[2]
         self._read, self._read_seq = aead(read[0], read[1]), read[2]
         self._buffer = bytearray()
@@ -73,6 +85,8 @@ class RecordProtection:
             inner = plaintext[i : i + MAX_PLAINTEXT] + b"\x17"
             header = _HEADER.pack(_APPLICATION_DATA, 0x0303, len(inner) + 16)
             out.append(header)
+            if self._write_seq > _MAX_SEQ:
+                raise TlsError("TLS sequence numbers exhausted")
             out.append(self._write.encrypt(self._write_seq, inner, header))
             self._write_seq += 1
         return b"".join(out)
@@ -104,6 +118,8 @@ class RecordProtection:
                 continue  # middlebox compatibility, meaningless
             if kind != _APPLICATION_DATA:
                 raise TlsError(f"unexpected TLS record type {kind}")
+            if self._read_seq > _MAX_SEQ:
+                raise TlsError("TLS sequence numbers exhausted")
             try:
                 inner = self._read.decrypt(self._read_seq, body, header)
             except AuthenticationFailed:
