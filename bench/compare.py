@@ -5,7 +5,9 @@ and then, round after round, runs the same iperf3 TCP transfer across each pair 
 rotates per round), so that every configuration sees the same share of a busy machine. Figures:
 throughput, TCP retransmits, RTT idle and under load (p50, p99), node CPU seconds per GB carried,
 TUN TX drops on the sender, resident memory at rest and after the run; medians over the rounds and
-the ratios ours/reference. The idle RTT is measured three ways: on a quiet machine (before any
+the ratios ours/reference, twice: of the medians, and paired (the median over the rounds of each
+round's own ratio, which a machine that speeds up or slows down between rounds moves less). The
+idle RTT is measured three ways: on a quiet machine (before any
 transfer, the other pairs' nodes stopped), at the start of each round (a transfer has just ended),
 and then with every CPU kept from halting (``pair.cpus_awake``), which separates the machine's
 wake-up cost from per-packet work. On the quiet machine it is measured twice: pings 20 ms apart,
@@ -84,6 +86,26 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["rss_at_rest_ours_over_ref"] = ratio(tcp["rss_at_rest_mb"], ref["rss_at_rest_mb"])
     if tcp and quic:
         out["quic_over_tcp_ours"] = ratio(quic["gbit_s"], tcp["gbit_s"])
+    return out
+
+
+def paired_ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per figure, the median over the rounds of that round's ratio: within a round the pairs
+    run back to back, so each ratio compares them on the machine as it was then."""
+    out: dict[str, Any] = {}
+    wanted = [
+        ("tcp_throughput_ours_over_ref_paired", "ours-tcp", "ref-tcp", "gbit_s"),
+        ("tcp_cpu_per_gb_ours_over_ref_paired", "ours-tcp", "ref-tcp", "node_cpu_s_per_gb"),
+        ("quic_over_tcp_ours_paired", "ours-quic", "ours-tcp", "gbit_s"),
+    ]
+    for name, over, under, key in wanted:
+        found = [
+            value
+            for a, b in zip(runs.get(over, []), runs.get(under, []), strict=False)
+            if (value := ratio(a.get(key), b.get(key))) is not None
+        ]
+        if found:
+            out[name] = round(median(found), 3)
     return out
 
 
@@ -182,7 +204,7 @@ def main() -> None:
             f"pings 1 s apart: {figures['rtt_quiet_1s_ms']} ms"
         )
     print()
-    found = ratios(summary)
+    found = ratios(summary) | paired_ratios(runs)
     for key, value in found.items():
         print(f"{key:36} {value}")
     report(
