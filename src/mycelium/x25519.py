@@ -116,7 +116,7 @@ class _LibCrypto:
             ctx = self.ctx_new(own, None)
             if not ctx:
                 self.clear_errors()
-                raise MemoryError("EVP_PKEY_CTX_new failed")
+                raise X25519Error("OpenSSL could not make a key exchange context")
             try:
                 out, size = ctypes.create_string_buffer(KEY_SIZE), ctypes.c_size_t(KEY_SIZE)
                 if (
