@@ -10,8 +10,7 @@ from collections import OrderedDict
 from typing import Final
 
 from . import x25519
-from .qh3_native import AeadAes256Gcm as Aead
-from .qh3_native import CryptoError as AuthenticationFailed
+from .qh3_native import AeadAes256Gcm, AuthenticationFailed
 
 NONCE_SIZE: Final = 12
 TAG_SIZE: Final = 16
@@ -43,8 +42,8 @@ class SharedKey:
 
     qh3's AEAD takes the nonce when it is made (QUIC's per-connection IV, to which it adds a
     packet number): with a random nonce per packet, as the wire has, each packet gets its own
-    ``Aead(raw, nonce)`` with packet number 0. The data plane's batch loops do that directly
-    with ``raw``.
+    ``AeadAes256Gcm(raw, nonce)`` with packet number 0. The data plane's batch loops do that
+    directly with ``raw``.
     """
 
     __slots__ = ("raw",)
@@ -55,13 +54,14 @@ class SharedKey:
     def seal(self, plaintext: bytes, nonce: bytes | None = None) -> bytes:
         if nonce is None:
             nonce = os.urandom(NONCE_SIZE)
-        return Aead(self.raw, nonce).encrypt(0, plaintext, NO_AAD) + nonce
+        return AeadAes256Gcm(self.raw, nonce).encrypt(0, plaintext, NO_AAD) + nonce
 
     def open(self, body: bytes) -> bytes:
         if len(body) < MIN_SEALED_SIZE:
             raise CryptoError("sealed body too short")
         try:
-            return Aead(self.raw, body[-NONCE_SIZE:]).decrypt(0, body[:-NONCE_SIZE], NO_AAD)
+            cipher = AeadAes256Gcm(self.raw, body[-NONCE_SIZE:])
+            return cipher.decrypt(0, body[:-NONCE_SIZE], NO_AAD)
         except AuthenticationFailed:
             raise CryptoError("authentication failed") from None
 

@@ -45,4 +45,7 @@ from qh3._hazmat import (  # noqa: E402  (after the registration above)
     CryptoError,
 )
 
-__all__ = ["AeadAes128Gcm", "AeadAes256Gcm", "AeadChaCha20Poly1305", "CryptoError"]
+#: What every qh3 AEAD raises for a failed tag (and for a key or nonce of the wrong size).
+AuthenticationFailed = CryptoError
+
+__all__ = ["AeadAes128Gcm", "AeadAes256Gcm", "AeadChaCha20Poly1305", "AuthenticationFailed"]

@@ -47,7 +47,7 @@ def _libcrypto_candidates() -> list[str]:
 
 
 class _LibCrypto:
-    """The seven ``libcrypto`` functions X25519 needs, with their C signatures."""
+    """The ``libcrypto`` functions X25519 needs, with their C signatures."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self.lib = lib
@@ -97,12 +97,13 @@ class _LibCrypto:
         finally:
             self.free(pkey)
 
-    def exchange(self, secret: bytes, peer: bytes) -> bytes:
+    def exchange(self, secret: bytes, peer: bytes, keep: bool = True) -> bytes:
+        """With ``keep``, the key of ``secret`` is kept for the next exchanges (see ``_own``)."""
         own = self._own.get(secret)
         if own is not None:
             return self._derive(own, peer)
         own = self.key(self.new_private, secret)
-        if len(self._own) < _OWN_KEYS:
+        if keep and len(self._own) < _OWN_KEYS:
             self._own[secret] = own
             return self._derive(own, peer)
         try:
@@ -154,7 +155,8 @@ def _load() -> _LibCrypto | None:
     for path in _libcrypto_candidates():
         try:
             lib = _LibCrypto(ctypes.PyDLL(path))
-            if lib.public_key(secret) == public and lib.exchange(secret, peer) == shared:
+            agrees = lib.exchange(secret, peer, keep=False) == shared
+            if agrees and lib.public_key(secret) == public:
                 return lib
         except (OSError, AttributeError, X25519Error):  # no such symbols, or no X25519
             continue

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from ..qh3_native import AeadAes128Gcm, CryptoError
+from ..qh3_native import AeadAes128Gcm, AuthenticationFailed
 from . import erasure, meta, redis
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def open_metadata(blob: bytes, key: bytes | None) -> meta.Metadata:
             raise Failure(422)
         try:
             blob = AeadAes128Gcm(key, blob[-12:]).decrypt(0, blob[:-12], b"")
-        except CryptoError:
+        except AuthenticationFailed:
             raise Failure(422) from None
     try:
         decoded, used = meta.decode(blob)
@@ -112,7 +112,7 @@ def open_block(block: meta.Block, shards: list[bytes]) -> bytes:
     ciphertext = data[: len(data) - data[-1]]
     try:
         return AeadAes128Gcm(block.content_hash, block.nonce).decrypt(0, ciphertext, b"")
-    except CryptoError:
+    except AuthenticationFailed:
         raise Failure(422) from None
 
 

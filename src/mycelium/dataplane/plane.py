@@ -18,8 +18,7 @@ from typing import Any, Final, Generic
 from ..allow import AllowList
 from ..crypto import MIN_SEALED_SIZE, NO_AAD, NONCE_SIZE, CryptoError, KeyCache
 from ..identity import Identity
-from ..qh3_native import AeadAes256Gcm as Aead
-from ..qh3_native import CryptoError as AuthenticationFailed
+from ..qh3_native import AeadAes256Gcm, AuthenticationFailed
 from ..routing import Forward, Local, Queue
 from ..routing.decisions import N, RouteLookup
 from ..routing.limits import TokenBucket
@@ -206,7 +205,7 @@ class DataPlane(Generic[N]):
             iv = nonces.pop()
             pair = pkt[8:40]
             word = (((n + _SEAL_OVERHEAD) << 8) | (hop - 1)).to_bytes(4, "big")
-            sealed = Aead(key, iv).encrypt(0, _HDR_L3 + pkt, NO_AAD)
+            sealed = AeadAes256Gcm(key, iv).encrypt(0, _HDR_L3 + pkt, NO_AAD)
             frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
             if pair != run_pair:
                 run[0] += run_packets
@@ -315,7 +314,7 @@ class DataPlane(Generic[N]):
                     continue
                 key, window = cached
                 try:
-                    plain = Aead(key, iv).decrypt(0, sealed, NO_AAD)
+                    plain = AeadAes256Gcm(key, iv).decrypt(0, sealed, NO_AAD)
                 except AuthenticationFailed:
                     c.decrypt_failed += 1
                     continue

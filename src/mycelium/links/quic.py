@@ -32,8 +32,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ..qh3_native import AeadAes128Gcm
-from ..qh3_native import CryptoError as AuthenticationFailed
+from ..qh3_native import AeadAes128Gcm, AuthenticationFailed
 from ..socket_address import lookup_host
 from .admission import InboundLimits, Release
 from .base import Link, LinkHandler

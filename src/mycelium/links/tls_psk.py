@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterator
 from tlslite import HandshakeSettings, TLSConnection
 from tlslite.errors import TLSError
 
-from ..qh3_native import AeadAes128Gcm, AeadChaCha20Poly1305
-from ..qh3_native import CryptoError as AuthenticationFailed
+from ..qh3_native import AeadAes128Gcm, AeadChaCha20Poly1305, AuthenticationFailed
 from .admission import InboundLimits, Release
 from .base import Link, LinkHandler
 from .endpoint import Endpoint
