@@ -152,8 +152,8 @@ def test_packet_statistics_shape(node: FakeNode) -> None:
     api = NodeApi(node)  # type: ignore[arg-type]
     assert api.packet_statistics() == {"bySource": [], "byDestination": []}
     a, b = bytes.fromhex("04" + "11" * 15), bytes.fromhex("05" + "22" * 15)
-    node.dataplane.packet_stats.record(a, b, 100)
-    node.dataplane.packet_stats.record(a, b, 50)
+    node.dataplane.packet_stats.record(a, b, 1, 100)
+    node.dataplane.packet_stats.record(a, b, 1, 50)
     stats: dict[str, Any] = api.packet_statistics()
     assert stats == {
         "bySource": [

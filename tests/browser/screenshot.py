@@ -40,7 +40,7 @@ async def traffic(api: ApiNode, made: dict, rng: random.Random) -> None:
         counters.routed_local += local
         if rng.random() < 0.15:
             counters.no_route += rng.randrange(1, 6)
-        stats.record(b"\x04" + bytes(15), me, local * 1100)
+        stats.record(b"\x04" + bytes(15), me, local, local * 1100)
         if t >= next_churn:
             next_churn = t + rng.uniform(2, 5)
             kind = rng.random()

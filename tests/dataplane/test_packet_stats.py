@@ -4,7 +4,7 @@ the bound that the reference lacks."""
 from __future__ import annotations
 
 from dp_fakes import identity, ipv6_packet, make_plane, parse_frame, take_frames
-from mycelium.dataplane.packet_stats import AddressCount, PacketStats, entry
+from mycelium.dataplane.packet_stats import AddressCount, PacketStats
 from mycelium.wire.packet import DataPacket
 
 
@@ -86,9 +86,9 @@ def test_full_maps_forget_the_quietest_half() -> None:
     stats = PacketStats(limit=10)
     heavy = bytes([4]) + bytes(15)
     for _ in range(5):
-        stats.record(heavy, heavy, 1)
+        stats.record(heavy, heavy, 1, 1)
     for i in range(1, 30):
-        stats.record(bytes([5, i]) + bytes(14), heavy, 1)
+        stats.record(bytes([5, i]) + bytes(14), heavy, 1, 1)
     assert len(stats.by_src) <= 10
     assert stats.by_src[heavy] == [5, 5]  # the heavy talker survived every eviction
     assert bytes([5, 29]) + bytes(14) in stats.by_src  # the newest is always kept
@@ -96,18 +96,14 @@ def test_full_maps_forget_the_quietest_half() -> None:
     assert stats.by_dst == {heavy: [34, 34]}
 
 
-def test_a_batch_tally_folds_in_once() -> None:
+def test_a_run_is_recorded_at_once_and_snapshots_keep_first_seen_order() -> None:
     stats = PacketStats()
-    batch: dict[tuple[bytes, bytes], list[int]] = {}
     x, y = b"x" * 16, b"y" * 16
-    for size in (10, 20, 30):
-        counts = entry(batch, x, y)
-        counts[0] += 1
-        counts[1] += size
-    entry(batch, y, x)[:] = [1, 5]
-    stats.add(batch)
-    assert stats.by_src == {x: [3, 60], y: [1, 5]}
-    assert stats.by_dst == {y: [3, 60], x: [1, 5]}
+    stats.record(x, y, 3, 60)
+    stats.record(y, x, 1, 5)
+    stats.record(x, y, 2, 7)
+    assert stats.by_src == {x: [5, 67], y: [1, 5]}
+    assert stats.by_dst == {y: [5, 67], x: [1, 5]}
     by_source, by_destination = stats.snapshot()
-    assert by_source == [AddressCount(x, 3, 60), AddressCount(y, 1, 5)]
-    assert by_destination == [AddressCount(y, 3, 60), AddressCount(x, 1, 5)]
+    assert by_source == [AddressCount(x, 5, 67), AddressCount(y, 1, 5)]
+    assert by_destination == [AddressCount(y, 5, 67), AddressCount(x, 1, 5)]

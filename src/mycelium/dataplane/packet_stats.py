@@ -6,10 +6,10 @@ scan of many addresses grows them without bound. Here each map holds at most ``l
 addresses: when a new address finds it full, the half with the fewest packets is forgotten
 (heavy talkers stay, and ``evicted`` says how many entries went).
 
-The data plane tallies each batch in a local dict keyed by (src, dst) and folds it in once per
-batch. Within a batch it keeps adding to the entry of the previous packet while the addresses
-repeat (a bulk flow's packets come in runs), so most packets cost two 16-byte compares and no
-hashing; ``entry`` is only called when the flow changes.
+The data plane counts a run of packets with the same (src, dst) in local integers and folds the
+run in when the addresses change and at the end of the batch (a bulk flow's packets come in runs),
+so most packets cost two 16-byte compares and no hashing. A lone packet (a ping) costs two dict
+lookups, with no per-batch tally to build and fold.
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 DEFAULT_LIMIT: Final = 10_000
-
-#: (src, dst) -> [packets, bytes] for one batch.
-Tally = dict[tuple[bytes, bytes], list[int]]
 
 
 class PacketStats:
@@ -34,16 +31,10 @@ class PacketStats:
         self.by_dst: dict[bytes, list[int]] = {}
         self.evicted = 0
 
-    def record(self, src: bytes, dst: bytes, size: int) -> None:
-        """Count one packet (the slow paths)."""
-        self._bump(self.by_src, src, 1, size)
-        self._bump(self.by_dst, dst, 1, size)
-
-    def add(self, counts: Tally) -> None:
-        """Fold in a batch's tally."""
-        for (src, dst), (packets, size) in counts.items():
-            self._bump(self.by_src, src, packets, size)
-            self._bump(self.by_dst, dst, packets, size)
+    def record(self, src: bytes, dst: bytes, packets: int, size: int) -> None:
+        """Count ``packets`` packets of ``size`` bytes in all from ``src`` to ``dst``."""
+        self._bump(self.by_src, src, packets, size)
+        self._bump(self.by_dst, dst, packets, size)
 
     def _bump(self, table: dict[bytes, list[int]], address: bytes, packets: int, size: int) -> None:
         entry = table.get(address)
@@ -74,11 +65,3 @@ class AddressCount(NamedTuple):
 
 def _counts(table: dict[bytes, list[int]]) -> list[AddressCount]:
     return [AddressCount(address, p, b) for address, (p, b) in table.items()]
-
-
-def entry(counts: Tally, src: bytes, dst: bytes) -> list[int]:
-    """The batch tally's ``[packets, bytes]`` for (src, dst), created at zero."""
-    found = counts.get((src, dst))
-    if found is None:
-        found = counts[(src, dst)] = [0, 0]
-    return found

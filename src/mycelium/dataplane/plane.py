@@ -27,7 +27,7 @@ from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket, data_packet
 from . import icmp
 from .counters import Counters
 from .kept import KeptDecisions
-from .packet_stats import PacketStats, Tally, entry
+from .packet_stats import PacketStats
 from .queue import PacketQueue, new_incoming_queue, new_route_queue
 from .replay import ReplayWindow
 
@@ -166,12 +166,10 @@ class DataPlane(Generic[N]):
         paths = kept.paths
         links = self._to_links
         ready: dict[bytes, tuple[list[bytes], bytes]] = {}
-        counts: Tally = {}
+        stats = self.packet_stats
+        # The current (src, dst) run is counted in native ints and folded into the packet
+        # statistics when it ends (dataplane/packet_stats.py).
         run_pair = b""
-        # The current (src, dst) run's tally is kept in native ints and added to its list entry
-        # when the run ends: an item of a list is a boxed int, added through the generic number
-        # protocol even in compiled code.
-        run = [0, 0]
         run_packets = run_bytes = 0
         sent = 0
         nonces = self._nonces  # refilled in place
@@ -208,17 +206,16 @@ class DataPlane(Generic[N]):
             sealed = AeadAes256Gcm(key, iv).encrypt(0, _HDR_L3 + pkt, NO_AAD)
             frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
             if pair != run_pair:
-                run[0] += run_packets
-                run[1] += run_bytes
-                run, run_pair = entry(counts, pair[:16], pair[16:]), pair
+                if run_packets:
+                    stats.record(run_pair[:16], run_pair[16:], run_packets, run_bytes)
+                run_pair = pair
                 run_packets = run_bytes = 0
             run_packets += 1
             run_bytes += n + _SEAL_OVERHEAD
             sent += 1
-        run[0] += run_packets
-        run[1] += run_bytes
+        if run_packets:
+            stats.record(run_pair[:16], run_pair[16:], run_packets, run_bytes)
         c.sent += sent
-        self.packet_stats.add(counts)
         if self.tun_destinations is not None:
             self.tun_destinations.update(ready)
 
@@ -279,9 +276,8 @@ class DataPlane(Generic[N]):
         # Typed lists, not their bound ``append``: compiled, an append is then a C call.
         to_tun = self._delivered
         to_tun_hops = self._delivered_hops
-        counts: Tally = {}
-        run_src = run_dst = b""
-        run = [0, 0]  # tallied as in from_tun
+        stats = self.packet_stats
+        run_src = run_dst = b""  # counted per run as in from_tun
         run_packets = run_bytes = 0
         delivered = local = 0
         for p in packets:
@@ -292,9 +288,9 @@ class DataPlane(Generic[N]):
             iv = p.nonce
             size = len(sealed) + len(iv)
             if src != run_src or dst != run_dst:
-                run[0] += run_packets
-                run[1] += run_bytes
-                run, run_src, run_dst = entry(counts, src, dst), src, dst
+                if run_packets:
+                    stats.record(run_src, run_dst, run_packets, run_bytes)
+                run_src, run_dst = src, dst
                 run_packets = run_bytes = 0
             run_packets += 1
             run_bytes += size
@@ -348,11 +344,10 @@ class DataPlane(Generic[N]):
             else:
                 frames.append(frame)
             c.forwarded += 1
-        run[0] += run_packets
-        run[1] += run_bytes
+        if run_packets:
+            stats.record(run_src, run_dst, run_packets, run_bytes)
         c.delivered += delivered
         c.routed_local += local
-        self.packet_stats.add(counts)
 
     def route_changes(self, subnets: list[Subnet], now: float) -> None:
         """Selected routes appeared or were lost: release or drop what waits for them."""
@@ -428,7 +423,7 @@ class DataPlane(Generic[N]):
             frame = b"".join(
                 (DATA_OUTER, ((len(body) << 8) | hop).to_bytes(4, "big"), src, dst, body)
             )
-            self.packet_stats.record(src, dst, len(body))
+            self.packet_stats.record(src, dst, 1, len(body))
             frames = self._to_links.get(decision.neighbour)
             if frames is None:
                 frames = self._to_links[decision.neighbour] = [frame]
