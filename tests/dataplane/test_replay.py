@@ -79,6 +79,15 @@ def test_distinct_packets_are_never_mistaken_for_replays() -> None:
     assert plane.counters.delivered == 3000 and plane.replay.replayed == 0
 
 
+def test_the_batch_loop_finds_copies_in_both_generations() -> None:
+    plane = receiver()
+    plane.replay = ReplayWindow(generation_size=4)
+    packets = [l3(bytes([i])) for i in range(6)]
+    plane.from_link(packets, now=0.0)  # the 4th fills a generation: 0-3 previous, 4-5 current
+    plane.from_link([packets[0], packets[5], packets[1], l3(b"new")], now=1.0)
+    assert plane.replay.replayed == 3 and plane.counters.delivered == 7
+
+
 def test_window_limits_are_what_the_docs_say() -> None:
     """Caught within GENERATION_SECONDS; forgotten after two generations; bounded per source."""
     window = ReplayWindow(generation_size=100, generation_seconds=30.0, max_sources=4)

@@ -29,7 +29,7 @@ from .counters import Counters
 from .kept import KeptDecisions
 from .packet_stats import PacketStats
 from .queue import PacketQueue, new_incoming_queue, new_route_queue
-from .replay import ReplayWindow
+from .replay import ReplayWindow, Window
 
 #: Largest inner packet we put on the wire or accept from the TUN (its MTU, docs/wire.md §4.6).
 MAX_INNER_PACKET: Final = 1400
@@ -173,6 +173,8 @@ class DataPlane(Generic[N]):
         run_packets = run_bytes = 0
         sent = 0
         nonces = self._nonces  # refilled in place
+        aead = AeadAes256Gcm  # looked up once, as in from_link
+        no_aad = NO_AAD
         for buffer in packets:
             # A bytearray or memoryview from a readinto-style reader is copied once.
             pkt = buffer if type(buffer) is bytes else bytes(buffer)
@@ -203,7 +205,7 @@ class DataPlane(Generic[N]):
             iv = nonces.pop()
             pair = pkt[8:40]
             word = (((n + _SEAL_OVERHEAD) << 8) | (hop - 1)).to_bytes(4, "big")
-            sealed = AeadAes256Gcm(key, iv).encrypt(0, _HDR_L3 + pkt, NO_AAD)
+            sealed = aead(key, iv).encrypt(0, _HDR_L3 + pkt, no_aad)
             frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
             if pair != run_pair:
                 if run_packets:
@@ -277,8 +279,15 @@ class DataPlane(Generic[N]):
         to_tun = self._delivered
         to_tun_hops = self._delivered_hops
         stats = self.packet_stats
-        run_src = run_dst = b""  # counted per run as in from_tun
+        # Imported names are looked up in the module's dict at every use, even compiled.
+        aead = AeadAes256Gcm
+        no_aad = NO_AAD
+        # Per run of packets with the same (src, dst): counted as in from_tun, and whether it is
+        # for us and the kept key of its source are found once.
+        run_src = run_dst = b""
         run_packets = run_bytes = 0
+        run_local = False
+        run_open: tuple[bytes, Window] | None = None
         delivered = local = 0
         for p in packets:
             # Like the reference's router, count every packet handed to it, before any check.
@@ -292,6 +301,8 @@ class DataPlane(Generic[N]):
                     stats.record(run_src, run_dst, run_packets, run_bytes)
                 run_src, run_dst = src, dst
                 run_packets = run_bytes = 0
+                run_local = dst[:8] == prefix
+                run_open = None
             run_packets += 1
             run_bytes += size
             hop = p.hop_limit
@@ -300,26 +311,33 @@ class DataPlane(Generic[N]):
                 self._oob_icmp(icmp.TIME_EXCEEDED, icmp.CODE_HOP_LIMIT, p, now)
                 continue
             hop -= 1
-            if dst[:8] == prefix:
+            if run_local:
                 local += 1
-                cached = opened.get(src)
+                cached = run_open
+                if cached is None:
+                    cached = run_open = opened.get(src)
                 if cached is None or size < MIN_SEALED_SIZE or now >= cached[1].expires:
+                    run_open = None
                     key = self._deliver(src, dst, hop, sealed + iv, now)
                     if key is not None:
                         kept.keep_open(src, key, replay.window(src, now))
                     continue
                 key, window = cached
                 try:
-                    plain = AeadAes256Gcm(key, iv).decrypt(0, sealed, NO_AAD)
+                    plain = aead(key, iv).decrypt(0, sealed, no_aad)
                 except AuthenticationFailed:
                     c.decrypt_failed += 1
                     continue
-                current = window.current
-                if iv in current or iv in window.previous:
+                if iv in window.previous:
                     replay.replayed += 1
                     continue
-                current.add(iv)
-                if len(current) >= generation:
+                current = window.current
+                held = len(current)
+                current.add(iv)  # one lookup: a nonce already there leaves the size unchanged
+                if len(current) == held:
+                    replay.replayed += 1
+                    continue
+                if held + 1 >= generation:
                     replay.rotate(window, now)
                 if plain[1] == _TYPE_L3 and plain[0] == _USER_VERSION and len(plain) >= 44:
                     to_tun.append(plain)
