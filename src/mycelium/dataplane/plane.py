@@ -167,14 +167,12 @@ class DataPlane(Generic[N]):
         links = self._to_links
         ready: dict[bytes, tuple[list[bytes], bytes]] = {}
         stats = self.packet_stats
-        # The current (src, dst) run is counted in native ints and folded into the packet
-        # statistics when it ends (dataplane/packet_stats.py).
+        # A (src, dst) run is counted in native ints, recorded when it ends (packet_stats.py).
         run_pair = b""
         run_packets = run_bytes = 0
         sent = 0
         nonces = self._nonces  # refilled in place
-        aead = AeadAes256Gcm  # looked up once, as in from_link
-        no_aad = NO_AAD
+        aead, no_aad = AeadAes256Gcm, NO_AAD  # as in from_link
         for buffer in packets:
             # A bytearray or memoryview from a readinto-style reader is copied once.
             pkt = buffer if type(buffer) is bytes else bytes(buffer)
@@ -279,11 +277,8 @@ class DataPlane(Generic[N]):
         to_tun = self._delivered
         to_tun_hops = self._delivered_hops
         stats = self.packet_stats
-        # Imported names are looked up in the module's dict at every use, even compiled.
-        aead = AeadAes256Gcm
-        no_aad = NO_AAD
-        # Per run of packets with the same (src, dst): counted as in from_tun, and whether it is
-        # for us and the kept key of its source are found once.
+        aead, no_aad = AeadAes256Gcm, NO_AAD  # imported names: a dict lookup at each use
+        # Per (src, dst) run: counted as in from_tun; for us or not, and its kept key, found once.
         run_src = run_dst = b""
         run_packets = run_bytes = 0
         run_local = False
@@ -328,12 +323,10 @@ class DataPlane(Generic[N]):
                 except AuthenticationFailed:
                     c.decrypt_failed += 1
                     continue
-                if iv in window.previous:
-                    replay.replayed += 1
-                    continue
                 current = window.current
                 held = len(current)
-                current.add(iv)  # one lookup: a nonce already there leaves the size unchanged
+                if iv not in window.previous:
+                    current.add(iv)  # one lookup: a nonce already there leaves the size unchanged
                 if len(current) == held:
                     replay.replayed += 1
                     continue
@@ -387,13 +380,8 @@ class DataPlane(Generic[N]):
             self.counters.awaiting_key_dropped += len(items)
 
     def next_deadline(self) -> float | None:
-        a = self.route_queue.next_deadline()
-        b = self.incoming_queue.next_deadline()
-        if a is None:
-            return b
-        if b is None:
-            return a
-        return min(a, b)
+        deadlines = (self.route_queue.next_deadline(), self.incoming_queue.next_deadline())
+        return min((d for d in deadlines if d is not None), default=None)
 
     # ------------------------------------------------------------------------------------------
     # origin
