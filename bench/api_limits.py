@@ -142,7 +142,7 @@ async def main_async(runs: int, count: int, freeze: bool) -> dict[str, Any]:
 
     stats = node.dataplane.packet_stats
     for i in range(300):
-        stats.record(b"\x04" + i.to_bytes(15, "big"), b"\x05" + i.to_bytes(15, "big"), 1400)
+        stats.record(b"\x04" + i.to_bytes(15, "big"), b"\x05" + i.to_bytes(15, "big"), 1, 1400)
     dispatcher = Dispatcher(api)
     calls = [{"jsonrpc": "2.0", "id": i, "method": "getPacketStatistics"} for i in range(1000)]
     sizes: dict[str, int] = {}

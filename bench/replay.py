@@ -32,18 +32,19 @@ from runner import argument_parser, report
 compiled = not plane.__file__.endswith(".py")
 
 
-class _NoNonces(frozenset[bytes]):
-    """Holds nothing: membership is the C-level test of an empty set and ``add`` a builtin that
-    does nothing useful, so the baseline keeps only the data plane's own steps."""
+class _Appends(list[bytes]):
+    """Remembers nonces without looking at them: ``add`` is a C-level append, so the size grows
+    as a set's does for fresh nonces, and the baseline keeps only the data plane's own steps."""
 
-    add = len
+    add = list.append
 
 
 class _WindowOff:
     __slots__ = ("current", "expires", "previous")
 
     def __init__(self) -> None:
-        self.current = self.previous = _NoNonces()
+        self.current = _Appends()
+        self.previous: frozenset[bytes] = frozenset()  # membership: the C test of an empty set
         self.expires = math.inf
 
 
