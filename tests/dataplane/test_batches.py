@@ -39,6 +39,19 @@ def test_tun_batch_with_an_expiring_hop_limit_in_the_middle() -> None:
     assert plane.counters.tun_hop_limit == 1 and len(plane.take_to_tun()) == 1
 
 
+def test_every_packet_of_a_run_to_one_destination_is_checked() -> None:
+    """Packets with the addresses of the one before share its path, not its checks."""
+    plane, router = make_plane(A)
+    router.add(B, "nb")
+    ok = ipv6_packet(A.address, B.address)
+    too_large = ipv6_packet(A.address, B.address, payload=bytes(1361))  # 1401 bytes
+    not_ipv6 = b"\x40" + ok[1:]
+    plane.from_tun([ok, too_large, ok, not_ipv6, ok], now=0.0)
+    assert [len(frames) for _, frames in plane.take_link_batches()] == [3]
+    c = plane.counters
+    assert (c.sent, c.tun_too_large, c.tun_not_ipv6) == (3, 1, 1)
+
+
 def test_link_batch_with_forged_and_empty_payloads_counts_them_and_goes_on() -> None:
     plane, router = make_plane(B)
     router.add(A, "na")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Generic
 
 from ..allow import AllowList
-from ..crypto import MIN_SEALED_SIZE, NO_AAD, NONCE_SIZE, CryptoError, KeyCache
+from ..crypto import MIN_SEALED_SIZE, NO_AAD, CryptoError, KeyCache
 from ..identity import Identity
 from ..qh3_native import AeadAes256Gcm, AuthenticationFailed
 from ..routing import Forward, Local, Queue
@@ -27,6 +27,7 @@ from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket, data_packet
 from . import icmp
 from .counters import Counters
 from .kept import KeptDecisions
+from .nonces import NoncePool
 from .packet_stats import PacketStats
 from .queue import PacketQueue, new_incoming_queue, new_route_queue
 from .replay import ReplayWindow, Window
@@ -45,7 +46,6 @@ _USER_VERSION: Final = 1
 _TYPE_L3: Final = 0
 _TYPE_MESSAGE: Final = 1
 _TYPE_ICMP: Final = 2
-_NONCE_POOL: Final = NONCE_SIZE * 512
 #: A sealed body is the plaintext (4-byte user header + packet) + 16-byte tag + 12-byte nonce.
 _SEAL_OVERHEAD: Final = MIN_SEALED_SIZE
 _HOP_BYTE: Final = [bytes((i,)) for i in range(256)]
@@ -73,7 +73,6 @@ class DataPlane(Generic[N]):
         self.keys = keys
         self.counters = Counters()
         self.packet_stats = packet_stats if packet_stats is not None else PacketStats()
-        self._random = random_bytes
         self._address = identity.address
         self._prefix = identity.address[:8]
         #: Our /64 network address: the source of out-of-band ICMP (docs/wire.md §5.5).
@@ -94,8 +93,7 @@ class DataPlane(Generic[N]):
         self._delivered_hops: list[int] = []
         self._to_links: dict[N, list[bytes]] = {}
         self._messages: list[tuple[bytes, bytes, bytes]] = []
-        #: Unused random nonces, next one last (see ``_refill_nonces``).
-        self._nonces: list[bytes] = []
+        self.nonces = NoncePool(random_bytes)
         #: Nonces of recently delivered packets: copies of them are dropped (dataplane/replay.py).
         self.replay = ReplayWindow()
         #: ICMPv6 errors we write to our TUN, and those we send to remote sources, are rate
@@ -167,31 +165,35 @@ class DataPlane(Generic[N]):
         links = self._to_links
         ready: dict[bytes, tuple[list[bytes], bytes]] = {}
         stats = self.packet_stats
-        # A (src, dst) run is counted in native ints, recorded when it ends (packet_stats.py).
+        # One path lookup per (src, dst) run, counted in native ints, recorded when it ends.
         run_pair = b""
+        run_path: tuple[list[bytes], bytes] | None = None
         run_packets = run_bytes = 0
+        word, word_size, word_hop = b"", -1, -1  # the length and hop word of the last packet
         sent = 0
-        nonces = self._nonces  # refilled in place
+        pool = self.nonces
+        nonces = pool.stock  # refilled in place
         aead, no_aad = AeadAes256Gcm, NO_AAD  # as in from_link
         for buffer in packets:
             # A bytearray or memoryview from a readinto-style reader is copied once.
             pkt = buffer if type(buffer) is bytes else bytes(buffer)
             n = len(pkt)
-            dst = pkt[24:40]
-            path = ready.get(dst)
-            if path is None:
-                known = paths.get(dst)
-                if known is not None:
-                    frames = links.get(known[0])
-                    if frames is None:
-                        frames = links[known[0]] = []
-                    path = ready[dst] = (frames, known[1])
+            pair = pkt[8:40]
+            if pair == run_pair:  # the last packet's addresses: its destination's path
+                path = run_path
+            else:
+                dst = pair[16:]
+                path = ready.get(dst)
+                if path is None:
+                    known = paths.get(dst)
+                    if known is not None:
+                        path = ready[dst] = (links.setdefault(known[0], []), known[1])
             # A cached destination implies at least 40 bytes; the rest of the checks per packet:
             # size, version, a source inside 400::/7, a hop limit that survives our router step.
             if path is None or n > MAX_INNER_PACKET or pkt[0] >> 4 != 6 or pkt[8] & 0xFE != 4:
                 path = self._tun_slow(pkt, now)
                 if path is not None:
-                    ready[dst] = path
+                    ready[pkt[24:40]] = path
                 continue
             hop = pkt[7]
             if hop < 2:
@@ -199,16 +201,17 @@ class DataPlane(Generic[N]):
                 continue
             frames, key = path
             if not nonces:
-                self._refill_nonces()
+                pool.refill()
             iv = nonces.pop()
-            pair = pkt[8:40]
-            word = (((n + _SEAL_OVERHEAD) << 8) | (hop - 1)).to_bytes(4, "big")
+            if n != word_size or hop != word_hop:  # to_bytes makes an int and a bytes object
+                word = (((n + _SEAL_OVERHEAD) << 8) | (hop - 1)).to_bytes(4, "big")
+                word_size, word_hop = n, hop
             sealed = aead(key, iv).encrypt(0, _HDR_L3 + pkt, no_aad)
             frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
             if pair != run_pair:
                 if run_packets:
                     stats.record(run_pair[:16], run_pair[16:], run_packets, run_bytes)
-                run_pair = pair
+                run_pair, run_path = pair, path
                 run_packets = run_bytes = 0
             run_packets += 1
             run_bytes += n + _SEAL_OVERHEAD
@@ -386,18 +389,6 @@ class DataPlane(Generic[N]):
     # ------------------------------------------------------------------------------------------
     # origin
 
-    def _nonce(self) -> bytes:
-        if not self._nonces:
-            self._refill_nonces()
-        return self._nonces.pop()
-
-    def _refill_nonces(self) -> None:
-        """Random nonces drawn in bulk (one getrandom per 512 packets), stored last-first so that
-        ``pop()`` hands them out in the order they were drawn."""
-        pool = self._random(_NONCE_POOL)
-        size = NONCE_SIZE
-        self._nonces.extend(pool[i : i + size] for i in range(len(pool) - size, -1, -size))
-
     def _originate(
         self, header: bytes, payload: bytes, src: bytes, dst: bytes, hop: int, now: float
     ) -> tuple[list[bytes], bytes] | None:
@@ -424,17 +415,14 @@ class DataPlane(Generic[N]):
             except CryptoError:
                 self.counters.no_route += 1
                 return None
-            body = key.seal(header + payload, self._nonce())
+            body = key.seal(header + payload, self.nonces.take())
             hop -= 1  # the origin's own router step (docs/wire.md §4.5)
             frame = b"".join(
                 (DATA_OUTER, ((len(body) << 8) | hop).to_bytes(4, "big"), src, dst, body)
             )
             self.packet_stats.record(src, dst, 1, len(body))
-            frames = self._to_links.get(decision.neighbour)
-            if frames is None:
-                frames = self._to_links[decision.neighbour] = [frame]
-            else:
-                frames.append(frame)
+            frames = self._to_links.setdefault(decision.neighbour, [])
+            frames.append(frame)
             self.counters.sent += 1
             self.kept.keep_path(dst, decision.neighbour, key.raw)
             return frames, key.raw
@@ -537,7 +525,7 @@ class DataPlane(Generic[N]):
             return
         orig = p.body if p.size <= MAX_OOB_QUOTE else b""
         packet = icmp.icmpv6_packet(self._network, src, DEFAULT_HOP_LIMIT, kind, code, orig)
-        body = key.seal(_HDR_ICMP + p.dst + packet, self._nonce())
+        body = key.seal(_HDR_ICMP + p.dst + packet, self.nonces.take())
         self.counters.oob_icmp_sent += 1
         self.from_link([DataPacket(self._network, src, DEFAULT_HOP_LIMIT, body)], now)
 
