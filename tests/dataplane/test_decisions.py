@@ -92,6 +92,29 @@ def test_a_new_key_owner_or_allow_list_applies_to_the_next_packet() -> None:
     assert plane.take_to_tun() == []
 
 
+def test_a_key_change_in_the_middle_of_a_run_applies_to_the_next_packet() -> None:
+    """The table changes during a batch (here: while a route is requested for an unknown
+    source); a packet of A's run then answered with an ICMP error makes a nested ``from_link``
+    that drops the kept keys, and A's next packet must be opened with A's new key."""
+    plane, router = make_plane(B)
+    router.add(A, "na")
+    plane.from_link(_sealed(A, B, 1), now=0.0)  # A's key is kept
+    assert len(plane.take_to_tun()) == 1
+
+    def request_route(address: bytes, now: float) -> None:
+        router.table[A.subnet] = ("na", C.public_key, True)  # A's /64 now answers with C's key
+        router.version += 1
+
+    router.request_route = request_route  # type: ignore[method-assign]
+    unknown = DataPacket(bytes([4, 9]) + bytes(14), B.address, 10, bytes(60))
+    first, expiring, last = _sealed(A, B, 3)
+    expiring = DataPacket(expiring.src, expiring.dst, 1, expiring.body)
+    plane.from_link([unknown, first, expiring, last], now=0.1)
+    assert plane.counters.hop_limit_expired == 1
+    assert len(plane.take_to_tun()) == 1  # ``first``, opened before the change; not ``last``
+    assert plane.counters.decrypt_failed == 1
+
+
 def test_kept_decisions_are_bounded() -> None:
     plane, router = make_plane(A)
     router.add(B, "nb")

@@ -9,7 +9,8 @@ addresses: when a new address finds it full, the half with the fewest packets is
 The data plane counts a run of packets with the same (src, dst) in local integers and folds the
 run in when the addresses change and at the end of the batch (a bulk flow's packets come in runs),
 so most packets cost two 16-byte compares and no hashing. A lone packet (a ping) costs two dict
-lookups, with no per-batch tally to build and fold.
+lookups, with no per-batch tally to build and fold. Runs go in as they end, so an eviction in the
+middle of a batch weighs the counts up to that point, as counting packet by packet would.
 """
 
 from __future__ import annotations

@@ -307,6 +307,7 @@ class DataPlane(Generic[N]):
             if hop < 2:
                 c.hop_limit_expired += 1
                 self._oob_icmp(icmp.TIME_EXCEEDED, icmp.CODE_HOP_LIMIT, p, now)
+                run_open = None  # its nested from_link may have cleared the kept keys
                 continue
             hop -= 1
             if run_local:
