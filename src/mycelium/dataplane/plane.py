@@ -179,7 +179,8 @@ class DataPlane(Generic[N]):
             pkt = buffer if type(buffer) is bytes else bytes(buffer)
             n = len(pkt)
             pair = pkt[8:40]
-            if pair == run_pair:  # the last packet's addresses: its destination's path
+            same_run = pair == run_pair
+            if same_run:  # the last packet's addresses: its destination's path
                 path = run_path
             else:
                 dst = pair[16:]
@@ -208,7 +209,7 @@ class DataPlane(Generic[N]):
                 word_size, word_hop = n, hop
             sealed = aead(key, iv).encrypt(0, _HDR_L3 + pkt, no_aad)
             frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
-            if pair != run_pair:
+            if not same_run:
                 if run_packets:
                     stats.record(run_pair[:16], run_pair[16:], run_packets, run_bytes)
                 run_pair, run_path = pair, path

@@ -78,19 +78,21 @@ class ReplayWindow:
         window = self.window(src, now)
         nonce = body[-NONCE_SIZE:]
         current = window.current
-        if nonce in current or nonce in window.previous:
+        held = len(current)
+        if nonce not in window.previous:
+            current.add(nonce)  # one lookup: a nonce already there leaves the size unchanged
+        if len(current) == held:
             self.replayed += 1
             return True
-        current.add(nonce)
-        if len(current) >= self.generation_size:
+        if held + 1 >= self.generation_size:
             self.rotate(window, now)
         return False
 
     def window(self, src: bytes, now: float) -> Window:
         """The window of ``src``'s /64 as of ``now`` (created, or rotated when due). The data
         plane takes it once per batch and per source and then does what ``seen`` does inline
-        for each packet: membership in ``current`` or ``previous``, add to ``current``, and
-        ``rotate`` once ``current`` holds ``generation_size`` nonces."""
+        for each packet: unless the nonce is in ``previous``, add it to ``current``; a size
+        unchanged means a copy; ``rotate`` once ``current`` holds ``generation_size`` nonces."""
         window = self._windows.get(src[:8])
         if window is None or now >= window.expires:
             window = self._renew(src[:8], window, now)
