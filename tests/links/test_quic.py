@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -240,6 +242,64 @@ async def test_one_read_per_wake_up_and_none_that_finds_the_socket_empty() -> No
             await wait_for(lambda n=i + 2: len(server_side.packets) == n)
         await asyncio.sleep(0.05)  # the client's last ACKs
         assert counting.reads >= 10 and counting.empty == 0
+
+
+def recording_receives(link: quic_link.QuicLink) -> list[int]:
+    """The segment size of every datagram or GRO train the endpoint gives ``link``."""
+    segments: list[int] = []
+    receive = link.receive
+
+    def record(data: bytes, addr: tuple, segment: int = 0) -> None:
+        segments.append(segment)
+        receive(data, addr, segment)
+
+    link.receive = record  # type: ignore[method-assign]
+    return segments
+
+
+async def test_bulk_is_read_as_gro_trains_each_taken_by_its_connection_whole() -> None:
+    server_side, client_side = Recorder(), Recorder()
+    async with endpoints(server_side, client_side) as (server, client):
+        link = await hello_link(server, client, server_side, client_side)
+        (accepted,) = server_side.links
+        segments = recording_receives(accepted)  # type: ignore[arg-type]
+        frames = [
+            encode_data(bytes(16), bytes(range(16)), 64, i.to_bytes(2, "big") * 700)
+            for i in range(600)
+        ]
+        for start in range(0, len(frames), 50):
+            link.send_data_batch(frames[start : start + 50])
+        await wait_for(lambda: len(server_side.packets) == 601, timeout=30)
+        bodies = [p.body[:2] for p in server_side.packets if isinstance(p, DataPacket)]
+        assert bodies == [i.to_bytes(2, "big") for i in range(600)]  # all of them, in order
+        # The first bulk read was batched; the next wake-ups took trains of full-size datagrams.
+        trains = [s for s in segments if s]
+        assert trains and min(trains) >= 1200, segments
+
+
+async def test_a_train_not_all_for_one_connection_is_split_into_datagrams() -> None:
+    server_side, client_side = Recorder(), Recorder()
+    async with endpoints(server_side, client_side) as (server, client):
+        await hello_link(server, client, server_side, client_side)
+        (accepted,) = server_side.links
+        segments = recording_receives(accepted)  # type: ignore[arg-type]
+        cid = next(iter(accepted.cids))  # type: ignore[attr-defined]
+        ours, other = bytes([0x41]) + cid + bytes(40), bytes([0x41]) + bytes(8) + bytes(40)
+        addr = ("::1", 1, 0, 0)
+        server._dispatch_train(ours * 3, len(ours), addr)
+        assert segments == [len(ours)]  # one piece
+        server._dispatch_train(ours + other + ours, len(ours), addr)
+        assert segments == [len(ours), 0, 0]  # ours one by one; the other is not its
+        long_header = bytes([0xC1]) + cid + bytes(40)
+        server._dispatch_train(ours + long_header, len(ours), addr)
+        assert segments == [len(ours), 0, 0, 0]  # a long header is not taken as ours
+
+
+def test_gro_segment_reads_the_kernels_control_message() -> None:
+    size = (1452).to_bytes(4, sys.byteorder)
+    assert quic.gro_segment([(socket.SOL_UDP, quic._UDP_GRO, size)]) == 1452
+    assert quic.gro_segment([(socket.IPPROTO_IPV6, 50, bytes(20))]) == 0  # packet info only
+    assert quic.gro_segment([]) == 0
 
 
 def test_outgoing_polls_the_core_without_the_packet_log_hooks_unless_a_log_is_kept(

@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import struct
+import sys
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,14 @@ SOCKET_BUFFER = 16 * 1024 * 1024
 #: Messages qh3's batched read asks the kernel for per call (recvmmsg): a read that returns
 #: fewer datagrams than that has drained the queue (a GRO message may hold several).
 RECV_MESSAGES = 32
+#: A GRO read: the kernel joins a flow's consecutive datagrams of one size (qh3's socket state
+#: turns UDP_GRO on) into one buffer of at most 64 KiB, and says the segment size in a control
+#: message next to the others that socket asks for (packet info, ECN).
+GRO_BUFFER = 65535
+GRO_CONTROL_SPACE = 256
+_UDP_GRO = getattr(socket, "UDP_GRO", 104)
+#: A batched read of this many datagrams is taken for bulk traffic: the next reads take trains.
+BULK_BATCH = 8
 
 
 #: Length of the connection IDs we issue (qh3's default); short headers carry only that.
@@ -75,6 +84,23 @@ def destination_cid(data: bytes) -> bytes:
             return b""
         return data[6 : 6 + data[5]]
     return data[1:_SHORT_CID_END]
+
+
+def gro_segment(ancillary: list[tuple[int, int, bytes]]) -> int:
+    """The segment size of a GRO read, from its control messages (0: a single datagram)."""
+    for level, kind, value in ancillary:
+        if level == socket.SOL_UDP and kind == _UDP_GRO and len(value) == 4:  # a C int
+            return int.from_bytes(value, sys.byteorder)
+    return 0
+
+
+def short_headers_to(train: bytes, segment: int, cid: bytes) -> bool:
+    """Whether every datagram of a GRO train is a short-header packet for connection ID
+    ``cid`` (the kernel joins a flow's datagrams whichever connection they belong to)."""
+    for offset in range(0, len(train), segment):
+        if train[offset] & 0x80 or not train.startswith(cid, offset + 1):
+            return False
+    return True
 
 
 def socket_address(endpoint: Endpoint) -> tuple[str, int, int, int]:
@@ -158,6 +184,8 @@ class QuicEndpoint:
         self._sock: socket.socket | None = sock
         #: qh3's batched I/O on the same socket, once a connection loaded qh3.
         self._batched: Any = None
+        #: Whether the last wake-up read bulk traffic: this one then reads GRO trains whole.
+        self._trains = False
         #: Datagrams the kernel had no room for (sends that would have blocked).
         self.send_dropped = 0
         #: Inbound links held (handshakes included), and handshakes in progress.
@@ -181,17 +209,10 @@ class QuicEndpoint:
         received = self.datagram_received
         try:
             if batched is not None:
-                for _ in range(8):
-                    try:
-                        datagrams = batched.recv()
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError as exc:  # e.g. an ICMP error reported on the socket
-                        log.debug("QUIC socket error: %s", exc)
-                        break
-                    self._dispatch(datagrams)
-                    if len(datagrams) < RECV_MESSAGES:
-                        break  # the queue was drained: no read that finds it empty
+                if self._trains:
+                    self._trains = self._read_trains(sock)
+                else:
+                    self._trains = self._read_batches(batched)
             else:
                 for _ in range(64):
                     try:
@@ -209,6 +230,58 @@ class QuicEndpoint:
                     link.receive_batch()
                 except Exception:  # as the loop does for a callback: the other links go on
                     log.exception("QUIC link %s failed on its datagrams", link.connection_id)
+
+    def _read_trains(self, sock: socket.socket) -> bool:
+        """Bulk traffic arrives as GRO trains: a train read whole goes to its connection in one
+        piece (``QuicLink.receive``), where qh3's batched read makes a bytes object, an address
+        and a tuple per datagram (1.7 against 0.36 us a datagram, read alone). Returns whether
+        trains still come: False once a read returns a lone datagram (the rest then waits for
+        the next wake-up, read in batches)."""
+        for _ in range(8):
+            try:
+                data, ancillary, _flags, addr = sock.recvmsg(GRO_BUFFER, GRO_CONTROL_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError as exc:  # e.g. an ICMP error reported on the socket
+                log.debug("QUIC socket error: %s", exc)
+                return True
+            if len(addr) == 4 and "%" in addr[0]:  # as qh3 gives it: the scope as a number only
+                addr = (addr[0].partition("%")[0], *addr[1:])
+            segment = gro_segment(ancillary)
+            if not 0 < segment < len(data):
+                self._dispatch([(data, addr)])
+                return False
+            self._dispatch_train(data, segment, addr)
+        return True
+
+    def _read_batches(self, batched: Any) -> bool:
+        """Reads in batches (recvmmsg) until the queue is drained; returns whether a batch
+        looked like bulk traffic, which the next wake-up reads as trains."""
+        bulk = False
+        for _ in range(8):
+            try:
+                datagrams = batched.recv()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # e.g. an ICMP error reported on the socket
+                log.debug("QUIC socket error: %s", exc)
+                break
+            self._dispatch(datagrams)
+            bulk = bulk or len(datagrams) >= BULK_BATCH
+            if len(datagrams) < RECV_MESSAGES:
+                break  # the queue was drained: no read that finds it empty
+        return bulk
+
+    def _dispatch_train(self, train: bytes, segment: int, addr: tuple) -> None:
+        """A GRO train whose datagrams all carry one connection's short header goes to that
+        connection whole; any other (a handshake, two connections on one address pair) is
+        split and dispatched datagram by datagram."""
+        cid = train[1:_SHORT_CID_END]
+        link = self._links.get(cid)
+        if link is not None and short_headers_to(train, segment, cid):
+            link.receive(train, addr, segment)
+            return
+        self._dispatch([(train[i : i + segment], addr) for i in range(0, len(train), segment)])
 
     def _dispatch(self, datagrams: list[tuple[bytes, tuple]]) -> None:
         """Give each datagram of a batched read to its connection. An established connection's

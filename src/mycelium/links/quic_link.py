@@ -107,6 +107,17 @@ class _Connection(QuicConnection):
             transmit = poll(now)
         return runs
 
+    def receive_train(self, train: bytes, segment: int, addr: Any, now: float) -> None:
+        """``receive_gro_buffer`` without its packet-log hook per datagram (a Python call
+        each), when no log is kept: the core splits the train itself."""
+        if self._quic_logger is not None or self._core is None or not self._handshake_complete:
+            self.receive_gro_buffer(train, segment, addr, now)
+            return
+        self._call_core(
+            self._core.receive_gro_buffer, train, segment, self._normalize_address(addr), now
+        )
+        self._drain_core()
+
 
 def _new_connection(configuration: QuicConfiguration, **kwargs: object) -> _Connection:
     return _Connection(configuration=configuration, **kwargs)  # type: ignore[arg-type]
@@ -156,6 +167,8 @@ class QuicLink(Link):
         #: address each came from.
         self._received: list[bytes] = []
         self._sources: list[tuple] = []
+        #: The segment size of each GRO train among them (0 for a single datagram).
+        self._segments: list[int] = []
         #: Largest data frame sent as a DATAGRAM (the rest go on the stream).
         self._max_datagram = connection._configuration.max_datagram_size - DATAGRAM_OVERHEAD
         self._timer: asyncio.TimerHandle | None = None
@@ -279,27 +292,32 @@ class QuicLink(Link):
         self._transmit_soon()
 
     # --- receiving ----------------------------------------------------------------------------
-    def receive(self, data: bytes, addr: tuple) -> None:
-        """Take a datagram, during the endpoint's read: every datagram of that read goes to the
-        connection in one call (``receive_batch``, once the read is over), and the events are
-        handled once."""
+    def receive(self, data: bytes, addr: tuple, segment: int = 0) -> None:
+        """Take a datagram, or a GRO train of ``segment``-byte datagrams, during the endpoint's
+        read: everything of that read goes to the connection once the read is over
+        (``receive_batch``), and the events are handled once."""
         if not self._received:
             self._endpoint._touched.append(self)
         self._received.append(data)
         self._sources.append(addr)
+        self._segments.append(segment)
 
     def receive_batch(self) -> None:
-        received, sources = self._received, self._sources
-        self._received, self._sources = [], []
+        received, sources, segments = self._received, self._sources, self._segments
+        self._received, self._sources, self._segments = [], [], []
         if self._closed:
             return
         now = self._loop.time()
         addr = sources[0]
-        if sources.count(addr) == len(sources):
-            self._conn.receive_many_datagrams(received, addr, now)
-        else:  # the peer's address changed within the batch: keep each datagram's own
-            for data, source in zip(received, sources, strict=True):
-                self._conn.receive_datagram(data, source, now)
+        conn = self._conn
+        if not any(segments) and sources.count(addr) == len(sources):
+            conn.receive_many_datagrams(received, addr, now)
+        else:  # trains, or the peer's address changed within the batch: one by one
+            for data, source, segment in zip(received, sources, segments, strict=True):
+                if segment:
+                    conn.receive_train(data, segment, source, now)
+                else:
+                    conn.receive_datagram(data, source, now)
         self._process()
         self._deliver_inbox()
         self._transmit_after_io()
