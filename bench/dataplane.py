@@ -34,6 +34,7 @@ class StaticRouter:
     version = 0  # its routes never change
 
     def __init__(self, own: Identity, peer: Identity) -> None:
+        self.versioned = self
         self.own = own.address[:8]
         self.peer = peer.address[:8]
         self.decision = Forward("peer", peer.public_key)

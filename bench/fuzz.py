@@ -310,6 +310,7 @@ class Routes:
     version = 0  # its routes never change
 
     def __init__(self, own: Identity, known: list[Identity]) -> None:
+        self.versioned = self
         self.own = own.address[:8]
         self.known = {i.address[:8]: i.public_key for i in known}
 

@@ -29,6 +29,7 @@ class FakeRouter:
         self.key_calls = 0
         #: Bumped by every change to ``table`` (the data plane keeps answers while it holds).
         self.version = 0
+        self.versioned = self
 
     def add(self, who: Identity, neighbour: Hashable, selected: bool = True) -> None:
         self.table[who.subnet] = (neighbour, who.public_key, selected)

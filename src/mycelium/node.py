@@ -442,14 +442,18 @@ class Node:
             self.nat.collect()
         self._arm_timer()
         dataplane.slow = False
-        self._flushed_version = router.version
+        self._flushed_version = router.versioned.version
 
     def _flush_data(self, now: float) -> None:
         """After a batch of data packets. When each took one of the data plane's common paths
         and the router neither changed nor queued anything, only frames and TUN packets can be
         waiting: send those and skip the rest of ``_flush`` (docs/architecture.md §2)."""
         router = self.router
-        if self.dataplane.slow or router.outgoing or router.version != self._flushed_version:
+        if (
+            self.dataplane.slow
+            or router.outgoing
+            or router.versioned.version != self._flushed_version
+        ):
             self._flush()
         else:
             self._send_data(now)

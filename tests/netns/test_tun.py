@@ -178,6 +178,7 @@ class OneRoute:
     version = 0
     def __init__(self, own, peer):
         self.own, self.peer = own, peer
+        self.versioned = self
     def route(self, dst, now, origin=False):
         if Subnet.of(dst, 64) == self.peer.subnet:
             return Forward("peer", self.peer.public_key)

@@ -128,8 +128,8 @@ def test_an_unchanged_version_means_unchanged_answers(links: set, script: list) 
         if restarted is not None:
             kept.pop(restarted, None)  # a new router: its versions start again
         for name, router in lab.routers.items():
-            before = router.version
+            before = router.versioned.version
             answers = _answers(router, lab, lab.now)
             if name in kept and kept[name][0] == before:
                 assert answers == kept[name][1], name
-            kept[name] = (router.version, answers)
+            kept[name] = (router.versioned.version, answers)

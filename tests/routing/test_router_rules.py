@@ -548,15 +548,19 @@ def test_the_version_moves_with_every_change_the_data_plane_could_have_kept() ->
     address = address_in(dst.subnet)
     r.handle_tlv("n", Update(dst.subnet, 0, 100, dst.router_id), 1.0)
     assert r.route(address, 1.0) == Forward("n", dst.router_id.public_key)
-    v = r.version
+    v = r.versioned.version
     r.handle_tlv("m", Update(dst.subnet, 0, 89, dst.router_id), 1.0)  # m now better: switch
-    assert r.version != v and r.route(address, 1.0) == Forward("m", dst.router_id.public_key)
-    v = r.version
+    assert r.versioned.version != v and r.route(address, 1.0) == Forward(
+        "m", dst.router_id.public_key
+    )
+    v = r.versioned.version
     r.handle_tlv("n", Update(dst.subnet, 0, 150, dst.router_id), 1.0)  # not selected: no change
-    assert r.version == v
+    assert r.versioned.version == v
     r.handle_tlv("m", Update(dst.subnet, 0, INFINITY, dst.router_id), 1.0)  # retracted: back to n
-    assert r.version != v and r.route(address, 1.0) == Forward("n", dst.router_id.public_key)
-    v = r.version
+    assert r.versioned.version != v and r.route(address, 1.0) == Forward(
+        "n", dst.router_id.public_key
+    )
+    v = r.versioned.version
     other = announce(8)
     r.handle_tlv("n", other, 1.0)  # a new prefix could be a longer match for a kept address
-    assert r.version != v
+    assert r.versioned.version != v

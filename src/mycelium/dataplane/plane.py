@@ -80,7 +80,7 @@ class DataPlane(Generic[N]):
         self.route_queue = new_route_queue() if route_queue is None else route_queue
         self.incoming_queue = new_incoming_queue() if incoming_queue is None else incoming_queue
         self._allow: AllowList | None = None
-        #: What the router and the key cache said per address, while ``router.version`` holds.
+        #: What the router and the key cache said per address, while the router's version holds.
         self.kept: KeptDecisions[N] = KeptDecisions()
         #: Set when a packet took any other path than the common ones (sealed to a known
         #: destination, opened from a known source, forwarded on a selected route): only then
@@ -160,7 +160,7 @@ class DataPlane(Generic[N]):
         c = self.counters
         c.tun_packets += len(packets)
         kept = self.kept
-        kept.check(self.router.version, now)
+        kept.check(self.router.versioned.version, now)
         paths = kept.paths
         links = self._to_links
         ready: dict[bytes, tuple[list[bytes], bytes]] = {}
@@ -272,7 +272,7 @@ class DataPlane(Generic[N]):
         # destination we relay to, kept across batches while the route table stays the same
         # (dataplane/kept.py).
         kept = self.kept
-        kept.check(self.router.version, now)
+        kept.check(self.router.versioned.version, now)
         opened = kept.opens
         hops = kept.hops
         replay = self.replay

@@ -225,12 +225,6 @@ class Router(RouterState[N]):
         else:
             self.counters.origin_requests_rate_limited += 1
 
-    @property
-    def version(self) -> int:
-        """Changes whenever ``route`` or ``public_key_for`` could answer differently (the data
-        plane keeps their answers per address while it holds)."""
-        return self.table.version
-
     def public_key_for(self, address: bytes) -> bytes | None:
         """Key of the longest-prefix entry covering ``address``, selected or not (the subnet
         owner's, docs/routing.md §7.3)."""

@@ -37,6 +37,9 @@ class RouterState(Generic[N]):
         self.bump_due = math.inf
         self.counters = RouterCounters()
         self.table = RouteTable()
+        #: Its ``version`` changes whenever ``route`` or ``public_key_for`` could answer
+        #: differently (the data plane keeps their answers per address while it holds).
+        self.versioned = self.table
         self.sources = SourceTable(self.table)
         #: Live neighbours by the runtime's handle.
         self.by_id: dict[N, Neighbour[N]] = {}
