@@ -4,6 +4,7 @@ progress are capped (in all and per source), and forgetting a link never scans t
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 import time
@@ -127,5 +128,51 @@ async def test_forget_touches_only_the_links_own_connection_ids() -> None:
         client._links = {}
         link.close()
     finally:
+        client.close()
+        server.close()
+
+
+async def test_a_flood_of_forged_gro_trains_is_dropped_and_the_link_goes_on() -> None:
+    """GRO trains from a stranger, half of them carrying a live connection's ID: the forged
+    ones die in that connection's decryption, the others find no connection, and nothing is
+    kept (no link, no handshake, nothing queued on the link)."""
+    from qh3._hazmat import UdpSocketState
+
+    server_side, client_side = Recorder(), Recorder()
+    server = await quic.listen("::1", 0, server_side, server_side.accepted, "server")
+    client = await quic.listen("::1", 0, client_side, client_side.accepted, "client")
+    attacker = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        link = await client.dial(Endpoint("quic", "::1", server.port), client_side)
+        link.start()
+        link.send(encode_control(Hello(1)))
+        await wait_for(lambda: server_side.packets == [Hello(1)])
+        (accepted,) = server_side.links
+        cid = next(iter(accepted.cids))  # type: ignore[attr-defined]
+        trains: list[int] = []
+        receive = accepted.receive  # type: ignore[attr-defined]
+
+        def record(data: bytes, addr: tuple, segment: int = 0) -> None:
+            trains.append(segment)
+            receive(data, addr, segment)
+
+        accepted.receive = record  # type: ignore[attr-defined]
+        attacker.bind(("::1", 0))
+        attacker.setblocking(False)
+        gso = UdpSocketState(attacker.fileno())
+        target = ("::1", server.port, 0, 0)
+        for round_ in range(60):
+            head = bytes([0x41]) + (cid if round_ % 2 else os.urandom(8))
+            gso.send([head + os.urandom(1191) for _ in range(40)], target)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.3)
+        assert any(trains)  # the flood went the train path, whole, to the live connection
+        assert {id(found) for found in server._links.values()} == {id(accepted)}
+        assert server.pending.held == 0 and not accepted._received  # type: ignore[attr-defined]
+        link.send(encode_control(Hello(2)))
+        await wait_for(lambda: server_side.packets == [Hello(1), Hello(2)])
+        assert not server_side.closed
+    finally:
+        attacker.close()
         client.close()
         server.close()
