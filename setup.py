@@ -13,8 +13,8 @@ import sys
 from setuptools import Extension, setup
 
 #: Per-packet loops (sealing and opening, stream decoding, the TUN's reads and GRO joins) and
-#: the classes they touch for every packet (data packets, replay windows, kept decisions, the
-#: nonce pool, counters and per-pair statistics).
+#: the classes they touch for every packet (data packets, replay windows, kept decisions and
+#: ciphers, the nonce pool, counters and per-pair statistics).
 HOT_MODULES = [
     "src/mycelium/dataplane/plane.py",
     "src/mycelium/wire/stream.py",
@@ -23,6 +23,7 @@ HOT_MODULES = [
     "src/mycelium/tun/linux.py",
     "src/mycelium/dataplane/replay.py",
     "src/mycelium/dataplane/kept.py",
+    "src/mycelium/dataplane/ciphers.py",
     "src/mycelium/dataplane/nonces.py",
     "src/mycelium/dataplane/packet_stats.py",
     "src/mycelium/dataplane/counters.py",

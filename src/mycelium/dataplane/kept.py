@@ -1,7 +1,8 @@
 """Per-address decisions the data plane keeps between packets (docs/wire.md §5.6).
 
-What the router and the key cache answered for a destination (its link and its key), a
-destination we relay to (its link) or a source (its key and replay window), kept while the
+What the router and the key cache answered for a destination (its link and a cipher sealing
+to it), a destination we relay to (its link) or a source (a cipher opening its packets and its
+replay window), kept while the
 route table's version holds and for ``KEEP_SECONDS`` at most, so that a lone packet (a ping, an
 ACK) costs what a packet inside a batch does, and a relay asks the router once per destination.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Final, Generic
 
 from ..routing.decisions import N
+from .ciphers import Opener, Sealer
 from .replay import Window
 
 #: How long kept decisions are trusted: the router must still see each destination now and
@@ -27,12 +29,12 @@ class KeptDecisions(Generic[N]):
     __slots__ = ("_until", "_version", "hops", "opens", "paths")
 
     def __init__(self) -> None:
-        #: Destination address -> (the link of its selected route, its raw AES-256-GCM key).
-        self.paths: dict[bytes, tuple[N, bytes]] = {}
+        #: Destination address -> (the link of its selected route, the cipher sealing to it).
+        self.paths: dict[bytes, tuple[N, Sealer]] = {}
         #: Destination address of packets we relay -> the link of its selected route.
         self.hops: dict[bytes, N] = {}
-        #: Source address -> (its raw AES-256-GCM key, its /64's replay window).
-        self.opens: dict[bytes, tuple[bytes, Window]] = {}
+        #: Source address -> (the cipher opening its packets, its /64's replay window).
+        self.opens: dict[bytes, tuple[Opener, Window]] = {}
         self._version = -1
         self._until = 0.0
 
@@ -45,14 +47,15 @@ class KeptDecisions(Generic[N]):
             self._version = version
             self._until = now + KEEP_SECONDS
 
-    def keep_path(self, dst: bytes, neighbour: N, key: bytes) -> None:
+    def keep_path(self, dst: bytes, neighbour: N, sealer: Sealer) -> None:
         if len(self.paths) < KEEP_MAX:
-            self.paths[dst] = (neighbour, key)
+            self.paths[dst] = (neighbour, sealer)
 
     def keep_hop(self, dst: bytes, neighbour: N) -> None:
         if len(self.hops) < KEEP_MAX:
             self.hops[dst] = neighbour
 
-    def keep_open(self, src: bytes, key: bytes, window: Window) -> None:
+    def keep_open(self, src: bytes, key: bytes, nonce: bytes, window: Window) -> None:
+        """Keep a source whose packet (with ``nonce``) ``key`` just opened."""
         if len(self.opens) < KEEP_MAX:
-            self.opens[src] = (key, window)
+            self.opens[src] = (Opener(key, nonce), window)

@@ -1,7 +1,8 @@
-"""Random AES-GCM nonces, drawn in bulk: one ``getrandom`` per 512 packets.
+"""Random 12-byte AES-GCM nonces, drawn in bulk: one ``getrandom`` per 512.
 
-Every nonce is 12 fresh random bytes, as a Rust node draws its own (docs/wire.md §3.5); drawing
-them 512 at a time only saves the system calls.
+They seal what the data plane sends outside its batch loop (as a Rust node seals everything,
+docs/wire.md §3.2), and are the IVs of the ciphers it keeps per destination
+(``dataplane/ciphers.py``). Drawing them 512 at a time only saves the system calls.
 """
 
 from __future__ import annotations
@@ -16,21 +17,16 @@ _POOL: Final = NONCE_SIZE * 512
 
 
 class NoncePool:
-    """``take`` one nonce; a batch loop pops ``stock`` itself and calls ``refill`` when empty."""
-
-    __slots__ = ("_random", "stock")
+    __slots__ = ("_random", "_stock")
 
     def __init__(self, random_bytes: Callable[[int], bytes] = os.urandom) -> None:
         self._random = random_bytes
         #: Unused nonces, next one last: ``pop()`` hands them out in the order they were drawn.
-        self.stock: list[bytes] = []
+        self._stock: list[bytes] = []
 
     def take(self) -> bytes:
-        if not self.stock:
-            self.refill()
-        return self.stock.pop()
-
-    def refill(self) -> None:
-        pool = self._random(_POOL)
-        size = NONCE_SIZE
-        self.stock.extend(pool[i : i + size] for i in range(len(pool) - size, -1, -size))
+        if not self._stock:
+            pool = self._random(_POOL)
+            size = NONCE_SIZE
+            self._stock.extend(pool[i : i + size] for i in range(len(pool) - size, -1, -size))
+        return self._stock.pop()

@@ -16,15 +16,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Generic
 
 from ..allow import AllowList
-from ..crypto import MIN_SEALED_SIZE, NO_AAD, CryptoError, KeyCache
+from ..crypto import MIN_SEALED_SIZE, NO_AAD, NONCE_SIZE, CryptoError, KeyCache
 from ..identity import Identity
-from ..qh3_native import AeadAes256Gcm, AuthenticationFailed
+from ..qh3_native import AuthenticationFailed
 from ..routing import Forward, Local, Queue
 from ..routing.decisions import N, RouteLookup
 from ..routing.limits import TokenBucket
 from ..subnet import Subnet
 from ..wire.packet import DATA_OUTER, MAX_DATA_BODY, DataPacket, data_packet
 from . import icmp
+from .ciphers import Opener, Sealer
 from .counters import Counters
 from .kept import KeptDecisions
 from .nonces import NoncePool
@@ -163,17 +164,15 @@ class DataPlane(Generic[N]):
         kept.check(self.router.versioned.version, now)
         paths = kept.paths
         links = self._to_links
-        ready: dict[bytes, tuple[list[bytes], bytes]] = {}
+        ready: dict[bytes, tuple[list[bytes], Sealer]] = {}
         stats = self.packet_stats
         # One path lookup per (src, dst) run, counted in native ints, recorded when it ends.
         run_pair = b""
-        run_path: tuple[list[bytes], bytes] | None = None
+        run_path: tuple[list[bytes], Sealer] | None = None
         run_packets = run_bytes = 0
         word, word_size, word_hop = b"", -1, -1  # the length and hop word of the last packet
         sent = 0
-        pool = self.nonces
-        nonces = pool.stock  # refilled in place
-        aead, no_aad = AeadAes256Gcm, NO_AAD  # as in from_link
+        no_aad = NO_AAD  # an imported name: a dict lookup at each use
         for buffer in packets:
             # A bytearray or memoryview from a readinto-style reader is copied once.
             pkt = buffer if type(buffer) is bytes else bytes(buffer)
@@ -200,14 +199,14 @@ class DataPlane(Generic[N]):
             if hop < 2:
                 self._tun_slow(pkt, now)
                 continue
-            frames, key = path
-            if not nonces:
-                pool.refill()
-            iv = nonces.pop()
+            frames, sealer = path
+            number = sealer.count
+            sealer.count = number + 1
             if n != word_size or hop != word_hop:  # to_bytes makes an int and a bytes object
                 word = (((n + _SEAL_OVERHEAD) << 8) | (hop - 1)).to_bytes(4, "big")
                 word_size, word_hop = n, hop
-            sealed = aead(key, iv).encrypt(0, _HDR_L3 + pkt, no_aad)
+            sealed = sealer.cipher.encrypt(number, _HDR_L3 + pkt, no_aad)
+            iv = (sealer.base ^ number).to_bytes(NONCE_SIZE, "big")
             frames.append(b"".join((DATA_OUTER, word, pair, sealed, iv)))
             if not same_run:
                 if run_packets:
@@ -223,9 +222,9 @@ class DataPlane(Generic[N]):
         if self.tun_destinations is not None:
             self.tun_destinations.update(ready)
 
-    def _tun_slow(self, pkt: bytes, now: float) -> tuple[list[bytes], bytes] | None:
+    def _tun_slow(self, pkt: bytes, now: float) -> tuple[list[bytes], Sealer] | None:
         """Every check of one TUN packet with its counter or ICMP answer, then ``_originate``;
-        returns its destination's (frames, key) once that is ready for the batch loop."""
+        returns its destination's (frames, sealer) once that is ready for the batch loop."""
         self.slow = True
         c = self.counters
         n = len(pkt)
@@ -281,12 +280,11 @@ class DataPlane(Generic[N]):
         to_tun = self._delivered
         to_tun_hops = self._delivered_hops
         stats = self.packet_stats
-        aead, no_aad = AeadAes256Gcm, NO_AAD  # imported names: a dict lookup at each use
         # Per (src, dst) run: counted as in from_tun; for us or not, and its kept key, found once.
         run_src = run_dst = b""
         run_packets = run_bytes = 0
         run_local = False
-        run_open: tuple[bytes, Window] | None = None
+        run_open: tuple[Opener, Window] | None = None
         delivered = local = 0
         for p in packets:
             # Like the reference's router, count every packet handed to it, before any check.
@@ -320,11 +318,11 @@ class DataPlane(Generic[N]):
                     run_open = None
                     key = self._deliver(src, dst, hop, sealed + iv, now)
                     if key is not None:
-                        kept.keep_open(src, key, replay.window(src, now))
+                        kept.keep_open(src, key, iv, replay.window(src, now))
                     continue
-                key, window = cached
+                opener, window = cached
                 try:
-                    plain = aead(key, iv).decrypt(0, sealed, no_aad)
+                    plain = opener.open(sealed, iv)
                 except AuthenticationFailed:
                     c.decrypt_failed += 1
                     continue
@@ -393,11 +391,11 @@ class DataPlane(Generic[N]):
 
     def _originate(
         self, header: bytes, payload: bytes, src: bytes, dst: bytes, hop: int, now: float
-    ) -> tuple[list[bytes], bytes] | None:
+    ) -> tuple[list[bytes], Sealer] | None:
         """Encrypt and send a packet we originate, or park it until a route is selected.
 
-        Returns (the frame list of the link it went to, its raw key) when it was
-        sent, for ``from_tun`` to reuse for the rest of its batch."""
+        Returns (the frame list of the link it went to, a cipher sealing to its destination)
+        when it was sent, for ``from_tun`` to reuse for the rest of its batch."""
         if hop < 2:
             # Only L3 packets can get here (messages use 64): answer from their own source.
             self.counters.tun_hop_limit += 1
@@ -426,8 +424,9 @@ class DataPlane(Generic[N]):
             frames = self._to_links.setdefault(decision.neighbour, [])
             frames.append(frame)
             self.counters.sent += 1
-            self.kept.keep_path(dst, decision.neighbour, key.raw)
-            return frames, key.raw
+            sealer = Sealer(key.raw, self.nonces.take())
+            self.kept.keep_path(dst, decision.neighbour, sealer)
+            return frames, sealer
         if type(decision) is Local:  # the router claims a /64 that is not ours: nothing to do
             self.counters.no_route += 1
             return None
