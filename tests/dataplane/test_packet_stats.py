@@ -3,6 +3,9 @@ the bound that the reference lacks."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dp_fakes import identity, ipv6_packet, make_plane, parse_frame, take_frames
 from mycelium.dataplane.packet_stats import AddressCount, PacketStats
 from mycelium.wire.packet import DataPacket
@@ -107,3 +110,27 @@ def test_a_run_is_recorded_at_once_and_snapshots_keep_first_seen_order() -> None
     by_source, by_destination = stats.snapshot()
     assert by_source == [AddressCount(x, 5, 67), AddressCount(y, 1, 5)]
     assert by_destination == [AddressCount(y, 5, 67), AddressCount(x, 1, 5)]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 12), st.integers(0, 12), st.integers(1, 5), st.booleans()),
+        max_size=300,
+    )
+)
+def test_folding_later_counts_what_folding_at_once_counts(
+    runs: list[tuple[int, int, int, bool]],
+) -> None:
+    """Runs wait to be folded (off a lone packet's path); whenever the maps are read, they are
+    what counting each run at once gives, evictions included (a limit of 8 for 13 addresses)."""
+    later, at_once = PacketStats(limit=8), PacketStats(limit=8)
+    for src, dst, packets, read in runs:
+        a, b = bytes([4, src]) + bytes(14), bytes([4, dst]) + bytes(14)
+        later.record(a, b, packets, packets * 100)
+        at_once.record(a, b, packets, packets * 100)
+        at_once.snapshot()  # reading folds what waits: this one counts each run at once
+        if read:
+            assert later.snapshot() == at_once.snapshot()
+            assert later.evicted == at_once.evicted
+    assert later.by_src == at_once.by_src and later.by_dst == at_once.by_dst
+    assert later.evicted == at_once.evicted
