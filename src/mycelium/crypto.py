@@ -41,9 +41,9 @@ class SharedKey:
     """An AES-256-GCM key shared with one remote node.
 
     qh3's AEAD takes the nonce when it is made (QUIC's per-connection IV, to which it adds a
-    packet number): with a random nonce per packet, as the wire has, each packet gets its own
-    ``AeadAes256Gcm(raw, nonce)`` with packet number 0. The data plane's batch loops do that
-    directly with ``raw``.
+    packet number): a body with a random nonce, as a Rust node seals every packet, gets its own
+    ``AeadAes256Gcm(raw, nonce)`` with packet number 0. The data plane's batch loops keep one
+    cipher per address instead (``dataplane/ciphers.py``).
     """
 
     __slots__ = ("raw",)
