@@ -3,13 +3,22 @@ the same byte stream with a checksum that completes correctly."""
 
 from __future__ import annotations
 
+import os
 import struct
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dp_fakes import reference_checksum
-from mycelium.tun.gro import PLAIN_HDR, VNET_HDR, VNET_HDR_LEN, coalesce, coalesce_delivered
+from mycelium.tun.gro import (
+    PLAIN_HDR,
+    VNET_HDR,
+    VNET_HDR_LEN,
+    coalesce,
+    coalesce_delivered,
+    delivered_buffer,
+)
+from mycelium.tun.linux import TunDevice
 
 SRC = bytes.fromhex("04960b18c3a920a75ffcf64f14cc002d")
 DST = bytes.fromhex("0514d8f2e497c1d2e3c99e4094d5d9f0")
@@ -192,3 +201,20 @@ def test_a_hop_limit_change_ends_a_run() -> None:
     buffers = coalesce_delivered(plaintexts, [60, 60, 59, 59])
     assert len(buffers) == 2
     assert [kernel_completes(b)[7] for b in buffers] == [60, 59]
+
+
+@given(st.binary(min_size=8, max_size=1500), st.integers(0, 255))
+def test_a_lone_decrypted_packet_is_written_as_a_batch_of_one_would_be(
+    packet: bytes, hop: int
+) -> None:
+    """The TUN's shortcut for one decrypted packet (a ping) writes what the batch path writes."""
+    plaintext = b"\x01\x00\x00\x00" + packet
+    assert delivered_buffer(plaintext, hop) == coalesce_delivered([plaintext], [hop])[0]
+    r, w = os.pipe()
+    try:
+        tun = TunDevice(w, "pipe", 1400)
+        assert tun.write_batch([], [plaintext], [hop]) == 1
+        assert os.read(r, 2000) == PLAIN_HDR + packet[:7] + bytes([hop]) + packet[8:]
+    finally:
+        os.close(r)
+        os.close(w)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from .errors import TunError
-from .gro import VNET_HDR_LEN, coalesce, coalesce_delivered
+from .gro import VNET_HDR_LEN, coalesce, coalesce_delivered, delivered_buffer
 from .netconf import configure
 
 TUNSETIFF: Final = 0x400454CA
@@ -130,9 +130,12 @@ class TunDevice:
         took (a failed write drops its packet or run)."""
         fd, write = self._fd, os.write
         written = 0
-        buffers = coalesce(packets) if packets else []
-        if delivered:
-            buffers += coalesce_delivered(delivered, hops)
+        if packets or len(delivered) != 1:
+            buffers = coalesce(packets) if packets else []
+            if delivered:
+                buffers += coalesce_delivered(delivered, hops)
+        else:  # one decrypted packet (a ping after a pause): no run to look for
+            buffers = [delivered_buffer(delivered[0], hops[0])]
         for buffer in buffers:
             try:
                 write(fd, buffer)
