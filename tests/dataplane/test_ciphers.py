@@ -51,13 +51,23 @@ def test_kept_destination_nonces_count_up_from_a_random_iv_and_open_anywhere() -
 
 
 def test_each_kept_epoch_draws_a_fresh_iv() -> None:
-    plane, router = make_plane(A)
+    draws: list[bytes] = []
+
+    def random_bytes(n: int) -> bytes:
+        draws.append(os.urandom(n))
+        return draws[-1]
+
+    plane, router = make_plane(A, random_bytes=random_bytes)
     router.add(B, "nb")
     first = _frames_to_b(plane, batches=1, per_batch=3)
     router.add(B, "nb2")  # the route table changed: kept decisions are dropped
     second = _frames_to_b(plane, batches=1, per_batch=3)
-    bases = {int.from_bytes(b[-12:], "big") for b in (first[1], second[1])}
-    assert len(bases) == 2
+    # Random bytes are taken 12 at a time, in the order drawn: each epoch's first packet takes
+    # a random nonce, its sealer the next 12 bytes as a fresh IV, counted from 0 again.
+    (drawn,) = draws
+    chunk = [int.from_bytes(drawn[i : i + 12], "big") for i in range(0, 48, 12)]
+    nonces = [int.from_bytes(body[-12:], "big") for body in first + second]
+    assert nonces == [chunk[0], chunk[1], chunk[1] ^ 1, chunk[2], chunk[3], chunk[3] ^ 1]
 
 
 def _seal(key: bytes, nonce: bytes, plain: bytes) -> bytes:
