@@ -2,9 +2,9 @@
 
 What the router and the key cache answered for a destination (its link and a cipher sealing
 to it), a destination we relay to (its link) or a source (a cipher opening its packets and its
-replay window), kept while the
-route table's version holds and for ``KEEP_SECONDS`` at most, so that a lone packet (a ping, an
-ACK) costs what a packet inside a batch does, and a relay asks the router once per destination.
+replay window), kept while the route table's version holds and for ``KEEP_SECONDS`` at most,
+so that a lone packet (a ping, an ACK) costs what a packet inside a batch does, and a relay
+asks the router once per destination.
 """
 
 from __future__ import annotations
