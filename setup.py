@@ -2,7 +2,8 @@
 
 The sources stay Python and are what runs when compiling is not possible: no C compiler, no
 mypyc, ``MYCELIUM_PURE=1``, or an editable install (where a compiled module would hide every
-edit of its source). A module that fails to compile is left out, never the install.
+edit of its source). A module that fails to compile is left out, never the install; when the
+library all compiled modules share fails, none is compiled.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import sys
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 #: Per-packet loops (sealing and opening, stream decoding, the TUN's reads and GRO joins) and
 #: the classes they touch for every packet (data packets, replay windows, kept decisions and
@@ -54,4 +56,29 @@ def compiled_modules() -> list[Extension]:
     return extensions
 
 
-setup(ext_modules=compiled_modules())
+class BuildCompiled(build_ext):
+    """Builds mypyc's shared library first, and the modules only if it built.
+
+    Each compiled module is a small extension that imports one library holding the code of them
+    all (``<hash>__mypyc``). Were that library to fail (a compiler turning a new warning into an
+    error, or a mypyc bug such as an attribute named ``_thread``) while the small ones built,
+    the install would hold modules that cannot be imported."""
+
+    def build_extensions(self) -> None:
+        extensions = self.extensions
+        shared = [e for e in extensions if e.name.endswith("__mypyc")]
+        try:
+            for extension in shared:
+                self.build_extension(extension)
+        except Exception as exc:  # CompileError, LinkError: no compiled module at all
+            print(f"pymycelium: not compiling the data plane ({exc}); pure Python", file=sys.stderr)
+            self.extensions = []
+            return
+        self.extensions = [e for e in extensions if e not in shared]
+        try:
+            super().build_extensions()  # optional: one that fails stays Python
+        finally:
+            self.extensions = extensions
+
+
+setup(ext_modules=compiled_modules(), cmdclass={"build_ext": BuildCompiled})

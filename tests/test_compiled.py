@@ -146,3 +146,29 @@ def test_without_mypyc_or_when_asked_the_install_is_pure_python(tmp_path: Path) 
         names = archive.namelist()
     assert "mycelium/dataplane/plane.py" in names
     assert not [n for n in names if n.endswith(".so")]
+
+
+def test_when_the_shared_library_fails_no_module_is_compiled(tmp_path: Path) -> None:
+    """A compiler that fails on mypyc's shared library only (as one that turns a new warning
+    into an error would): the modules built without it could not be imported, so none is."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler: nothing is compiled anyway")
+    refusing = tmp_path / "cc"
+    refusing.write_text(
+        f'#!/bin/sh\ncase "$*" in *__native_*) echo refused >&2; exit 1;; esac\n'
+        f'exec {compiler} "$@"\n'
+    )
+    refusing.chmod(0o755)
+    wheel = build_wheel(tmp_path, {**os.environ, "CC": str(refusing)})
+    unpacked = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(unpacked)
+    assert not list(unpacked.rglob("*.so"))
+    probe = "import mycelium.node, mycelium.dataplane.plane as p; print(p.__file__)"
+    env = {"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"}
+    where = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False
+    )
+    assert where.returncode == 0, where.stderr[-2000:]
+    assert where.stdout.strip().endswith("plane.py")
