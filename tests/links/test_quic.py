@@ -302,24 +302,32 @@ def _short_headers_one_by_one(train: bytes, segment: int, cid: bytes) -> bool:
     return all(d[0] < 0x80 and d[1:9] == cid for d in datagrams)
 
 
+#: A datagram of a train: ours (a short header and our CID), a long header with our CID, or a
+#: short header whose CID differs from ours in one byte. Mostly ours, so that whole trains of
+#: ours are common and a single near miss among them is what decides.
+_KINDS = ["ours"] * 6 + ["long", "other"]
+
+
 @given(
     cid=st.binary(min_size=8, max_size=8),
-    heads=st.lists(st.tuples(st.integers(0, 255), st.booleans()), min_size=1, max_size=12),
+    kinds=st.lists(st.sampled_from(_KINDS), min_size=1, max_size=12),
     segment=st.integers(9, 40),
     last=st.integers(1, 40),
     data=st.data(),
 )
 def test_short_headers_to_answers_as_checking_each_datagram(
-    cid: bytes, heads: list[tuple[int, bool]], segment: int, last: int, data: Any
+    cid: bytes, kinds: list[str], segment: int, last: int, data: Any
 ) -> None:
     """Strided slices across the train agree with checking every datagram on its own, for
     trains whose datagrams differ in the first byte, in one byte of the CID, or in length."""
     datagrams = []
-    for first, own in heads:
-        other = bytearray(cid)
-        other[data.draw(st.integers(0, 7))] ^= data.draw(st.integers(1, 255))
+    for kind in kinds:
+        first = data.draw(st.integers(0x80, 0xFF) if kind == "long" else st.integers(0x40, 0x7F))
+        own = bytearray(cid)
+        if kind == "other":
+            own[data.draw(st.integers(0, 7))] ^= data.draw(st.integers(1, 255))
         body = data.draw(st.binary(min_size=segment - 9, max_size=segment - 9))
-        datagrams.append(bytes((first,)) + (cid if own else bytes(other)) + body)
+        datagrams.append(bytes((first,)) + bytes(own) + body)
     train = b"".join(datagrams)[: (len(datagrams) - 1) * segment + min(last, segment)]
     expected = _short_headers_one_by_one(train, segment, cid)
     assert quic.short_headers_to(train, segment, cid) is expected
