@@ -122,8 +122,10 @@ def test_behind_a_symmetric_nat_traffic_stays_on_the_relay_quietly(lab: Lab) -> 
     # the next is a minute away.
     replies = ping_stream(a.ns, b.address, count=200, interval=0.2)
     assert len(replies) >= 190, f"{len(replies)}/200 replies"
-    assert {r.ttl for r in replies} == {RELAYED_TTL}  # never direct, never flapping
-    assert punched(lab, a) == [] and punched(lab, b) == []
+    links = punched(lab, a), punched(lab, b)
+    # Never direct, never flapping (on failure: the links and both logs say how it happened).
+    assert {r.ttl for r in replies} == {RELAYED_TTL}, f"{links}\n{a.log()}\n{b.log()}"
+    assert links == ([], [])
     status = lab.api(a, "/pymycelium/nat")
     (attempt,) = status["nodes"]  # type: ignore[index]
     assert attempt["state"] == "idle" and attempt["failures"] == 1 and attempt["retryIn"] > 0
