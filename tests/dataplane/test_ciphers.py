@@ -41,9 +41,9 @@ def test_kept_destination_nonces_count_up_from_a_random_iv_and_open_anywhere() -
     assert len(bodies) == 12
     nonces = [int.from_bytes(body[-12:], "big") for body in bodies]
     assert len(set(nonces)) == 12
-    # The first went the slow way (a random nonce); the kept cipher's follow: its IV XOR 0, 1, ...
-    base = nonces[1]
-    assert [n ^ base for n in nonces[1:]] == list(range(11))
+    # The first is sealed by the cipher its destination then keeps: its IV XOR 0, 1, 2, ...
+    base = nonces[0]
+    assert [n ^ base for n in nonces] == list(range(12))
     # What a Rust node does with each: a cipher per body, the body's nonce as its IV.
     rust_view = SharedKey(shared_secret(B.secret, A.public_key))
     opened = [rust_view.open(body) for body in bodies]
@@ -62,12 +62,12 @@ def test_each_kept_epoch_draws_a_fresh_iv() -> None:
     first = _frames_to_b(plane, batches=1, per_batch=3)
     router.add(B, "nb2")  # the route table changed: kept decisions are dropped
     second = _frames_to_b(plane, batches=1, per_batch=3)
-    # Random bytes are taken 12 at a time, in the order drawn: each epoch's first packet takes
-    # a random nonce, its sealer the next 12 bytes as a fresh IV, counted from 0 again.
+    # Random bytes are taken 12 at a time, in the order drawn: each epoch's first packet makes
+    # its destination's sealer with the next 12 as a fresh IV, counted from 0 again.
     (drawn,) = draws
-    chunk = [int.from_bytes(drawn[i : i + 12], "big") for i in range(0, 48, 12)]
+    chunk = [int.from_bytes(drawn[i : i + 12], "big") for i in range(0, 24, 12)]
     nonces = [int.from_bytes(body[-12:], "big") for body in first + second]
-    assert nonces == [chunk[0], chunk[1], chunk[1] ^ 1, chunk[2], chunk[3], chunk[3] ^ 1]
+    assert nonces == [chunk[0], chunk[0] ^ 1, chunk[0] ^ 2, chunk[1], chunk[1] ^ 1, chunk[1] ^ 2]
 
 
 def _seal(key: bytes, nonce: bytes, plain: bytes) -> bytes:

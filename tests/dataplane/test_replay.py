@@ -91,31 +91,31 @@ def test_the_batch_loop_finds_copies_in_both_generations() -> None:
 def test_window_limits_are_what_the_docs_say() -> None:
     """Caught within GENERATION_SECONDS; forgotten after two generations; bounded per source."""
     window = ReplayWindow(generation_size=100, generation_seconds=30.0, max_sources=4)
-    src, body = A.address, os.urandom(40)
-    assert not window.seen(src, body, 0.0)
-    assert window.seen(src, body, 29.9)
-    assert window.seen(src, body, 59.0)  # the generation rotated: still in the previous one
-    assert not window.seen(src, body, 120.0)  # both generations are gone: it gets through
+    src, nonce = A.address, os.urandom(12)
+    assert not window.seen(src, nonce, 0.0)
+    assert window.seen(src, nonce, 29.9)
+    assert window.seen(src, nonce, 59.0)  # the generation rotated: still in the previous one
+    assert not window.seen(src, nonce, 120.0)  # both generations are gone: it gets through
     # per source: never more than two generations, however many packets
     for _ in range(10_000):
-        window.seen(src, os.urandom(40), 121.0)
+        window.seen(src, os.urandom(12), 121.0)
     assert len(window) <= 2 * 100
     # at least GENERATION_SIZE packets back are still remembered
-    recent = [os.urandom(40) for _ in range(100)]
-    for body in recent:
-        window.seen(src, body, 122.0)
-    assert all(window.seen(src, body, 122.0) for body in recent)
+    recent = [os.urandom(12) for _ in range(100)]
+    for nonce in recent:
+        window.seen(src, nonce, 122.0)
+    assert all(window.seen(src, nonce, 122.0) for nonce in recent)
 
 
 def test_sources_are_bounded_and_the_stalest_goes_first() -> None:
     window = ReplayWindow(generation_size=10, generation_seconds=30.0, max_sources=3)
-    first = os.urandom(40)
+    first = os.urandom(12)
     window.seen(A.address, first, 0.0)
-    window.seen(B.address, os.urandom(40), 10.0)
-    window.seen(C.address, os.urandom(40), 20.0)
+    window.seen(B.address, os.urandom(12), 10.0)
+    window.seen(C.address, os.urandom(12), 20.0)
     others = [bytes([0x04, i]) + bytes(14) for i in range(50)]
     for i, other in enumerate(others):
-        window.seen(other, os.urandom(40), 21.0 + i)
+        window.seen(other, os.urandom(12), 21.0 + i)
     assert window.sources == 3
     assert not window.seen(A.address, first, 80.0)  # A was pushed out: documented limit
     assert window.evicted_sources > 0

@@ -55,7 +55,7 @@ class KeptDecisions(Generic[N]):
         if len(self.hops) < KEEP_MAX:
             self.hops[dst] = neighbour
 
-    def keep_open(self, src: bytes, key: bytes, nonce: bytes, window: Window) -> None:
-        """Keep a source whose packet (with ``nonce``) ``key`` just opened."""
+    def keep_open(self, src: bytes, opener: Opener, window: Window) -> None:
+        """Keep a source with the opener that just opened its packet."""
         if len(self.opens) < KEEP_MAX:
-            self.opens[src] = (Opener(key, nonce), window)
+            self.opens[src] = (opener, window)

@@ -316,9 +316,9 @@ class DataPlane(Generic[N]):
                     cached = run_open = opened.get(src)
                 if cached is None or size < MIN_SEALED_SIZE or now >= cached[1].expires:
                     run_open = None
-                    key = self._deliver(src, dst, hop, sealed + iv, now)
-                    if key is not None:
-                        kept.keep_open(src, key, iv, replay.window(src, now))
+                    first = self._deliver(src, dst, hop, sealed, iv, now)
+                    if first is not None:
+                        kept.keep_open(src, first, replay.window(src, now))
                     continue
                 opener, window = cached
                 try:
@@ -370,7 +370,7 @@ class DataPlane(Generic[N]):
                 released = self.incoming_queue.take(subnet)
                 self.counters.awaiting_key_released += len(released)
                 for p in released:
-                    self._deliver(p.src, p.dst, p.hop_limit, p.body, now)
+                    self._deliver(p.src, p.dst, p.hop_limit, p.sealed, p.nonce, now)
             for subnet in self.route_queue.subnets_within(changed):
                 self._release(subnet, now)
 
@@ -415,7 +415,12 @@ class DataPlane(Generic[N]):
             except CryptoError:
                 self.counters.no_route += 1
                 return None
-            body = key.seal(header + payload, self.nonces.take())
+            # The packet is sealed by the cipher its destination keeps: its nonce is the
+            # sealer's fresh IV (packet number 0), the batch's next ones count up from it.
+            iv = self.nonces.take()
+            sealer = Sealer(key.raw, iv)
+            sealer.count = 1
+            body = sealer.cipher.encrypt(0, header + payload, NO_AAD) + iv
             hop -= 1  # the origin's own router step (docs/wire.md §4.5)
             frame = b"".join(
                 (DATA_OUTER, ((len(body) << 8) | hop).to_bytes(4, "big"), src, dst, body)
@@ -424,7 +429,6 @@ class DataPlane(Generic[N]):
             frames = self._to_links.setdefault(decision.neighbour, [])
             frames.append(frame)
             self.counters.sent += 1
-            sealer = Sealer(key.raw, self.nonces.take())
             self.kept.keep_path(dst, decision.neighbour, sealer)
             return frames, sealer
         if type(decision) is Local:  # the router claims a /64 that is not ours: nothing to do
@@ -492,7 +496,7 @@ class DataPlane(Generic[N]):
         """Everything after the router step except a ready route (hop limit already decremented)."""
         self.slow = True
         if type(decision) is Local:
-            self._deliver(p.src, p.dst, p.hop_limit, p.body, now)
+            self._deliver(p.src, p.dst, p.hop_limit, p.sealed, p.nonce, now)
             return
         if type(decision) is Queue:
             if self.route_queue.add(Subnet.of(p.dst, 64), p, p.size, now):
@@ -533,34 +537,40 @@ class DataPlane(Generic[N]):
     # ------------------------------------------------------------------------------------------
     # local delivery
 
-    def _deliver(self, src: bytes, dst: bytes, hop: int, body: bytes, now: float) -> bytes | None:
+    def _deliver(
+        self, src: bytes, dst: bytes, hop: int, sealed: bytes, nonce: bytes, now: float
+    ) -> Opener | None:
         """Decrypt a packet for our /64 with the key of the route covering its *source*.
 
-        Returns the raw key (``from_link`` keeps it for the source's next packets)."""
+        Returns the opener that opened it (``from_link`` keeps it for the source's next
+        packets: one cipher made, not one to open and one to keep)."""
         self.slow = True
         allow = self._allow
         if allow is not None and not allow.allows(src):
             return None
         c = self.counters
+        size = len(sealed) + len(nonce)
         public_key = self.router.public_key_for(src)
         if public_key is None:
             self.router.request_route(src, now)
-            if self.incoming_queue.add(
-                Subnet.of(src, 64), DataPacket(src, dst, hop, body), len(body), now
-            ):
+            parked = data_packet(src, dst, hop, sealed, nonce)
+            if self.incoming_queue.add(Subnet.of(src, 64), parked, size, now):
                 c.awaiting_key += 1
             else:
                 c.awaiting_key_dropped += 1
             return None
-        try:
-            key = self.keys.get(public_key)
-            plain = key.open(body)
-        except CryptoError:
+        if size < MIN_SEALED_SIZE:
             c.decrypt_failed += 1
             return None
-        if not self.replay.seen(src, body, now):
+        try:
+            opener = Opener(self.keys.get(public_key).raw, nonce)
+            plain = opener.open(sealed, nonce)
+        except (CryptoError, AuthenticationFailed):
+            c.decrypt_failed += 1
+            return None
+        if not self.replay.seen(src, nonce, now):
             self._deliver_plain(src, dst, hop, plain)
-        return key.raw
+        return opener
 
     def _deliver_plain(self, src: bytes, dst: bytes, hop: int, plain: bytes) -> None:
         self.slow = True  # reached from the common path only for messages and OOB ICMP

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..crypto import NONCE_SIZE
-
 #: Nonces per generation; a source keeps two (the window is at least this many packets).
 GENERATION_SIZE: Final = 1024
 #: Age at which the current generation rotates (the window is at least this long).
@@ -71,12 +69,11 @@ class ReplayWindow:
         #: Sources forgotten to make room for a new one while their window was still live.
         self.evicted_sources = 0
 
-    def seen(self, src: bytes, body: bytes, now: float) -> bool:
-        """Whether ``body`` (already authenticated) from ``src`` is a copy of a recent packet.
-        Records it otherwise. Call only after decryption succeeded: a forgery must never take a
-        place in the window, or a flood of them could push real nonces out."""
+    def seen(self, src: bytes, nonce: bytes, now: float) -> bool:
+        """Whether the packet with ``nonce`` (already authenticated) from ``src`` is a copy of a
+        recent one. Records it otherwise. Call only after decryption succeeded: a forgery must
+        never take a place in the window, or a flood of them could push real nonces out."""
         window = self.window(src, now)
-        nonce = body[-NONCE_SIZE:]
         current = window.current
         held = len(current)
         if nonce not in window.previous:
