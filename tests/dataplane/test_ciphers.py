@@ -9,11 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dp_fakes import identity, ipv6_packet, make_plane
+from dp_fakes import identity, ipv6_packet, make_plane, parse_frame
 from mycelium.crypto import CryptoError, SharedKey, shared_secret
 from mycelium.dataplane import ciphers
 from mycelium.dataplane.ciphers import Opener
+from mycelium.dataplane.kept import KEEP_MAX
 from mycelium.qh3_native import AuthenticationFailed
+from mycelium.wire.packet import DataPacket
 from mycelium.wire.stream import StreamDecoder
 
 A, B = identity("ciphers a"), identity("ciphers b")
@@ -50,7 +52,7 @@ def test_kept_destination_nonces_count_up_from_a_random_iv_and_open_anywhere() -
     assert [p[44:] for p in opened] == [bytes([i, j]) for i in range(3) for j in range(4)]
 
 
-def test_each_kept_epoch_draws_a_fresh_iv() -> None:
+def test_a_destinations_sealer_outlives_kept_runs_and_keeps_counting() -> None:
     draws: list[bytes] = []
 
     def random_bytes(n: int) -> bytes:
@@ -60,14 +62,85 @@ def test_each_kept_epoch_draws_a_fresh_iv() -> None:
     plane, router = make_plane(A, random_bytes=random_bytes)
     router.add(B, "nb")
     first = _frames_to_b(plane, batches=1, per_batch=3)
-    router.add(B, "nb2")  # the route table changed: kept decisions are dropped
+    router.add(B, "nb2")  # the route table changed: kept decisions are dropped, not the sealer
     second = _frames_to_b(plane, batches=1, per_batch=3)
-    # Random bytes are taken 12 at a time, in the order drawn: each epoch's first packet makes
-    # its destination's sealer with the next 12 as a fresh IV, counted from 0 again.
+    plane.from_tun([ipv6_packet(A.address, B.address, hop=9)], now=60.0)  # and after they aged
+    third = [
+        p.body for _, fs in plane.take_link_batches() for p in StreamDecoder().feed(b"".join(fs))
+    ]
+    # Random bytes are taken 12 at a time: B's sealer took the first 12 as its IV, once, and
+    # its nonces count up from it across the three runs.
     (drawn,) = draws
-    chunk = [int.from_bytes(drawn[i : i + 12], "big") for i in range(0, 24, 12)]
-    nonces = [int.from_bytes(body[-12:], "big") for body in first + second]
-    assert nonces == [chunk[0], chunk[0] ^ 1, chunk[0] ^ 2, chunk[1], chunk[1] ^ 1, chunk[1] ^ 2]
+    iv = int.from_bytes(drawn[:12], "big")
+    nonces = [int.from_bytes(body[-12:], "big") for body in first + second + third]
+    assert [n ^ iv for n in nonces] == list(range(7))
+    assert plane.kept.sealers == {B.public_key: plane.kept.paths[B.address][1]}
+    # Another node gets a sealer of its own, with the next 12 random bytes.
+    C = identity("ciphers c")
+    router.add(C, "nc")
+    plane.from_tun([ipv6_packet(A.address, C.address, hop=9)], now=60.0)
+    (frame,) = [f for _, fs in plane.take_link_batches() for f in fs]
+    assert frame[-12:] == drawn[12:24]
+
+
+def test_a_sources_opener_outlives_kept_runs_and_a_forgery_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plane, router = make_plane(B)
+    router.add(A, "na")
+    sender, back = make_plane(A)
+    back.add(B, "nb")
+    packets = []
+    for i in range(3):
+        sender.from_tun([ipv6_packet(A.address, B.address, hop=9, payload=bytes([i]))], now=0.0)
+        packets += [parse_frame(f) for _, fs in sender.take_link_batches() for f in fs]
+    made: list[bytes] = []
+    real = ciphers.AeadAes256Gcm
+
+    def counting(key: bytes, iv: bytes) -> object:
+        made.append(iv)
+        return real(key, iv)
+
+    monkeypatch.setattr(ciphers, "AeadAes256Gcm", counting)
+    # A forgery from A's address, with a nonce of its own choosing, opens nothing and is not kept.
+    plane.from_link([DataPacket(A.address, B.address, 9, os.urandom(60))], now=0.0)
+    assert plane.counters.decrypt_failed == 1 and plane.kept.openers == {}
+    made.clear()
+    plane.from_link([packets[0]], now=0.0)
+    router.add(A, "na2")  # kept decisions dropped
+    plane.from_link([packets[1]], now=0.1)
+    plane.from_link([packets[2]], now=60.0)  # and aged
+    assert plane.counters.delivered == 3
+    assert made == [packets[0].nonce]  # one cipher for the three runs
+    assert list(plane.kept.openers) == [A.public_key]
+
+
+def test_kept_ciphers_are_bounded_and_the_oldest_go_first() -> None:
+    plane, router = make_plane(A)
+    nodes = [identity(f"ciphers many {i}") for i in range(KEEP_MAX + 50)]
+    for who in nodes:
+        router.add(who, "nb")
+    plane.from_tun([ipv6_packet(A.address, who.address, hop=9) for who in nodes], now=0.0)
+    assert plane.counters.sent == len(nodes)
+    assert list(plane.kept.sealers) == [who.public_key for who in nodes[50:]]
+    receiver, back = make_plane(B)
+    for who in nodes:
+        back.add(who, "nb")
+    inner = b"\x01\x00\x00\x00" + ipv6_packet(A.address, B.address, hop=9)
+    receiver.from_link(
+        [
+            DataPacket(
+                who.address,
+                B.address,
+                9,
+                SharedKey(shared_secret(who.secret, B.public_key)).seal(inner),
+            )
+            for who in nodes
+        ],
+        now=0.0,
+    )
+    assert receiver.counters.delivered == len(nodes)
+    assert list(receiver.kept.openers) == [who.public_key for who in nodes[50:]]
 
 
 def _seal(key: bytes, nonce: bytes, plain: bytes) -> bytes:

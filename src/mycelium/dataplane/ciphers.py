@@ -21,9 +21,10 @@ _PACKET_NUMBERS: Final = 1 << 64
 class Sealer:
     """Sealing to one destination: nonce ``i`` is the random IV XOR ``i``.
 
-    A fresh sealer draws a fresh IV (each kept epoch, at most ``KEEP_SECONDS``), so the key of a
-    pair of nodes sees 96-bit random IVs, each with a run of counted nonces below it: unique
-    within a run, and across runs unless two IVs fall within a run's length of each other."""
+    A sealer is made per destination node with a fresh IV and kept while that node is among the
+    last 1 024 sealed to (``kept.py``), so the key of a pair of nodes sees 96-bit random IVs,
+    each with a run of counted nonces below it: unique within a run, and across runs unless two
+    IVs fall within a run's length of each other."""
 
     __slots__ = ("base", "cipher", "count")
 

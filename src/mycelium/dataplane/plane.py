@@ -410,17 +410,20 @@ class DataPlane(Generic[N]):
             return None
         decision = self.router.route(dst, now, True)
         if type(decision) is Forward:
-            try:
-                key = self.keys.get(decision.public_key)
-            except CryptoError:
-                self.counters.no_route += 1
-                return None
-            # The packet is sealed by the cipher its destination keeps: its nonce is the
-            # sealer's fresh IV (packet number 0), the batch's next ones count up from it.
-            iv = self.nonces.take()
-            sealer = Sealer(key.raw, iv)
-            sealer.count = 1
-            body = sealer.cipher.encrypt(0, header + payload, NO_AAD) + iv
+            kept = self.kept
+            sealer = kept.sealers.get(decision.public_key)
+            if sealer is None:
+                try:
+                    key = self.keys.get(decision.public_key)
+                except CryptoError:
+                    self.counters.no_route += 1
+                    return None
+                sealer = Sealer(key.raw, self.nonces.take())
+                kept.keep_sealer(decision.public_key, sealer)
+            number = sealer.count
+            sealer.count = number + 1
+            iv = (sealer.base ^ number).to_bytes(NONCE_SIZE, "big")
+            body = sealer.cipher.encrypt(number, header + payload, NO_AAD) + iv
             hop -= 1  # the origin's own router step (docs/wire.md §4.5)
             frame = b"".join(
                 (DATA_OUTER, ((len(body) << 8) | hop).to_bytes(4, "big"), src, dst, body)
@@ -429,7 +432,7 @@ class DataPlane(Generic[N]):
             frames = self._to_links.setdefault(decision.neighbour, [])
             frames.append(frame)
             self.counters.sent += 1
-            self.kept.keep_path(dst, decision.neighbour, sealer)
+            kept.keep_path(dst, decision.neighbour, sealer)
             return frames, sealer
         if type(decision) is Local:  # the router claims a /64 that is not ours: nothing to do
             self.counters.no_route += 1
@@ -542,8 +545,8 @@ class DataPlane(Generic[N]):
     ) -> Opener | None:
         """Decrypt a packet for our /64 with the key of the route covering its *source*.
 
-        Returns the opener that opened it (``from_link`` keeps it for the source's next
-        packets: one cipher made, not one to open and one to keep)."""
+        Returns the opener that opened it, kept per remote key (``from_link`` also keeps it
+        with the source's replay window for the source's next packets)."""
         self.slow = True
         allow = self._allow
         if allow is not None and not allow.allows(src):
@@ -562,9 +565,16 @@ class DataPlane(Generic[N]):
         if size < MIN_SEALED_SIZE:
             c.decrypt_failed += 1
             return None
+        kept = self.kept
+        opener = kept.openers.get(public_key)
         try:
-            opener = Opener(self.keys.get(public_key).raw, nonce)
-            plain = opener.open(sealed, nonce)
+            if opener is None:
+                opener = Opener(self.keys.get(public_key).raw, nonce)
+                plain = opener.open(sealed, nonce)
+                # Kept once a packet authenticated: a forgery must not choose the nonce prefix.
+                kept.keep_opener(public_key, opener)
+            else:
+                plain = opener.open(sealed, nonce)
         except (CryptoError, AuthenticationFailed):
             c.decrypt_failed += 1
             return None
