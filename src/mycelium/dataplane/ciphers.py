@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..crypto import NO_AAD
+from ..crypto import NO_AAD, NONCE_SIZE
 from ..qh3_native import AeadAes256Gcm
 
 #: A nonce whose XOR with a cipher's IV is below this differs from it in the packet number only.
@@ -33,6 +33,15 @@ class Sealer:
         self.base = int.from_bytes(iv, "big")
         #: The packet number of the next nonce.
         self.count = 0
+
+    def seal(self, plaintext: bytes) -> bytes:
+        """A body (docs/wire.md §3.4): ``plaintext`` sealed under the next nonce, then the nonce.
+        The data plane's batch loop does the same inline."""
+        number = self.count
+        self.count = number + 1
+        nonce = (self.base ^ number).to_bytes(NONCE_SIZE, "big")
+        sealed: bytes = self.cipher.encrypt(number, plaintext, NO_AAD)
+        return sealed + nonce
 
 
 class Opener:

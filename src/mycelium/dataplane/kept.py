@@ -9,8 +9,10 @@ asks the router once per destination.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, Generic, TypeVar
 
+from ..crypto import KeyCache
 from ..routing.decisions import N
 from .ciphers import Opener, Sealer
 from .replay import Window
@@ -62,8 +64,14 @@ class KeptDecisions(Generic[N]):
         if len(self.hops) < KEEP_MAX:
             self.hops[dst] = neighbour
 
-    def keep_sealer(self, public_key: bytes, sealer: Sealer) -> None:
-        _put_bounded(self.sealers, public_key, sealer)
+    def sealer(self, public_key: bytes, keys: KeyCache, fresh_iv: Callable[[], bytes]) -> Sealer:
+        """The sealer to ``public_key``'s node, made with a fresh IV the first time (raises
+        ``CryptoError`` for a key no exchange can use)."""
+        sealer = self.sealers.get(public_key)
+        if sealer is None:
+            sealer = Sealer(keys.get(public_key).raw, fresh_iv())
+            _put_bounded(self.sealers, public_key, sealer)
+        return sealer
 
     def keep_opener(self, public_key: bytes, opener: Opener) -> None:
         _put_bounded(self.openers, public_key, opener)

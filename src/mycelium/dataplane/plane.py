@@ -410,20 +410,12 @@ class DataPlane(Generic[N]):
             return None
         decision = self.router.route(dst, now, True)
         if type(decision) is Forward:
-            kept = self.kept
-            sealer = kept.sealers.get(decision.public_key)
-            if sealer is None:
-                try:
-                    key = self.keys.get(decision.public_key)
-                except CryptoError:
-                    self.counters.no_route += 1
-                    return None
-                sealer = Sealer(key.raw, self.nonces.take())
-                kept.keep_sealer(decision.public_key, sealer)
-            number = sealer.count
-            sealer.count = number + 1
-            iv = (sealer.base ^ number).to_bytes(NONCE_SIZE, "big")
-            body = sealer.cipher.encrypt(number, header + payload, NO_AAD) + iv
+            try:
+                sealer = self.kept.sealer(decision.public_key, self.keys, self.nonces.take)
+            except CryptoError:
+                self.counters.no_route += 1
+                return None
+            body = sealer.seal(header + payload)
             hop -= 1  # the origin's own router step (docs/wire.md §4.5)
             frame = b"".join(
                 (DATA_OUTER, ((len(body) << 8) | hop).to_bytes(4, "big"), src, dst, body)
@@ -432,7 +424,7 @@ class DataPlane(Generic[N]):
             frames = self._to_links.setdefault(decision.neighbour, [])
             frames.append(frame)
             self.counters.sent += 1
-            kept.keep_path(dst, decision.neighbour, sealer)
+            self.kept.keep_path(dst, decision.neighbour, sealer)
             return frames, sealer
         if type(decision) is Local:  # the router claims a /64 that is not ours: nothing to do
             self.counters.no_route += 1
@@ -568,10 +560,9 @@ class DataPlane(Generic[N]):
         kept = self.kept
         opener = kept.openers.get(public_key)
         try:
-            if opener is None:
+            if opener is None:  # kept once a packet opened: a forgery must not choose its IV
                 opener = Opener(self.keys.get(public_key).raw, nonce)
                 plain = opener.open(sealed, nonce)
-                # Kept once a packet authenticated: a forgery must not choose the nonce prefix.
                 kept.keep_opener(public_key, opener)
             else:
                 plain = opener.open(sealed, nonce)
