@@ -83,6 +83,19 @@ def test_a_destinations_sealer_outlives_kept_runs_and_keeps_counting() -> None:
     assert frame[-12:] == drawn[12:24]
 
 
+def _count_ciphers(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The IV of every cipher ``dataplane/ciphers.py`` makes from now on, in order."""
+    made: list[bytes] = []
+    real = ciphers.AeadAes256Gcm
+
+    def counting(key: bytes, iv: bytes) -> object:
+        made.append(iv)
+        return real(key, iv)
+
+    monkeypatch.setattr(ciphers, "AeadAes256Gcm", counting)
+    return made
+
+
 def test_a_sources_opener_outlives_kept_runs_and_a_forgery_is_not_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -94,14 +107,7 @@ def test_a_sources_opener_outlives_kept_runs_and_a_forgery_is_not_kept(
     for i in range(3):
         sender.from_tun([ipv6_packet(A.address, B.address, hop=9, payload=bytes([i]))], now=0.0)
         packets += [parse_frame(f) for _, fs in sender.take_link_batches() for f in fs]
-    made: list[bytes] = []
-    real = ciphers.AeadAes256Gcm
-
-    def counting(key: bytes, iv: bytes) -> object:
-        made.append(iv)
-        return real(key, iv)
-
-    monkeypatch.setattr(ciphers, "AeadAes256Gcm", counting)
+    made = _count_ciphers(monkeypatch)
     # A forgery from A's address, with a nonce of its own choosing, opens nothing and is not kept.
     plane.from_link([DataPacket(A.address, B.address, 9, os.urandom(60))], now=0.0)
     assert plane.counters.decrypt_failed == 1 and plane.kept.openers == {}
@@ -151,14 +157,7 @@ def _seal(key: bytes, nonce: bytes, plain: bytes) -> bytes:
 def test_same_prefix_nonces_reuse_the_cipher_and_others_replace_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    made: list[bytes] = []
-    real = ciphers.AeadAes256Gcm
-
-    def counting(key: bytes, iv: bytes) -> object:
-        made.append(iv)
-        return real(key, iv)
-
-    monkeypatch.setattr(ciphers, "AeadAes256Gcm", counting)
+    made = _count_ciphers(monkeypatch)
     first = bytes(12)
     opener = Opener(KEY, first)
     # Nonces that differ in their last 8 bytes only: one cipher for all.
